@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// The `mtun` command: wiring only. Each subcommand lives in its own file and registers
+// itself on the program; nothing here holds logic of its own.
+import { Command } from 'commander';
+import { registerCa } from './ca.js';
+
+export function buildProgram(): Command {
+  const program = new Command('mtun')
+    .description(
+      'Userspace L4 mTLS node agent: HBONE tunnels, SPIFFE identities, Istio L4 policy',
+    )
+    .version('0.1.0')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: true });
+  registerCa(program);
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    process.stderr.write(`mtun: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  });

@@ -1,0 +1,63 @@
+// Shared pieces of the wire-format edge: metadata schema, zod → MeshValidationError.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { formatPath, MeshValidationError } from '../errors.js';
+import type { ObjectMeta, Origin } from '../types.js';
+
+const DNS_LABELISH = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+
+export const k8sName = z
+  .string()
+  .regex(DNS_LABELISH, 'expected a Kubernetes name (lowercase alphanumerics, "-" and ".")');
+
+export const labels = z.record(z.string(), z.string());
+
+export const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address');
+
+export const metadataSchema = z
+  .object({
+    name: k8sName,
+    namespace: k8sName.optional(),
+    uid: z.string().min(1).optional(),
+    labels: labels.nullish(),
+    annotations: labels.nullish(),
+    creationTimestamp: z.union([z.string(), z.date()]).nullish(),
+  })
+  .loose();
+
+export type MetadataWire = z.infer<typeof metadataSchema>;
+
+export function toMeta(
+  m: MetadataWire,
+  origin: Origin,
+  opts: { kind: string; clusterScoped?: boolean },
+): ObjectMeta {
+  const namespace = opts.clusterScoped ? '' : (m.namespace ?? 'default');
+  const ts = m.creationTimestamp;
+  return Object.freeze({
+    name: m.name,
+    namespace,
+    // Files rarely carry uids; derive a stable one so that identity of objects is by name.
+    uid: m.uid ?? `${opts.kind}/${namespace}/${m.name}`,
+    labels: Object.freeze({ ...(m.labels ?? {}) }),
+    annotations: Object.freeze({ ...(m.annotations ?? {}) }),
+    creationTimestamp: ts instanceof Date ? ts.toISOString() : (ts ?? undefined),
+    origin,
+  });
+}
+
+/** Parses with a zod schema; on failure throws MeshValidationError listing every problem. */
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  doc: unknown,
+  origin: Origin,
+  object: string | undefined,
+): z.infer<S> {
+  const res = schema.safeParse(doc);
+  if (res.success) return res.data;
+  throw new MeshValidationError(
+    origin,
+    object,
+    res.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+  );
+}
