@@ -11,3 +11,6 @@ export const subtle = webcrypto.subtle;
 
 export const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 export const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+export type CryptoKey = import('node:crypto').webcrypto.CryptoKey;
+export type CryptoKeyPair = import('node:crypto').webcrypto.CryptoKeyPair;
