@@ -56,14 +56,20 @@ export class CaClient {
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       keys,
       signingAlgorithm: ECDSA_SHA256,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id.toString() }], true)],
+      extensions: [
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id.toString() }], true),
+      ],
     });
     const answer = await this.#post('/v1/certificates', {
       csr: csr.toString('pem'),
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
     });
     const bundle = parseAnswer(answer);
-    const leaf = verifyAnswer(id, bundle, Buffer.from(await subtle.exportKey('spki', keys.publicKey)));
+    const leaf = verifyAnswer(
+      id,
+      bundle,
+      Buffer.from(await subtle.exportKey('spki', keys.publicKey)),
+    );
     return {
       id,
       keyPem: await privateKeyPem(keys.privateKey),
@@ -91,9 +97,22 @@ export class CaClient {
             },
             timeout: timeoutMs,
           });
-          req.on('timeout', () => req.destroy(new CaClientError('CA_TIMEOUT', `CA did not answer within ${timeoutMs} ms`)));
+          req.on('timeout', () =>
+            req.destroy(
+              new CaClientError('CA_TIMEOUT', `CA did not answer within ${timeoutMs} ms`),
+            ),
+          );
           req.on('error', (err) =>
-            reject(err instanceof CaClientError ? err : new CaClientError('CA_UNAVAILABLE', `CA ${this.#opts.url}: ${err.message}`, undefined, { cause: err })),
+            reject(
+              err instanceof CaClientError
+                ? err
+                : new CaClientError(
+                    'CA_UNAVAILABLE',
+                    `CA ${this.#opts.url}: ${err.message}`,
+                    undefined,
+                    { cause: err },
+                  ),
+            ),
           );
           req.on('response', async (res) => {
             try {
@@ -101,7 +120,8 @@ export class CaClient {
               let size = 0;
               for await (const c of res) {
                 size += (c as Buffer).length;
-                if (size > MAX_ANSWER_BYTES) throw new CaClientError('CA_BAD_ANSWER', 'CA answer is too large');
+                if (size > MAX_ANSWER_BYTES)
+                  throw new CaClientError('CA_BAD_ANSWER', 'CA answer is too large');
                 chunks.push(c as Buffer);
               }
               const text = Buffer.concat(chunks).toString('utf8');
@@ -109,7 +129,11 @@ export class CaClient {
               try {
                 json = JSON.parse(text);
               } catch {
-                throw new CaClientError('CA_BAD_ANSWER', `CA answered ${res.statusCode} with non-JSON`, res.statusCode);
+                throw new CaClientError(
+                  'CA_BAD_ANSWER',
+                  `CA answered ${res.statusCode} with non-JSON`,
+                  res.statusCode,
+                );
               }
               if (res.statusCode !== 200) {
                 const e = (json as { error?: { code?: string; message?: string } }).error;
@@ -132,15 +156,24 @@ export class CaClient {
 
 function parseAnswer(json: unknown): { certChain: string[]; trustBundle: string[] } {
   const a = json as { certChain?: unknown; trustBundle?: unknown };
-  const strings = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string');
+  const strings = (v: unknown) =>
+    Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string');
   if (!strings(a.certChain) || !strings(a.trustBundle)) {
-    throw new CaClientError('CA_BAD_ANSWER', 'CA answer lacks certChain/trustBundle PEM lists', 200);
+    throw new CaClientError(
+      'CA_BAD_ANSWER',
+      'CA answer lacks certChain/trustBundle PEM lists',
+      200,
+    );
   }
   return { certChain: a.certChain as string[], trustBundle: a.trustBundle as string[] };
 }
 
 /** Throws unless the leaf is a valid SVID for `id`, holds our key, and chains to a root. */
-function verifyAnswer(id: SpiffeId, b: { certChain: string[]; trustBundle: string[] }, ourSpki: Buffer): NodeX509 {
+function verifyAnswer(
+  id: SpiffeId,
+  b: { certChain: string[]; trustBundle: string[] },
+  ourSpki: Buffer,
+): NodeX509 {
   const bad = (msg: string) => new CaClientError('CA_BAD_ANSWER', msg, 200);
   let chain: NodeX509[];
   let roots: NodeX509[];
@@ -148,7 +181,9 @@ function verifyAnswer(id: SpiffeId, b: { certChain: string[]; trustBundle: strin
     chain = b.certChain.map((p) => new NodeX509(p));
     roots = b.trustBundle.map((p) => new NodeX509(p));
   } catch (err) {
-    throw new CaClientError('CA_BAD_ANSWER', 'CA answer holds an unparsable certificate', 200, { cause: err });
+    throw new CaClientError('CA_BAD_ANSWER', 'CA answer holds an unparsable certificate', 200, {
+      cause: err,
+    });
   }
   const leaf = chain[0]!;
   let got: SpiffeId;

@@ -21,7 +21,11 @@ export class CaError extends MtunError {
   declare readonly code: CaErrorCode;
   /** The identity the request asked for, when it got far enough to tell (for the audit). */
   readonly identity: string | undefined;
-  constructor(code: CaErrorCode, message: string, options?: { cause?: unknown; identity?: string }) {
+  constructor(
+    code: CaErrorCode,
+    message: string,
+    options?: { cause?: unknown; identity?: string },
+  ) {
     super(code, message, options);
     this.identity = options?.identity;
   }

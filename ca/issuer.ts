@@ -32,7 +32,8 @@ export interface IssuerOptions {
   readonly now?: () => Date;
 }
 
-const CSR_PEM = /^\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----\s+[A-Za-z0-9+/=\s]+-----END (NEW )?CERTIFICATE REQUEST-----\s*$/;
+const CSR_PEM =
+  /^\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----\s+[A-Za-z0-9+/=\s]+-----END (NEW )?CERTIFICATE REQUEST-----\s*$/;
 
 export class Issuer {
   readonly #opts: IssuerOptions;
@@ -44,18 +45,33 @@ export class Issuer {
   /** Parses and checks a CSR without node authorization: returns the identity it asks for. */
   async inspect(csrPem: string): Promise<{ csr: x509.Pkcs10CertificateRequest; id: SpiffeId }> {
     if (!CSR_PEM.test(csrPem)) {
-      throw new CaError('BAD_CSR', 'csr: expected one PEM block "-----BEGIN CERTIFICATE REQUEST-----"');
+      throw new CaError(
+        'BAD_CSR',
+        'csr: expected one PEM block "-----BEGIN CERTIFICATE REQUEST-----"',
+      );
     }
     let csr: x509.Pkcs10CertificateRequest;
     try {
       csr = new x509.Pkcs10CertificateRequest(csrPem);
     } catch (err) {
-      throw new CaError('BAD_CSR', 'csr: not a parsable PKCS#10 certificate request', { cause: err });
+      throw new CaError('BAD_CSR', 'csr: not a parsable PKCS#10 certificate request', {
+        cause: err,
+      });
     }
-    const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+    const key = createPublicKey({
+      key: Buffer.from(csr.publicKey.rawData),
+      format: 'der',
+      type: 'spki',
+    });
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-      const what = key.asymmetricKeyType === 'ec' ? `EC ${key.asymmetricKeyDetails?.namedCurve}` : key.asymmetricKeyType;
-      throw new CaError('UNSUPPORTED_KEY', `csr: key type ${what} is not supported; expected ECDSA P-256`);
+      const what =
+        key.asymmetricKeyType === 'ec'
+          ? `EC ${key.asymmetricKeyDetails?.namedCurve}`
+          : key.asymmetricKeyType;
+      throw new CaError(
+        'UNSUPPORTED_KEY',
+        `csr: key type ${what} is not supported; expected ECDSA P-256`,
+      );
     }
     let ok = false;
     try {
@@ -63,11 +79,17 @@ export class Issuer {
     } catch (err) {
       throw new CaError('BAD_CSR_SIGNATURE', 'csr: signature cannot be verified', { cause: err });
     }
-    if (!ok) throw new CaError('BAD_CSR_SIGNATURE', 'csr: signature does not verify (no proof of possession of the key)');
+    if (!ok)
+      throw new CaError(
+        'BAD_CSR_SIGNATURE',
+        'csr: signature does not verify (no proof of possession of the key)',
+      );
 
     // The CSR's extension objects are generic; re-read the SAN from its raw bytes.
     const raw = csr.extensions.filter((e) => e.type === '2.5.29.17');
-    const names = raw.flatMap((e) => new x509.SubjectAlternativeNameExtension(e.rawData).names.items);
+    const names = raw.flatMap(
+      (e) => new x509.SubjectAlternativeNameExtension(e.rawData).names.items,
+    );
     if (names.length !== 1 || names[0]!.type !== 'url') {
       const got = names.map((n) => `${n.type}:${n.value}`).join(', ') || 'none';
       throw new CaError('BAD_SAN', `csr: expected exactly one SAN, a SPIFFE URI; got ${got}`);

@@ -1,7 +1,7 @@
 // Where the CA's signing authority comes from: generated once into a state directory
 // (0700 directory, 0600 files, reused on every later start) or plugged in from Istio's
 // `cacerts` layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem).
-import { X509Certificate as NodeX509, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { x509 } from '../identity/x509.js';
@@ -35,7 +35,9 @@ function pemBlocks(text: string, file: string): x509.X509Certificate[] {
     try {
       return new x509.X509Certificate(b);
     } catch (err) {
-      throw new ConfigError(`${file}: certificate ${i}: not a parsable X.509 certificate`, { cause: err });
+      throw new ConfigError(`${file}: certificate ${i}: not a parsable X.509 certificate`, {
+        cause: err,
+      });
     }
   });
 }
@@ -62,7 +64,9 @@ export async function loadOrCreateRoot(
   }
   const mode = (await stat(keyFile)).mode & 0o777;
   if (mode & 0o077) {
-    throw new ConfigError(`${keyFile}: mode ${mode.toString(8)} lets others read the root key; expected 0600`);
+    throw new ConfigError(
+      `${keyFile}: mode ${mode.toString(8)} lets others read the root key; expected 0600`,
+    );
   }
   const [cert] = pemBlocks(await readFile(certFile, 'utf8'), certFile);
   const keyPem = await readFile(keyFile, 'utf8');
@@ -78,7 +82,9 @@ export async function loadCacerts(dir: string): Promise<Authority> {
     try {
       return { file, text: await readFile(file, 'utf8') };
     } catch (err) {
-      throw new ConfigError(`cacerts ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message} (expected ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)`);
+      throw new ConfigError(
+        `cacerts ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message} (expected ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)`,
+      );
     }
   };
   const [caCert, caKey, rootCert, chain] = await Promise.all(
@@ -91,11 +97,16 @@ export async function loadCacerts(dir: string): Promise<Authority> {
   const key = await importKey(caKey!.text, caKey!.file);
   assertKeyMatches(cert!, caKey!.text, caKey!.file);
   const bc = cert!.getExtension(x509.BasicConstraintsExtension);
-  if (!bc?.ca) throw new ConfigError(`${caCert!.file}: not a CA certificate (basicConstraints CA:TRUE required)`);
+  if (!bc?.ca)
+    throw new ConfigError(
+      `${caCert!.file}: not a CA certificate (basicConstraints CA:TRUE required)`,
+    );
   const path = [cert!, ...chainCerts];
   for (let i = 0; i + 1 < path.length; i++) {
     if (!verifies(path[i]!, path[i + 1]!)) {
-      throw new ConfigError(`${chain!.file}: certificate ${i} is not signed by certificate ${i + 1}`);
+      throw new ConfigError(
+        `${chain!.file}: certificate ${i} is not signed by certificate ${i + 1}`,
+      );
     }
   }
   const top = path[path.length - 1]!;
@@ -122,5 +133,6 @@ async function importKey(pem: string, file: string) {
 function assertKeyMatches(cert: x509.X509Certificate, keyPem: string, file: string): void {
   const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
   const fromCert = Buffer.from(cert.publicKey.rawData);
-  if (!fromKey.equals(fromCert)) throw new ConfigError(`${file}: the key does not belong to the certificate`);
+  if (!fromKey.equals(fromCert))
+    throw new ConfigError(`${file}: the key does not belong to the certificate`);
 }

@@ -70,9 +70,14 @@ export async function createRoot(opts: RootOptions): Promise<Authority> {
     signingAlgorithm: ECDSA_SHA256,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${opts.trustDomain}` }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: `spiffe://${opts.trustDomain}` },
+      ]),
     ],
   });
   return { cert, key: keys.privateKey, chain: [], roots: [cert] };
@@ -92,10 +97,15 @@ export async function createIntermediate(parent: Authority, opts: RootOptions): 
     signingAlgorithm: ECDSA_SHA256,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(parent.cert),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${opts.trustDomain}` }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: `spiffe://${opts.trustDomain}` },
+      ]),
     ],
   });
   return { cert, key: keys.privateKey, chain: [parent.cert, ...parent.chain], roots: parent.roots };

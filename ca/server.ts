@@ -21,7 +21,12 @@ const SERVING_CERT_LIFETIME_MS = 7 * 86_400_000;
 const requestSchema = z
   .object({
     csr: z.string().min(1, 'expected a PEM PKCS#10 CSR'),
-    ttlSeconds: z.number().int().positive().max(365 * 86_400).optional(),
+    ttlSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(365 * 86_400)
+      .optional(),
   })
   .strict();
 
@@ -68,7 +73,9 @@ export class CaServer {
     });
     const ca = new CaServer(server, opts);
     server.on('request', (req, res) => void ca.#handle(req, res));
-    server.on('tlsClientError', (err) => opts.logger.debug({ err: err.message }, 'CA TLS handshake failed'));
+    server.on('tlsClientError', (err) =>
+      opts.logger.debug({ err: err.message }, 'CA TLS handshake failed'),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {
@@ -99,7 +106,10 @@ export class CaServer {
   #scheduleRenewal(): void {
     this.#renewTimer = setTimeout(async () => {
       try {
-        this.#server.setSecureContext({ ...(await servingCredentials(this.#opts)), minVersion: 'TLSv1.3' });
+        this.#server.setSecureContext({
+          ...(await servingCredentials(this.#opts)),
+          minVersion: 'TLSv1.3',
+        });
         this.#opts.logger.info('CA serving certificate renewed');
       } catch (err) {
         this.#opts.logger.error({ err }, 'CA serving certificate renewal failed; retrying later');
@@ -121,12 +131,18 @@ export class CaServer {
       } else if (path === '/healthz') {
         send(res, 200, 'text/plain', 'ok\n');
       } else if (path === '/metrics') {
-        send(res, 200, this.#opts.metrics.registry.contentType, await this.#opts.metrics.registry.metrics());
+        send(
+          res,
+          200,
+          this.#opts.metrics.registry.contentType,
+          await this.#opts.metrics.registry.metrics(),
+        );
       } else {
         throw new CaError('NOT_FOUND', `no such endpoint ${path}`);
       }
     } catch (err) {
-      const caErr = err instanceof CaError ? err : new CaError('INTERNAL', 'internal error', { cause: err });
+      const caErr =
+        err instanceof CaError ? err : new CaError('INTERNAL', 'internal error', { cause: err });
       if (caErr.code === 'INTERNAL') this.#opts.logger.error({ err }, 'CA request failed');
       if (!res.headersSent) {
         if (caErr.code === 'RATE_LIMITED') res.setHeader('retry-after', '1');
@@ -145,11 +161,17 @@ export class CaServer {
       const auth = req.headers.authorization ?? '';
       const m = /^Bearer ([\x21-\x7e]+)$/.exec(auth);
       const node = m ? this.#opts.tokens.nodeFor(m[1]!) : undefined;
-      if (!node) throw new CaError('UNAUTHENTICATED', m ? 'unknown node token' : 'missing bearer token');
+      if (!node)
+        throw new CaError('UNAUTHENTICATED', m ? 'unknown node token' : 'missing bearer token');
       audit['node'] = node;
-      if (!this.#limiter.take(node)) throw new CaError('RATE_LIMITED', `node ${node} is over its request rate`);
+      if (!this.#limiter.take(node))
+        throw new CaError('RATE_LIMITED', `node ${node} is over its request rate`);
       const body = parseBody(await readBody(req, MAX_BODY_BYTES));
-      const issued = await this.#opts.issuer.issue({ node, csrPem: body.csr, ttlSeconds: body.ttlSeconds });
+      const issued = await this.#opts.issuer.issue({
+        node,
+        csrPem: body.csr,
+        ttlSeconds: body.ttlSeconds,
+      });
       Object.assign(audit, {
         outcome: 'issued',
         identity: issued.id.toString(),
@@ -159,23 +181,35 @@ export class CaServer {
       metrics.issued.inc();
       metrics.signSeconds.observe((performance.now() - started) / 1000);
       logger.info(audit, 'certificate issued');
-      send(res, 200, 'application/json', JSON.stringify({
-        certChain: [issued.leaf, ...issued.chain].map((c) => c.toString('pem')),
-        trustBundle: issued.roots.map((c) => c.toString('pem')),
-        expiresAt: issued.expiresAt.toISOString(),
-      }));
+      send(
+        res,
+        200,
+        'application/json',
+        JSON.stringify({
+          certChain: [issued.leaf, ...issued.chain].map((c) => c.toString('pem')),
+          trustBundle: issued.roots.map((c) => c.toString('pem')),
+          expiresAt: issued.expiresAt.toISOString(),
+        }),
+      );
     } catch (err) {
       const code = err instanceof CaError ? err.code : 'INTERNAL';
       if (err instanceof CaError && err.identity) audit['identity'] = err.identity;
       metrics.refused.inc({ code });
-      logger.warn({ ...audit, outcome: 'refused', code, reason: (err as Error).message }, 'certificate refused');
+      logger.warn(
+        { ...audit, outcome: 'refused', code, reason: (err as Error).message },
+        'certificate refused',
+      );
       throw err;
     }
   }
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
   res.end(body);
 }
 
@@ -193,7 +227,9 @@ function discardBounded(req: IncomingMessage, limit: number): void {
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
-    return Promise.reject(new CaError('BODY_TOO_LARGE', `body of ${declared} bytes is over ${limit} bytes`));
+    return Promise.reject(
+      new CaError('BODY_TOO_LARGE', `body of ${declared} bytes is over ${limit} bytes`),
+    );
   }
   // Listeners rather than async iteration: leaving a for-await early destroys the request,
   // and with it the socket our 413 must go out on.
@@ -241,14 +277,23 @@ async function servingCredentials(opts: CaServerOptions): Promise<{ key: string;
     'mtun-ca.mtun-system.svc.cluster.local',
     ...(opts.extraDnsNames ?? []),
   ];
-  const ips = ['127.0.0.1', '::1', ...(isIP(opts.host) && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : [])];
+  const ips = [
+    '127.0.0.1',
+    '::1',
+    ...(isIP(opts.host) && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []),
+  ];
   const now = Date.now();
   const leaf = await issueLeaf(opts.authority, {
     id: SpiffeId.of(opts.trustDomain, 'mtun-system', 'mtun-ca'),
     publicKey: keys.publicKey,
     notBefore: new Date(now - 5 * 60_000),
-    notAfter: new Date(Math.min(now + SERVING_CERT_LIFETIME_MS, opts.authority.cert.notAfter.getTime())),
-    extraSans: [...dns.map((value) => ({ type: 'dns' as const, value })), ...[...new Set(ips)].map((value) => ({ type: 'ip' as const, value }))],
+    notAfter: new Date(
+      Math.min(now + SERVING_CERT_LIFETIME_MS, opts.authority.cert.notAfter.getTime()),
+    ),
+    extraSans: [
+      ...dns.map((value) => ({ type: 'dns' as const, value })),
+      ...[...new Set(ips)].map((value) => ({ type: 'ip' as const, value })),
+    ],
   });
   return {
     key: await privateKeyPem(keys.privateKey),

@@ -6,6 +6,7 @@ import type { MeshSource } from '../mesh/source.js';
 import { Issuer } from './issuer.js';
 import { loadCacerts, loadOrCreateRoot } from './material.js';
 import { CaMetrics } from './metrics.js';
+import type { Authority } from './pki.js';
 import { CaServer } from './server.js';
 import { NodeTokens } from './tokens.js';
 
@@ -31,12 +32,18 @@ export interface RunningCa {
 
 export async function startCa(config: CaConfig, logger: Logger): Promise<RunningCa> {
   const tokens = await NodeTokens.load(config.tokensFile);
-  const mesh = await FileMeshSource.open({ paths: config.meshPaths, logger: logger.child({ module: 'mesh' }) });
+  const mesh = await FileMeshSource.open({
+    paths: config.meshPaths,
+    logger: logger.child({ module: 'mesh' }),
+  });
   try {
-    let authority;
+    let authority: Authority;
     if (config.cacertsDir) {
       authority = await loadCacerts(config.cacertsDir);
-      logger.info({ cacerts: config.cacertsDir, issuer: authority.cert.subject }, 'signing as a plugged-in intermediate');
+      logger.info(
+        { cacerts: config.cacertsDir, issuer: authority.cert.subject },
+        'signing as a plugged-in intermediate',
+      );
     } else {
       const loaded = await loadOrCreateRoot(config.stateDir, config.trustDomain);
       authority = loaded.authority;

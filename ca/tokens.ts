@@ -9,8 +9,18 @@ import { ConfigError } from '../lib/errors.js';
 import { formatPath } from '../mesh/errors.js';
 
 const entrySchema = z.union([
-  z.object({ node: z.string().min(1), token: z.string().min(16, 'expected a token of at least 16 characters') }).strict(),
-  z.object({ node: z.string().min(1), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits') }).strict(),
+  z
+    .object({
+      node: z.string().min(1),
+      token: z.string().min(16, 'expected a token of at least 16 characters'),
+    })
+    .strict(),
+  z
+    .object({
+      node: z.string().min(1),
+      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits'),
+    })
+    .strict(),
 ]);
 const fileSchema = z.array(entrySchema);
 

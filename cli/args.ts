@@ -7,7 +7,9 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
   if (!m || !host || !(port >= 0 && port <= 65535) || (m[1] && isIP(m[1]) !== 6)) {
-    throw new ConfigError(`${flag}: expected HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(text)}`);
+    throw new ConfigError(
+      `${flag}: expected HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(text)}`,
+    );
   }
   return { host, port };
 }

@@ -19,6 +19,8 @@ interface CaFlags {
   cacerts?: string;
   maxTtl: string;
   logLevel: LogLevel;
+  nodeRate: string;
+  nodeBurst: string;
 }
 
 export function caConfigFromFlags(f: CaFlags): CaConfig {
@@ -34,9 +36,20 @@ export function caConfigFromFlags(f: CaFlags): CaConfig {
   const listen = attempt(() => parseHostPort(f.listen, '--listen'));
   const maxTtlMs = attempt(() => parseDurationMs(f.maxTtl, '--max-ttl'));
   if (!isValidTrustDomain(f.trustDomain)) {
-    problems.push(`--trust-domain: ${JSON.stringify(f.trustDomain)} is not a trust domain (lowercase letters, digits, '.', '-', '_')`);
+    problems.push(
+      `--trust-domain: ${JSON.stringify(f.trustDomain)} is not a trust domain (lowercase letters, digits, '.', '-', '_')`,
+    );
   }
-  if (!f.mesh || f.mesh.length === 0) problems.push('--mesh: required (a YAML file or directory of Pods, Namespaces, ...)');
+  const perSecond = Number(f.nodeRate);
+  const burst = Number(f.nodeBurst);
+  if (!(perSecond > 0))
+    problems.push(
+      `--node-rate: expected a positive number of requests per second, got ${JSON.stringify(f.nodeRate)}`,
+    );
+  if (!(Number.isInteger(burst) && burst >= 1))
+    problems.push(`--node-burst: expected a positive integer, got ${JSON.stringify(f.nodeBurst)}`);
+  if (!f.mesh || f.mesh.length === 0)
+    problems.push('--mesh: required (a YAML file or directory of Pods, Namespaces, ...)');
   if (problems.length > 0) throw new ConfigError(problems.join('\n'));
   return Object.freeze({
     stateDir: f.stateDir,
@@ -47,6 +60,7 @@ export function caConfigFromFlags(f: CaFlags): CaConfig {
     trustDomain: f.trustDomain,
     cacertsDir: f.cacerts,
     maxTtlMs: maxTtlMs!,
+    rateLimit: { burst, perSecond },
   });
 }
 
@@ -56,13 +70,36 @@ export function registerCa(program: Command): void {
     .description(
       'run the certificate authority: issues SPIFFE X.509-SVIDs from CSRs, only to the node that runs the workload',
     )
-    .option('--state-dir <dir>', 'where the generated root key and certificate live (0600)', join(homedir(), '.mtun', 'ca'))
-    .requiredOption('--mesh <path...>', 'mesh YAML file(s) or directory (Pods, Namespaces): who runs where; watched')
-    .requiredOption('--tokens <file>', 'YAML list of {node, token} or {node, sha256}: node credentials')
+    .option(
+      '--state-dir <dir>',
+      'where the generated root key and certificate live (0600)',
+      join(homedir(), '.mtun', 'ca'),
+    )
+    .requiredOption(
+      '--mesh <path...>',
+      'mesh YAML file(s) or directory (Pods, Namespaces): who runs where; watched',
+    )
+    .requiredOption(
+      '--tokens <file>',
+      'YAML list of {node, token} or {node, sha256}: node credentials',
+    )
     .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:15012')
     .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
-    .option('--cacerts <dir>', "Istio plug-in CA layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); overrides --state-dir's root")
+    .option(
+      '--cacerts <dir>',
+      "Istio plug-in CA layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); overrides --state-dir's root",
+    )
     .option('--max-ttl <duration>', 'longest certificate lifetime granted (e.g. 24h, 90m)', '24h')
+    .option(
+      '--node-rate <per-second>',
+      'certificate requests per second one node may sustain (429 beyond)',
+      '20',
+    )
+    .option(
+      '--node-burst <n>',
+      'requests one node may make at once before --node-rate applies',
+      '100',
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addHelpText(
       'after',

@@ -3,16 +3,20 @@
 // itself on the program; nothing here holds logic of its own.
 import { Command } from 'commander';
 import { registerCa } from './ca.js';
+import { registerDemo } from './demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('mtun')
-    .description(
-      'Userspace L4 mTLS node agent: HBONE tunnels, SPIFFE identities, Istio L4 policy',
-    )
+    .description('Userspace L4 mTLS node agent: HBONE tunnels, SPIFFE identities, Istio L4 policy')
     .version('0.1.0')
     .showHelpAfterError()
-    .configureHelp({ sortSubcommands: true });
+    .configureHelp({ sortSubcommands: true })
+    // Usage errors exit 2 (bad input), like every other input error of mtun.
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    });
   registerCa(program);
+  registerDemo(program);
   return program;
 }
 

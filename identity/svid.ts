@@ -69,7 +69,9 @@ export function checkLeafSvid(input: CertInput): SpiffeId {
     throw new SvidError(`unexpected non-URI SANs: ${otherSans.map((n) => n.type).join(', ')}`);
   }
   if (cert.subject === '' && !san.critical) {
-    throw new SvidError('subject is empty, so the SAN extension must be critical (RFC 5280 4.1.2.6)');
+    throw new SvidError(
+      'subject is empty, so the SAN extension must be critical (RFC 5280 4.1.2.6)',
+    );
   }
 
   const bc = cert.getExtension(x509.BasicConstraintsExtension);

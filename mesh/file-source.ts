@@ -27,17 +27,23 @@ export interface FileSourceOptions {
 }
 
 /** Reads files and directories (non-recursive; *.yaml, *.yml, *.json, sorted by name). */
-export async function readDocuments(paths: readonly string[]): Promise<{ docs: SourceDocument[]; digest: string }> {
+export async function readDocuments(
+  paths: readonly string[],
+): Promise<{ docs: SourceDocument[]; digest: string }> {
   const files: string[] = [];
   for (const p of paths) {
     let st: Awaited<ReturnType<typeof stat>>;
     try {
       st = await stat(p);
     } catch (err) {
-      throw new ConfigError(`mesh path ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`);
+      throw new ConfigError(
+        `mesh path ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`,
+      );
     }
     if (st.isDirectory()) {
-      const names = (await readdir(p)).filter((n) => YAML_EXTENSIONS.has(extname(n)) && !n.startsWith('.')).sort();
+      const names = (await readdir(p))
+        .filter((n) => YAML_EXTENSIONS.has(extname(n)) && !n.startsWith('.'))
+        .sort();
       files.push(...names.map((n) => join(p, n)));
     } else files.push(p);
   }
@@ -47,7 +53,9 @@ export async function readDocuments(paths: readonly string[]): Promise<{ docs: S
   for (const file of files) {
     const st = await stat(file);
     if (st.size > MAX_FILE_BYTES) {
-      throw new ConfigError(`${file}: ${st.size} bytes is over the limit of ${MAX_FILE_BYTES} bytes per mesh file`);
+      throw new ConfigError(
+        `${file}: ${st.size} bytes is over the limit of ${MAX_FILE_BYTES} bytes per mesh file`,
+      );
     }
     const text = await readFile(file, 'utf8');
     hash.update(file).update('\0').update(text).update('\0');
@@ -56,18 +64,27 @@ export async function readDocuments(paths: readonly string[]): Promise<{ docs: S
     list.forEach((d, i) => {
       const origin = { source: file, document: i };
       if (d.errors.length > 0) {
-        errors.push(new MeshValidationError(origin, undefined, d.errors.map((e) => ({
-          path: '',
-          message: `YAML syntax: ${e.message.split('\n')[0]}`,
-        }))));
+        errors.push(
+          new MeshValidationError(
+            origin,
+            undefined,
+            d.errors.map((e) => ({
+              path: '',
+              message: `YAML syntax: ${e.message.split('\n')[0]}`,
+            })),
+          ),
+        );
         return;
       }
       docs.push({ doc: d.toJS({ maxAliasCount: 100 }), origin });
     });
-    if (docs.length > MAX_DOCUMENTS) throw new ConfigError(`mesh files hold more than ${MAX_DOCUMENTS} documents`);
+    if (docs.length > MAX_DOCUMENTS)
+      throw new ConfigError(`mesh files hold more than ${MAX_DOCUMENTS} documents`);
   }
   if (errors.length > 0) {
-    throw errors.length === 1 ? errors[0]! : new ConfigError(errors.map((e) => e.message).join('\n'));
+    throw errors.length === 1
+      ? errors[0]!
+      : new ConfigError(errors.map((e) => e.message).join('\n'));
   }
   return { docs, digest: hash.digest('hex') };
 }
@@ -96,7 +113,9 @@ export class FileMeshSource implements MeshSource {
     const paths = opts.paths.map((p) => resolve(p));
     if (paths.length === 0) throw new ConfigError('no mesh path given (--mesh FILE|DIR)');
     const { docs, digest } = await readDocuments(paths);
-    const objects = convertDocuments(docs, { clusterDomain: opts.clusterDomain ?? 'cluster.local' });
+    const objects = convertDocuments(docs, {
+      clusterDomain: opts.clusterDomain ?? 'cluster.local',
+    });
     const source = new FileMeshSource({ ...opts, paths }, new MeshSnapshot(objects, 1), digest);
     if (opts.watch !== false) source.#watch();
     opts.logger.info({ paths, version: 1, ...counts(source.#snapshot) }, 'mesh loaded');
@@ -133,14 +152,19 @@ export class FileMeshSource implements MeshSource {
     try {
       const { docs, digest } = await readDocuments(this.#opts.paths);
       if (digest === this.#digest) return false;
-      const objects = convertDocuments(docs, { clusterDomain: this.#opts.clusterDomain ?? 'cluster.local' });
+      const objects = convertDocuments(docs, {
+        clusterDomain: this.#opts.clusterDomain ?? 'cluster.local',
+      });
       this.#digest = digest;
       this.#snapshot = new MeshSnapshot(objects, this.#snapshot.version + 1);
       this.lastError = undefined;
     } catch (err) {
       this.lastError = err as Error;
       log.error(
-        { err: { code: (err as { code?: string }).code, message: (err as Error).message }, keptVersion: this.#snapshot.version },
+        {
+          err: { code: (err as { code?: string }).code, message: (err as Error).message },
+          keptVersion: this.#snapshot.version,
+        },
         'mesh files rejected; the previous snapshot stays in force',
       );
       return false;

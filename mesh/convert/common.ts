@@ -12,7 +12,9 @@ export const k8sName = z
 
 export const labels = z.record(z.string(), z.string());
 
-export const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address');
+export const ipAddress = z
+  .string()
+  .refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address');
 
 export const metadataSchema = z
   .object({
@@ -21,7 +23,12 @@ export const metadataSchema = z
     uid: z.string().min(1).optional(),
     labels: labels.nullish(),
     annotations: labels.nullish(),
-    creationTimestamp: z.union([z.string(), z.date()]).nullish(),
+    creationTimestamp: z
+      .union([
+        z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'expected an RFC 3339 time'),
+        z.date(),
+      ])
+      .nullish(),
   })
   .loose();
 
@@ -41,7 +48,8 @@ export function toMeta(
     uid: m.uid ?? `${opts.kind}/${namespace}/${m.name}`,
     labels: Object.freeze({ ...(m.labels ?? {}) }),
     annotations: Object.freeze({ ...(m.annotations ?? {}) }),
-    creationTimestamp: ts instanceof Date ? ts.toISOString() : (ts ?? undefined),
+    // Normalised so that "oldest wins" comparisons are plain string comparisons.
+    creationTimestamp: ts ? new Date(ts).toISOString() : undefined,
     origin,
   });
 }

@@ -30,7 +30,10 @@ type Kind = 'Pod' | 'Service' | 'Node' | 'Namespace' | 'AuthorizationPolicy' | '
 function kindOf(doc: Record<string, unknown>): Kind | undefined {
   const api = doc['apiVersion'];
   const kind = doc['kind'];
-  if (api === 'v1' && (kind === 'Pod' || kind === 'Service' || kind === 'Node' || kind === 'Namespace')) {
+  if (
+    api === 'v1' &&
+    (kind === 'Pod' || kind === 'Service' || kind === 'Node' || kind === 'Namespace')
+  ) {
     return kind;
   }
   if (typeof api === 'string' && ISTIO_SECURITY.includes(api)) {
@@ -41,27 +44,41 @@ function kindOf(doc: Record<string, unknown>): Kind | undefined {
 
 /** Throws one MeshValidationError carrying all problems; ignores kinds mtun does not use
  *  (a directory of manifests may hold Deployments etc.), but never a document without kind. */
-export function convertDocuments(docs: readonly SourceDocument[], opts: ConvertOptions): MeshObjects {
+export function convertDocuments(
+  docs: readonly SourceDocument[],
+  opts: ConvertOptions,
+): MeshObjects {
   const errors: MeshValidationError[] = [];
   const typed: { kind: Kind; doc: Record<string, unknown>; origin: Origin }[] = [];
   for (const { doc, origin } of docs) {
     if (doc === null || doc === undefined) continue; // empty document (`---` at the end)
     if (typeof doc !== 'object' || Array.isArray(doc)) {
-      errors.push(new MeshValidationError(origin, undefined, [
-        { path: '', message: 'expected a Kubernetes object (a mapping with apiVersion and kind)' },
-      ]));
+      errors.push(
+        new MeshValidationError(origin, undefined, [
+          {
+            path: '',
+            message: 'expected a Kubernetes object (a mapping with apiVersion and kind)',
+          },
+        ]),
+      );
       continue;
     }
     const obj = doc as Record<string, unknown>;
     if (typeof obj['apiVersion'] !== 'string' || typeof obj['kind'] !== 'string') {
-      errors.push(new MeshValidationError(origin, undefined, [
-        { path: typeof obj['apiVersion'] !== 'string' ? 'apiVersion' : 'kind', message: 'expected a string' },
-      ]));
+      errors.push(
+        new MeshValidationError(origin, undefined, [
+          {
+            path: typeof obj['apiVersion'] !== 'string' ? 'apiVersion' : 'kind',
+            message: 'expected a string',
+          },
+        ]),
+      );
       continue;
     }
     if (obj['kind'] === 'List' && Array.isArray(obj['items'])) {
       for (const item of obj['items']) {
-        const k = item && typeof item === 'object' ? kindOf(item as Record<string, unknown>) : undefined;
+        const k =
+          item && typeof item === 'object' ? kindOf(item as Record<string, unknown>) : undefined;
         if (k) typed.push({ kind: k, doc: item as Record<string, unknown>, origin });
       }
       continue;
@@ -87,21 +104,42 @@ export function convertDocuments(docs: readonly SourceDocument[], opts: ConvertO
   for (const d of typed) {
     attempt(() => {
       switch (d.kind) {
-        case 'Namespace': namespaces.push(namespaceFromWire(d.doc, d.origin)); break;
-        case 'Node': nodes.push(nodeFromWire(d.doc, d.origin)); break;
-        case 'Service': services.push(serviceFromWire(d.doc, d.origin, opts.clusterDomain)); break;
-        case 'AuthorizationPolicy': authorizationPolicies.push(authorizationPolicyFromWire(d.doc, d.origin)); break;
-        case 'PeerAuthentication': peerAuthentications.push(peerAuthenticationFromWire(d.doc, d.origin)); break;
-        case 'Pod': break;
+        case 'Namespace':
+          namespaces.push(namespaceFromWire(d.doc, d.origin));
+          break;
+        case 'Node':
+          nodes.push(nodeFromWire(d.doc, d.origin));
+          break;
+        case 'Service':
+          services.push(serviceFromWire(d.doc, d.origin, opts.clusterDomain));
+          break;
+        case 'AuthorizationPolicy':
+          authorizationPolicies.push(authorizationPolicyFromWire(d.doc, d.origin));
+          break;
+        case 'PeerAuthentication':
+          peerAuthentications.push(peerAuthenticationFromWire(d.doc, d.origin));
+          break;
+        case 'Pod':
+          break;
       }
     });
   }
-  const nsLabels = new Map(namespaces.map((n) => [n.meta.name, n.meta.labels as Record<string, string>]));
+  const nsLabels = new Map(
+    namespaces.map((n) => [n.meta.name, n.meta.labels as Record<string, string>]),
+  );
   const workloads: Workload[] = [];
   for (const d of typed) {
-    if (d.kind === 'Pod') attempt(() => workloads.push(podToWorkload(d.doc, d.origin, (ns) => nsLabels.get(ns))));
+    if (d.kind === 'Pod')
+      attempt(() => workloads.push(podToWorkload(d.doc, d.origin, (ns) => nsLabels.get(ns))));
   }
-  const objects = { workloads, services, nodes, namespaces, authorizationPolicies, peerAuthentications };
+  const objects = {
+    workloads,
+    services,
+    nodes,
+    namespaces,
+    authorizationPolicies,
+    peerAuthentications,
+  };
   errors.push(...duplicateErrors(objects));
   if (errors.length > 0) throw combine(errors);
   return objects;
@@ -109,15 +147,23 @@ export function convertDocuments(docs: readonly SourceDocument[], opts: ConvertO
 
 function duplicateErrors(objects: MeshObjects): MeshValidationError[] {
   const out: MeshValidationError[] = [];
-  const check = (kind: string, items: readonly { meta: { namespace: string; name: string; origin: Origin } }[]) => {
+  const check = (
+    kind: string,
+    items: readonly { meta: { namespace: string; name: string; origin: Origin } }[],
+  ) => {
     const seen = new Map<string, Origin>();
     for (const { meta } of items) {
       const key = `${meta.namespace}/${meta.name}`;
       const first = seen.get(key);
       if (first) {
-        out.push(new MeshValidationError(meta.origin, `${kind} ${key}`, [
-          { path: 'metadata.name', message: `duplicate ${kind}; first defined in ${first.source}, document ${first.document}` },
-        ]));
+        out.push(
+          new MeshValidationError(meta.origin, `${kind} ${key}`, [
+            {
+              path: 'metadata.name',
+              message: `duplicate ${kind}; first defined in ${first.source}, document ${first.document}`,
+            },
+          ]),
+        );
       } else seen.set(key, meta.origin);
     }
   };
@@ -132,9 +178,11 @@ function duplicateErrors(objects: MeshObjects): MeshValidationError[] {
     for (const ip of w.ips) {
       const other = byIp.get(ip);
       if (other) {
-        out.push(new MeshValidationError(w.meta.origin, `Pod ${w.meta.namespace}/${w.meta.name}`, [
-          { path: 'status.podIP', message: `IP ${ip} is already used by pod ${other}` },
-        ]));
+        out.push(
+          new MeshValidationError(w.meta.origin, `Pod ${w.meta.namespace}/${w.meta.name}`, [
+            { path: 'status.podIP', message: `IP ${ip} is already used by pod ${other}` },
+          ]),
+        );
       } else byIp.set(ip, `${w.meta.namespace}/${w.meta.name}`);
     }
   }
@@ -145,7 +193,11 @@ export class MeshErrors extends MeshValidationError {
   readonly all: readonly MeshValidationError[];
   constructor(all: readonly MeshValidationError[]) {
     const first = all[0]!;
-    super(first.origin, first.object, all.flatMap((e) => e.problems));
+    super(
+      first.origin,
+      first.object,
+      all.flatMap((e) => e.problems),
+    );
     this.all = all;
     this.message = all.map((e) => e.message).join('\n');
   }

@@ -4,19 +4,22 @@ import { writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import type { Test } from 'tap';
 import { type RunningCa, startCa } from '../../ca/service.js';
 import { createLogger } from '../../lib/logger.js';
-import type { Test } from 'tap';
 import { tempDir } from './tmp.js';
 
 export const TOKEN_A = 'node-a-token-0123456789abcdef';
 export const TOKEN_B = 'node-b-token-0123456789abcdef';
 
-export function meshYaml(pods: { name: string; sa: string; node: string; ip: string; ns?: string }[]): string {
+export function meshYaml(
+  pods: { name: string; sa: string; node: string; ip: string; ns?: string }[],
+): string {
   const ns = new Set(pods.map((p) => p.ns ?? 'default'));
   return [
     ...[...ns].map(
-      (n) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}, labels: {istio.io/dataplane-mode: ambient}}\n`,
+      (n) =>
+        `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}, labels: {istio.io/dataplane-mode: ambient}}\n`,
     ),
     ...pods.map(
       (p) =>
@@ -25,23 +28,45 @@ export function meshYaml(pods: { name: string; sa: string; node: string; ip: str
   ].join('---\n');
 }
 
+/** What the CA answers, success or refusal. */
+export interface CaJson {
+  error?: { code: string; message: string };
+  certChain: string[];
+  trustBundle: string[];
+  expiresAt: string;
+}
+
 export interface TestCa {
   readonly ca: RunningCa;
   readonly dir: string;
   readonly meshFile: string;
   readonly logs: string[];
-  post(body: unknown, opts?: { token?: string | null; raw?: string; chunked?: boolean }): Promise<{ status: number; json: any }>;
+  post(
+    body: unknown,
+    opts?: { token?: string | null; raw?: string; chunked?: boolean },
+  ): Promise<{ status: number; json: CaJson }>;
 }
 
 export async function startTestCa(
   t: Test,
-  opts: { maxTtlMs?: number; stateDir?: string; cacertsDir?: string; rateLimit?: { burst: number; perSecond: number } } = {},
+  opts: {
+    maxTtlMs?: number;
+    stateDir?: string;
+    cacertsDir?: string;
+    rateLimit?: { burst: number; perSecond: number };
+  } = {},
 ): Promise<TestCa> {
   const dir = await tempDir(t, 'mtun-ca-');
   const meshFile = join(dir, 'mesh.yaml');
   const tokensFile = join(dir, 'tokens.yaml');
-  await writeFile(meshFile, meshYaml([{ name: 'reviews-1', sa: 'reviews', node: 'node-a', ip: '198.18.1.10' }]));
-  await writeFile(tokensFile, `- {node: node-a, token: ${TOKEN_A}}\n- {node: node-b, token: ${TOKEN_B}}\n`);
+  await writeFile(
+    meshFile,
+    meshYaml([{ name: 'reviews-1', sa: 'reviews', node: 'node-a', ip: '198.18.1.10' }]),
+  );
+  await writeFile(
+    tokensFile,
+    `- {node: node-a, token: ${TOKEN_A}}\n- {node: node-b, token: ${TOKEN_B}}\n`,
+  );
   const logs: string[] = [];
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
@@ -60,14 +85,20 @@ export async function startTestCa(
     createLogger({ level: 'debug', destination: sink }),
   );
   t.teardown(() => ca.close());
-  const post = (body: unknown, o: { token?: string | null; raw?: string; chunked?: boolean } = {}) =>
-    new Promise<{ status: number; json: any }>((resolve, reject) => {
+  const post = (
+    body: unknown,
+    o: { token?: string | null; raw?: string; chunked?: boolean } = {},
+  ) =>
+    new Promise<{ status: number; json: CaJson }>((resolve, reject) => {
       const payload = o.raw ?? JSON.stringify(body);
       const token = o.token === undefined ? TOKEN_A : o.token;
       const req = request(`${ca.url}/v1/certificates`, {
         method: 'POST',
         ca: ca.server.trustBundlePem,
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
       });
       req.on('error', reject);
       req.on('response', async (res) => {

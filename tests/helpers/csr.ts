@@ -14,8 +14,18 @@ export async function makeCsr(
       ? EC_P256
       : alg === 'p384'
         ? { name: 'ECDSA', namedCurve: 'P-384' }
-        : { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
-  const signing = alg === 'rsa2048' ? { name: 'RSASSA-PKCS1-v1_5' } : alg === 'p384' ? { name: 'ECDSA', hash: 'SHA-384' } : ECDSA_SHA256;
+        : {
+            name: 'RSASSA-PKCS1-v1_5',
+            modulusLength: 2048,
+            publicExponent: new Uint8Array([1, 0, 1]),
+            hash: 'SHA-256',
+          };
+  const signing =
+    alg === 'rsa2048'
+      ? { name: 'RSASSA-PKCS1-v1_5' }
+      : alg === 'p384'
+        ? { name: 'ECDSA', hash: 'SHA-384' }
+        : ECDSA_SHA256;
   const keys = (await subtle.generateKey(keyAlg as never, true, ['sign', 'verify'])) as never;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     keys,
