@@ -30,6 +30,7 @@ export interface CertificateBundle {
   /** Leaf first, then intermediates. */
   readonly certChainPem: readonly string[];
   readonly trustBundlePem: readonly string[];
+  readonly serial: string;
   readonly notBefore: Date;
   readonly expiresAt: Date;
 }
@@ -75,6 +76,7 @@ export class CaClient {
       keyPem: await privateKeyPem(keys.privateKey),
       certChainPem: bundle.certChain,
       trustBundlePem: bundle.trustBundle,
+      serial: leaf.serialNumber.toLowerCase(),
       notBefore: new Date(leaf.validFrom),
       expiresAt: new Date(leaf.validTo),
     };
