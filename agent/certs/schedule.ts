@@ -1,0 +1,29 @@
+// When to renew a certificate and how long to wait after a failed fetch. Pure functions
+// (linkerd2-proxy's `refresh_in` idea), so that the timing rules are tested by tables.
+
+/** Renew at half of the lifetime, moved by up to ±`jitter` of the lifetime so that the
+ *  certificates of a node (and of all nodes started together) do not renew in lockstep.
+ *  The lifetime counts from when the certificate was received, not from its notBefore:
+ *  the CA backdates notBefore for clock skew, and counting from there would renew a short
+ *  certificate at once, forever. `random` is in [0, 1). Returns a delay from `nowMs`. */
+export function refreshDelayMs(
+  receivedAtMs: number,
+  expiresAtMs: number,
+  nowMs: number,
+  random: number,
+  jitter = 0.05,
+): number {
+  const lifetime = Math.max(0, expiresAtMs - receivedAtMs);
+  const at = receivedAtMs + lifetime * (0.5 + jitter * (2 * random - 1));
+  return Math.max(0, Math.round(at - nowMs));
+}
+
+export const BACKOFF_INITIAL_MS = 1_000;
+export const BACKOFF_MAX_MS = 150_000;
+
+/** ztunnel's retry rule: about 1 s, doubling per failed attempt, ±20 %, capped at 150 s.
+ *  `attempt` counts failures so far (1 for the first retry). */
+export function backoffDelayMs(attempt: number, random: number): number {
+  const base = Math.min(BACKOFF_INITIAL_MS * 2 ** Math.max(0, attempt - 1), BACKOFF_MAX_MS);
+  return Math.round(Math.min(base * (0.8 + 0.4 * random), BACKOFF_MAX_MS * 1.2));
+}

@@ -1,0 +1,126 @@
+// The agent's certificate manager against the real CA (fetch, renew) and against a CA
+// double that fails (backoff, serve until expiry).
+import { X509Certificate } from 'node:crypto';
+import t from 'tap';
+import { CertManager, IdentityUnavailableError } from '../../agent/certs/cert-manager.js';
+import { CaClient, type CertificateBundle } from '../../ca/client.js';
+import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import { silentLogger } from '../../lib/logger.js';
+import { startTestCa, TOKEN_A } from '../helpers/ca.js';
+
+const REVIEWS = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/reviews');
+const OTHER = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/other');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await sleep(20);
+  }
+}
+
+t.test('fetches from the real CA, becomes ready, renews at half life', async (t) => {
+  const tc = await startTestCa(t);
+  const client = new CaClient({
+    url: tc.ca.url,
+    caBundlePem: tc.ca.server.trustBundlePem,
+    token: async () => TOKEN_A,
+  });
+  const mgr = new CertManager({
+    fetcher: client,
+    logger: silentLogger(),
+    initialTrustBundle: [tc.ca.server.trustBundlePem],
+    ttlSeconds: 2,
+  });
+  t.teardown(() => mgr.close());
+  t.ok(mgr.ready(), 'nothing wanted: ready');
+  mgr.want([REVIEWS]);
+  t.notOk(mgr.ready(), 'not ready before the certificate arrives');
+  const first = await mgr.forIdentity(REVIEWS); // waits for the first fetch
+  t.ok(mgr.ready());
+  t.ok(
+    new X509Certificate(first.certChainPem[0]!).checkPrivateKey(
+      (await import('node:crypto')).createPrivateKey(first.keyPem),
+    ),
+  );
+  t.equal(await mgr.forIdentity(REVIEWS), first, 'the same object until it rotates');
+  await until(
+    () => mgr.status()[0]!.serial !== undefined && mgr.status()[0]!.serial !== serial(first),
+    5_000,
+  );
+  const second = await mgr.forIdentity(REVIEWS);
+  t.not(second, first, 'renewed before expiry');
+  t.not(serial(second), serial(first));
+  t.not(second.keyPem, first.keyPem, 'a fresh key per certificate');
+
+  // An identity the CA refuses for this node: not ready, with the reason.
+  mgr.want([REVIEWS, OTHER]);
+  await until(() => mgr.status().some((s) => s.identity === OTHER.toString() && s.failures > 0));
+  t.notOk(mgr.ready(), 'not ready while a wanted identity has no certificate');
+  t.match(mgr.status().find((s) => s.identity === OTHER.toString())!.lastError, /403/);
+  await t.rejects(mgr.forIdentity(OTHER), IdentityUnavailableError);
+
+  // Dropping an identity drops its certificate.
+  mgr.want([OTHER]);
+  await t.rejects(mgr.forIdentity(REVIEWS), /no local workload has identity/);
+});
+
+function serial(c: { certChainPem: readonly string[] }): string {
+  return new X509Certificate(c.certChainPem[0]!).serialNumber.toLowerCase();
+}
+
+t.test(
+  'CA down: keeps serving the current certificate until it expires, retries with backoff',
+  async (t) => {
+    const root = await createRoot({ trustDomain: 'cluster.local' });
+    let calls = 0;
+    let up = true;
+    const fetcher = {
+      async fetchCertificate(id: SpiffeId): Promise<CertificateBundle> {
+        calls++;
+        if (!up) throw new Error('connect ECONNREFUSED 127.0.0.1:15012');
+        const now = Date.now();
+        const c = await issueKeyAndLeaf(root, id, {
+          notBefore: new Date(now - 1000),
+          notAfter: new Date(now + 1500),
+        });
+        return {
+          id,
+          keyPem: c.keyPem,
+          certChainPem: [c.certPem],
+          trustBundlePem: [root.cert.toString('pem')],
+          serial: 'x',
+          notBefore: new Date(now - 1000),
+          expiresAt: new Date(now + 1500),
+        };
+      },
+    };
+    const mgr = new CertManager({ fetcher, logger: silentLogger(), initialTrustBundle: [] });
+    t.teardown(() => mgr.close());
+    mgr.want([REVIEWS]);
+    const cert = await mgr.forIdentity(REVIEWS);
+    up = false;
+    await sleep(1000); // past the refresh point (~750 ms): the renewal fails
+    t.equal(await mgr.forIdentity(REVIEWS), cert, 'still served after a failed renewal');
+    t.equal(mgr.status()[0]!.state, 'backoff');
+    t.ok(mgr.status()[0]!.failures >= 1);
+    t.ok(mgr.ready(), 'still ready while the certificate is valid');
+    await sleep(700); // past expiry
+    await t.rejects(
+      mgr.forIdentity(REVIEWS),
+      /expired .* could not be renewed: connect ECONNREFUSED/,
+    );
+    t.notOk(mgr.ready(), 'not ready once expired');
+    const failures = mgr.status()[0]!.failures;
+    t.ok(
+      failures >= 1 && failures <= 3,
+      `backoff keeps the retry count low (${failures} in ~1.7 s)`,
+    );
+    up = true;
+    await until(() => mgr.status()[0]!.state === 'valid', 10_000);
+    t.ok(mgr.ready(), 'recovers when the CA is back');
+    t.ok(calls >= 3);
+  },
+);
