@@ -1,0 +1,155 @@
+// Decide, then do: where an outbound connection goes, as a plain record. Pure function of
+// (source, destination, mesh snapshot, agent settings, a random number); the I/O lives in
+// outbound.ts. Tested by tables.
+import { isIP } from 'node:net';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import type { MeshSnapshot } from '../../mesh/snapshot.js';
+import type { Service, Workload } from '../../mesh/types.js';
+
+export interface RouteSettings {
+  readonly node: string;
+  readonly trustDomain: string;
+  readonly clusterDomain: string;
+  /** The HBONE port of every agent (ztunnel's 15008). */
+  readonly hbonePort: number;
+  /** Addresses of this agent's own listeners: a connection to one of them is a loop. */
+  readonly ownAddresses: ReadonlySet<string>;
+}
+
+export interface Destination {
+  /** An IP literal or a host name (SOCKS5 domain). */
+  readonly host: string;
+  readonly port: number;
+}
+
+export type Route =
+  | {
+      readonly kind: 'hbone';
+      /** The pod address the tunnel asks for (HBONE :authority). */
+      readonly target: { readonly ip: string; readonly port: number };
+      /** Where the TLS connection goes: the pod's :15008, or its node's agent. */
+      readonly dial: { readonly ip: string; readonly port: number };
+      /** Dialing a node address: the server picks the certificate by SNI. */
+      readonly viaNode: boolean;
+      readonly destination: Workload;
+      readonly expectedIdentity: SpiffeId;
+      readonly service: Service | undefined;
+      /** The destination runs on this node: short cut to our own inbound path. */
+      readonly local: boolean;
+    }
+  | {
+      readonly kind: 'passthrough';
+      readonly target: { readonly ip: string; readonly port: number };
+      readonly service: Service | undefined;
+      readonly destination: Workload | undefined;
+    }
+  | {
+      readonly kind: 'refuse';
+      readonly code: 'NO_HEALTHY_UPSTREAM' | 'SELF_CALL' | 'UNKNOWN_HOST' | 'NO_SERVICE_PORT';
+      readonly reason: string;
+    };
+
+export function identityOf(w: Workload, trustDomain: string): SpiffeId {
+  return SpiffeId.of(trustDomain, w.meta.namespace, w.serviceAccount);
+}
+
+/** `pick(n)` returns an index in [0, n): endpoint choice is injected so tests are exact. */
+export function route(
+  dst: Destination,
+  snapshot: MeshSnapshot,
+  settings: RouteSettings,
+  pick: (n: number) => number,
+  sourceNamespace?: string,
+): Route {
+  const hostKey = `${dst.host}:${dst.port}`;
+  if (settings.ownAddresses.has(hostKey)) {
+    return {
+      kind: 'refuse',
+      code: 'SELF_CALL',
+      reason: `${hostKey} is one of this agent's own listeners`,
+    };
+  }
+  let service: Service | undefined;
+  if (isIP(dst.host) === 0) {
+    service = snapshot.serviceByHostname(
+      qualify(dst.host, settings.clusterDomain, sourceNamespace),
+    );
+    if (!service)
+      return {
+        kind: 'refuse',
+        code: 'UNKNOWN_HOST',
+        reason: `${dst.host} is not a known mesh service`,
+      };
+  } else {
+    const pod = snapshot.workloadByIp(dst.host);
+    if (pod) return toWorkload(pod, dst.host, dst.port, undefined, snapshot, settings);
+    service = snapshot.serviceByIp(dst.host);
+    if (!service)
+      return {
+        kind: 'passthrough',
+        target: { ip: dst.host, port: dst.port },
+        service: undefined,
+        destination: undefined,
+      };
+  }
+  const port = service.ports.find((p) => p.port === dst.port && p.protocol === 'TCP');
+  if (!port) {
+    return {
+      kind: 'refuse',
+      code: 'NO_SERVICE_PORT',
+      reason: `service ${service.meta.namespace}/${service.meta.name} has no TCP port ${dst.port}`,
+    };
+  }
+  // Candidates: ready pods of the service that can serve the target port.
+  const candidates: { pod: Workload; ip: string; port: number }[] = [];
+  for (const pod of snapshot.endpointsOf(service)) {
+    const ip = pod.ips[0];
+    const targetPort =
+      typeof port.targetPort === 'number' ? port.targetPort : pod.namedPorts.get(port.targetPort);
+    if (pod.ready && ip && targetPort) candidates.push({ pod, ip, port: targetPort });
+  }
+  if (candidates.length === 0) {
+    return {
+      kind: 'refuse',
+      code: 'NO_HEALTHY_UPSTREAM',
+      reason: `service ${service.meta.namespace}/${service.meta.name} has no ready endpoint for port ${dst.port}`,
+    };
+  }
+  const chosen = candidates[Math.min(candidates.length - 1, Math.max(0, pick(candidates.length)))]!;
+  return toWorkload(chosen.pod, chosen.ip, chosen.port, service, snapshot, settings);
+}
+
+function toWorkload(
+  pod: Workload,
+  ip: string,
+  port: number,
+  service: Service | undefined,
+  snapshot: MeshSnapshot,
+  s: RouteSettings,
+): Route {
+  if (!pod.inMesh) return { kind: 'passthrough', target: { ip, port }, service, destination: pod };
+  const node = pod.node ? snapshot.node(pod.node) : undefined;
+  const nodeIp = node?.addresses.find((a) => a.type === 'InternalIP')?.address;
+  return {
+    kind: 'hbone',
+    target: { ip, port },
+    dial: nodeIp ? { ip: nodeIp, port: s.hbonePort } : { ip, port: s.hbonePort },
+    viaNode: nodeIp !== undefined,
+    destination: pod,
+    expectedIdentity: identityOf(pod, s.trustDomain),
+    service,
+    local: pod.node === s.node,
+  };
+}
+
+/** `reviews` (in the caller's namespace) / `reviews.shop` / `reviews.shop.svc` → the
+ *  full service host name, as Kubernetes DNS search paths would resolve it. */
+function qualify(host: string, clusterDomain: string, sourceNamespace: string | undefined): string {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  const parts = h.split('.');
+  if (h.endsWith(`.svc.${clusterDomain}`)) return h;
+  if (parts.length === 1 && sourceNamespace) return `${h}.${sourceNamespace}.svc.${clusterDomain}`;
+  if (parts.length === 3 && parts[2] === 'svc') return `${h}.${clusterDomain}`;
+  if (parts.length === 2) return `${h}.svc.${clusterDomain}`;
+  return h;
+}

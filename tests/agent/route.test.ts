@@ -1,0 +1,288 @@
+// The outbound decision as a table: destination → HBONE / passthrough / refusal.
+import t from 'tap';
+import { parseAllDocuments } from 'yaml';
+import { type Route, route } from '../../agent/proxy/route.js';
+import { convertDocuments } from '../../mesh/convert/index.js';
+import { MeshSnapshot } from '../../mesh/snapshot.js';
+
+const YAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-b}
+status: {addresses: [{type: InternalIP, address: 127.0.0.2}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop, labels: {app: web}}
+spec: {serviceAccountName: web, nodeName: node-a}
+status: {podIP: 198.18.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-1, namespace: shop, labels: {app: reviews}}
+spec: {serviceAccountName: reviews, nodeName: node-b, containers: [{ports: [{name: http, containerPort: 9080}]}]}
+status: {podIP: 198.18.2.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-2, namespace: shop, labels: {app: reviews}}
+spec: {serviceAccountName: reviews, nodeName: node-c, containers: [{ports: [{name: http, containerPort: 9090}]}]}
+status: {podIP: 198.18.3.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-3, namespace: shop, labels: {app: reviews}}
+spec: {serviceAccountName: reviews, nodeName: node-c}
+status: {podIP: 198.18.3.2, conditions: [{type: Ready, status: "False"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: legacy-1, namespace: shop, labels: {app: legacy, istio.io/dataplane-mode: none}}
+spec: {nodeName: node-b}
+status: {podIP: 198.18.2.9}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec: {clusterIP: 198.19.0.1, selector: {app: reviews}, ports: [{port: 80, targetPort: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: shop}
+spec: {clusterIP: 198.19.0.2, selector: {app: nothing}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: shop}
+spec: {clusterIP: 198.19.0.3, selector: {app: legacy}, ports: [{port: 80, targetPort: 8080}]}
+`;
+const snapshot = new MeshSnapshot(
+  convertDocuments(
+    parseAllDocuments(YAML).map((d, i) => ({
+      doc: d.toJS(),
+      origin: { source: 'test', document: i },
+    })),
+    { clusterDomain: 'cluster.local' },
+  ),
+  1,
+);
+const settings = {
+  node: 'node-a',
+  trustDomain: 'cluster.local',
+  clusterDomain: 'cluster.local',
+  hbonePort: 15008,
+  ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008']),
+};
+
+type Want = Partial<{
+  kind: Route['kind'];
+  target: string;
+  dial: string;
+  identity: string;
+  viaNode: boolean;
+  code: string;
+  service: string;
+  local: boolean;
+}>;
+function summary(r: Route): Want {
+  if (r.kind === 'refuse') return { kind: r.kind, code: r.code };
+  if (r.kind === 'passthrough')
+    return {
+      kind: r.kind,
+      target: `${r.target.ip}:${r.target.port}`,
+      ...(r.service ? { service: r.service.meta.name } : {}),
+    };
+  return {
+    kind: r.kind,
+    target: `${r.target.ip}:${r.target.port}`,
+    dial: `${r.dial.ip}:${r.dial.port}`,
+    identity: r.expectedIdentity.toString(),
+    viaNode: r.viaNode,
+    local: r.local,
+    ...(r.service ? { service: r.service.meta.name } : {}),
+  };
+}
+
+const cases: [string, { host: string; port: number }, number, Want, string?][] = [
+  [
+    'mesh pod IP on a node with an address → HBONE via the node agent (SNI)',
+    { host: '198.18.2.1', port: 9080 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      dial: '127.0.0.2:15008',
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+      viaNode: true,
+      local: false,
+    },
+  ],
+  [
+    'mesh pod IP on a node without an address → HBONE to the pod IP:15008',
+    { host: '198.18.3.1', port: 9090 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.3.1:9090',
+      dial: '198.18.3.1:15008',
+      viaNode: false,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    'mesh pod on this node → local short cut',
+    { host: '198.18.1.1', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      local: true,
+      target: '198.18.1.1:80',
+      dial: '198.18.1.1:15008',
+      viaNode: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/web',
+    },
+  ],
+  [
+    'service cluster IP, first endpoint, named targetPort resolved per pod',
+    { host: '198.19.0.1', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      service: 'reviews',
+      dial: '127.0.0.2:15008',
+      viaNode: true,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    'service cluster IP, second endpoint (other port from its named port)',
+    { host: '198.19.0.1', port: 80 },
+    1,
+    {
+      kind: 'hbone',
+      target: '198.18.3.1:9090',
+      service: 'reviews',
+      dial: '198.18.3.1:15008',
+      viaNode: false,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    'unready endpoint is never chosen (pick past the end clamps)',
+    { host: '198.19.0.1', port: 80 },
+    7,
+    {
+      kind: 'hbone',
+      target: '198.18.3.1:9090',
+      service: 'reviews',
+      dial: '198.18.3.1:15008',
+      viaNode: false,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    'service host name, fully qualified',
+    { host: 'reviews.shop.svc.cluster.local', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      service: 'reviews',
+      dial: '127.0.0.2:15008',
+      viaNode: true,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    'service host name, short form name.namespace',
+    { host: 'reviews.shop', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      service: 'reviews',
+      dial: '127.0.0.2:15008',
+      viaNode: true,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    'service host name, bare name in the caller namespace',
+    { host: 'reviews', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      service: 'reviews',
+      dial: '127.0.0.2:15008',
+      viaNode: true,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+    'shop',
+  ],
+  [
+    'bare name without a caller namespace is unknown',
+    { host: 'reviews', port: 80 },
+    0,
+    { kind: 'refuse', code: 'UNKNOWN_HOST' },
+  ],
+  [
+    'unknown host name',
+    { host: 'example.com', port: 443 },
+    0,
+    { kind: 'refuse', code: 'UNKNOWN_HOST' },
+  ],
+  [
+    'service port that does not exist',
+    { host: '198.19.0.1', port: 81 },
+    0,
+    { kind: 'refuse', code: 'NO_SERVICE_PORT' },
+  ],
+  [
+    'service without ready endpoints',
+    { host: '198.19.0.2', port: 80 },
+    0,
+    { kind: 'refuse', code: 'NO_HEALTHY_UPSTREAM' },
+  ],
+  [
+    'non-mesh pod → passthrough',
+    { host: '198.18.2.9', port: 8080 },
+    0,
+    { kind: 'passthrough', target: '198.18.2.9:8080' },
+  ],
+  [
+    'service of non-mesh pods → passthrough to the endpoint',
+    { host: '198.19.0.3', port: 80 },
+    0,
+    { kind: 'passthrough', target: '198.18.2.9:8080', service: 'legacy' },
+  ],
+  [
+    'address outside the mesh → passthrough',
+    { host: '127.0.0.1', port: 8080 },
+    0,
+    { kind: 'passthrough', target: '127.0.0.1:8080' },
+  ],
+  [
+    "the agent's own listener → loop refused",
+    { host: '127.0.0.1', port: 15080 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+];
+for (const [name, dst, pick, want, ns] of cases) {
+  t.test(name, async (t) => {
+    t.same(summary(route(dst, snapshot, settings, () => pick, ns)), want);
+  });
+}
