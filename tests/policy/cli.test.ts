@@ -33,19 +33,12 @@ function mtun(...args: string[]): Promise<Run> {
   });
 }
 
+/** `mtun authz check` against foo/web of the fixture mesh. */
+const toWeb = (port: string, ...args: string[]) =>
+  mtun('--mesh', MESH, '--to', 'foo/web', '--port', port, ...args);
+
 t.test('allow: exit 0, with the deciding policy and rule', async (t) => {
-  const r = await mtun(
-    '--mesh',
-    MESH,
-    '--to',
-    'foo/web',
-    '--port',
-    '8080',
-    '--from-principal',
-    API,
-    '--from-ip',
-    '10.0.2.1',
-  );
+  const r = await toWeb('8080', '--from-principal', API, '--from-ip', '10.0.2.1');
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^allow\n/);
   t.match(r.stdout, /policy: {2}foo\/allow-bar \(AuthorizationPolicy\)/);
@@ -54,17 +47,7 @@ t.test('allow: exit 0, with the deciding policy and rule', async (t) => {
 });
 
 t.test('--json prints exactly verdict, policy, rule and reason', async (t) => {
-  const r = await mtun(
-    '--mesh',
-    MESH,
-    '--to',
-    'foo/web',
-    '--port',
-    '8080',
-    '--from-principal',
-    API,
-    '--json',
-  );
+  const r = await toWeb('8080', '--from-principal', API, '--json');
   t.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   t.same(Object.keys(out), ['verdict', 'policy', 'rule', 'reason']);
@@ -76,17 +59,7 @@ t.test('--json prints exactly verdict, policy, rule and reason', async (t) => {
 });
 
 t.test('deny by PeerAuthentication STRICT: exit 1', async (t) => {
-  const r = await mtun(
-    '--mesh',
-    MESH,
-    '--to',
-    'foo/web',
-    '--port',
-    '8080',
-    '--from-ip',
-    '10.0.2.1',
-    '--json',
-  );
+  const r = await toWeb('8080', '--from-ip', '10.0.2.1', '--json');
   t.equal(r.code, 1, r.stderr);
   t.same(JSON.parse(r.stdout), {
     verdict: 'deny',
@@ -98,51 +71,20 @@ t.test('deny by PeerAuthentication STRICT: exit 1', async (t) => {
 });
 
 t.test('deny by a DENY policy in the root namespace: exit 1', async (t) => {
-  const r = await mtun(
-    '--mesh',
-    MESH,
-    '--to',
-    'foo/web',
-    '--port',
-    '8080',
-    '--from-principal',
-    'spiffe://cluster.local/ns/ops/sa/x',
-    '--json',
-  );
+  const r = await toWeb('8080', '--from-principal', 'spiffe://cluster.local/ns/ops/sa/x', '--json');
   t.equal(r.code, 1, r.stderr);
   t.match(JSON.parse(r.stdout), { verdict: 'deny', policy: 'istio-system/deny-ops', rule: 0 });
 });
 
 t.test('plaintext on the PERMISSIVE port, allowed by ipBlocks', async (t) => {
-  const r = await mtun(
-    '--mesh',
-    MESH,
-    '--to',
-    'foo/web',
-    '--port',
-    '9000',
-    '--from-ip',
-    '10.0.9.5',
-  );
+  const r = await toWeb('9000', '--from-ip', '10.0.9.5');
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /mTLS: {4}port 9000 is PERMISSIVE/);
   t.match(r.stdout, /source: {2}plaintext \(no identity\) from 10\.0\.9\.5/);
 });
 
 t.test('--root-namespace moves the mesh-wide scope', async (t) => {
-  const r = await mtun(
-    '--mesh',
-    MESH,
-    '--to',
-    'foo/web',
-    '--port',
-    '9000',
-    '--from-ip',
-    '10.0.9.5',
-    '--root-namespace',
-    'elsewhere',
-    '--json',
-  );
+  const r = await toWeb('9000', '--from-ip', '10.0.9.5', '--root-namespace', 'elsewhere', '--json');
   // istio-system is now an ordinary namespace: its STRICT and DENY no longer reach foo/web.
   t.equal(r.code, 0, r.stderr);
 });
