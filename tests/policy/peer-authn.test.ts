@@ -171,6 +171,16 @@ const cases: Case[] = [
     verdict: 'allow',
   },
   {
+    rule: 'istiod quirk: an explicit namespace UNSET under a STRICT mesh, workload UNSET with a PERMISSIVE port: nothing is enforced',
+    docs: [
+      meshStrict,
+      pa('foo/ns', mtls('UNSET')),
+      pa('foo/web', wl(undefined, { 8080: 'PERMISSIVE' })),
+    ],
+    conn: { port: 9090 },
+    verdict: 'allow',
+  },
+  {
     rule: 'oldest wins among namespace-level policies (STRICT, older) [CON, istiod]',
     docs: [
       pa(
