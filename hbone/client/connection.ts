@@ -1,0 +1,261 @@
+// One pooled HTTP/2 connection to a peer, with an explicit lifecycle:
+//
+//   connecting --(TLS verified + server SETTINGS received)--> ready
+//   connecting --(dial/handshake error, timeout, destroy)---> closed
+//   ready -------(GOAWAY, idle, rotated, pool closing)------> draining
+//   ready | draining --(session closed, error, PING timeout)--> closed
+//
+// Invariants:
+// - streams are only opened in `ready`; `reserved` counts streams opened or promised to a
+//   waiter and never exceeds `capacity` (= min(maxStreams, peer's MAX_CONCURRENT_STREAMS));
+// - in `ready`, the idle timer is armed exactly when reserved === 0;
+// - every timer is unref()ed and cleared on the way to `closed`;
+// - `ready` (the promise) settles exactly once: resolved on reaching `ready`, rejected with a
+//   typed error if the connection closes first.
+// Ready waits for the server's SETTINGS, not just the TLS handshake: in TLS 1.3 the client
+// finishes its handshake before the server has judged the client certificate, and a
+// refusing server simply closes. Waiting turns that into a clear error instead of streams
+// dying one by one.
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect as h2connect,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
+import type { SecureContext } from 'node:tls';
+import type { SpiffeId } from '../../identity/spiffe-id.js';
+import type { Logger } from '../../lib/logger.js';
+import { formatSocketAddr, type SocketAddr } from '../address.js';
+import type { WorkloadCertificate } from '../certificates.js';
+import { ClientClosedError, ConnectFailedError, TimeoutError, TlsFailureError } from '../errors.js';
+import { type Http2Tuning, sessionOptions } from '../settings.js';
+import { StateMachine } from '../state-machine.js';
+import { dialTls } from './dial.js';
+
+export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
+
+export interface ConnectionTarget {
+  readonly key: string;
+  readonly via: SocketAddr;
+  readonly servername: string | undefined;
+  readonly certificate: WorkloadCertificate;
+  readonly bundle: readonly string[];
+  readonly context: SecureContext;
+  readonly expectedIdentities: readonly SpiffeId[];
+}
+
+export interface ConnectionSettings {
+  readonly connectTimeoutMs: number;
+  readonly maxStreams: number;
+  readonly idleTimeoutMs: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly http2: Http2Tuning;
+}
+
+let nextId = 1;
+
+export class PooledConnection {
+  readonly id = nextId++;
+  readonly ready: Promise<void>;
+  private readonly sm: StateMachine<ConnectionState>;
+  private session: ClientHttp2Session | undefined;
+  private reserved = 0;
+  private capacity: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pingDeadline: NodeJS.Timeout | undefined;
+  private settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  private closeReason: Error | undefined;
+  peerIdentity: SpiffeId | undefined;
+
+  constructor(
+    readonly target: ConnectionTarget,
+    private readonly settings: ConnectionSettings,
+    private readonly log: Logger,
+    onStateChange: (conn: PooledConnection, from: ConnectionState, to: ConnectionState) => void,
+  ) {
+    this.capacity = settings.maxStreams;
+    this.sm = new StateMachine<ConnectionState>(
+      'connecting',
+      `hbone connection ${this.id}`,
+      (from, to) => onStateChange(this, from, to),
+    );
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.ready.catch(() => {}); // waiters see the rejection; an unawaited one is not a crash
+    void this.run();
+  }
+
+  get state(): ConnectionState {
+    return this.sm.state;
+  }
+
+  get activeStreams(): number {
+    return this.reserved;
+  }
+
+  /** Whether one more stream may be promised on this connection. */
+  hasCapacity(): boolean {
+    return this.sm.is('connecting', 'ready') && this.reserved < this.capacity;
+  }
+
+  reserve(): void {
+    if (!this.hasCapacity())
+      throw new Error(`hbone connection ${this.id}: reserve without capacity`);
+    this.reserved++;
+    this.disarmIdle();
+  }
+
+  release(): void {
+    this.reserved--;
+    if (this.reserved === 0 && this.sm.is('ready')) this.armIdle();
+  }
+
+  /** Opens a CONNECT stream; only valid on a ready connection with a reserved slot. */
+  request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
+    if (!this.sm.is('ready') || !this.session) {
+      throw new ConnectFailedError(`hbone connection ${this.id} is ${this.sm.state}`);
+    }
+    return this.session.request(headers, { endStream: false });
+  }
+
+  /** No new streams; existing ones finish, then the session closes (Node sends GOAWAY). */
+  drain(reason: string): void {
+    if (!this.sm.is('ready')) return;
+    this.log.debug({ conn: this.id, reason }, 'hbone connection draining');
+    this.sm.transition(['ready'], 'draining');
+    this.disarmIdle();
+    this.session?.close();
+  }
+
+  destroy(err?: Error): void {
+    if (this.sm.is('closed')) return;
+    this.closeReason ??= err;
+    if (this.session) this.session.destroy();
+    else this.toClosed();
+  }
+
+  private async run(): Promise<void> {
+    const t = this.target;
+    const deadline = Date.now() + this.settings.connectTimeoutMs;
+    try {
+      const dialed = await dialTls({
+        via: t.via,
+        servername: t.servername,
+        context: t.context,
+        expectedIdentities: t.expectedIdentities,
+        timeoutMs: this.settings.connectTimeoutMs,
+      });
+      if (!this.sm.is('connecting')) {
+        dialed.socket.destroy(); // destroyed while dialing (pool closed)
+        return;
+      }
+      this.peerIdentity = dialed.peerIdentity;
+      const session = h2connect(`https://${formatSocketAddr(t.via)}`, {
+        ...sessionOptions(this.settings.http2, {
+          maxConcurrentStreams: this.settings.maxStreams,
+          maxHeaderListBytes: 16 * 1024,
+        }),
+        createConnection: () => dialed.socket,
+      });
+      this.session = session;
+      session.setLocalWindowSize(this.settings.http2.connectionWindowBytes);
+      session.on('error', (err) => {
+        this.closeReason ??= err;
+        this.log.debug({ conn: this.id, err: err.message }, 'hbone connection error');
+      });
+      session.on('goaway', (code) => {
+        this.closeReason ??= new ConnectFailedError(`server sent GOAWAY (code ${code})`);
+        this.drain(`GOAWAY ${code}`);
+      });
+      session.once('close', () => this.toClosed());
+      const timer = setTimeout(
+        () =>
+          this.destroy(
+            new TimeoutError(`no HTTP/2 SETTINGS from ${formatSocketAddr(t.via)} in time`),
+          ),
+        Math.max(0, deadline - Date.now()),
+      );
+      timer.unref();
+      session.once('remoteSettings', (remote) => {
+        clearTimeout(timer);
+        if (!this.sm.is('connecting')) return;
+        this.capacity = Math.min(this.settings.maxStreams, remote.maxConcurrentStreams ?? Infinity);
+        this.sm.transition(['connecting'], 'ready');
+        this.startKeepalive();
+        if (this.reserved === 0) this.armIdle();
+        this.settle?.resolve();
+        this.settle = undefined;
+      });
+    } catch (err) {
+      this.closeReason ??= err as Error;
+      this.toClosed();
+    }
+  }
+
+  private toClosed(): void {
+    if (this.sm.is('closed')) return;
+    const wasConnecting = this.sm.is('connecting');
+    this.sm.transition(['connecting', 'ready', 'draining'], 'closed');
+    this.disarmIdle();
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pingDeadline);
+    if (this.settle) {
+      this.settle.reject(this.connectFailure());
+      this.settle = undefined;
+    }
+    if (!wasConnecting) this.log.debug({ conn: this.id }, 'hbone connection closed');
+  }
+
+  /** Why `ready` failed. A close after a verified TLS handshake but before SETTINGS, for
+   *  no reason of ours, is the server refusing our certificate. */
+  private connectFailure(): Error {
+    const reason = this.closeReason;
+    if (
+      this.session &&
+      !(reason instanceof TimeoutError) &&
+      !(reason instanceof ClientClosedError)
+    ) {
+      return new TlsFailureError(
+        `${formatSocketAddr(this.target.via)} closed the connection after the TLS handshake ` +
+          'without HTTP/2 SETTINGS: in TLS 1.3 that is how a server refuses a client ' +
+          'certificate (its log says why)',
+        { cause: reason },
+      );
+    }
+    return reason ?? new ConnectFailedError(`hbone connection ${this.id} closed while connecting`);
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.drain('idle');
+    }, this.settings.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private disarmIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private startKeepalive(): void {
+    this.pingTimer = setInterval(() => {
+      const session = this.session;
+      if (!session || this.pingDeadline || session.destroyed) return;
+      this.pingDeadline = setTimeout(() => {
+        this.log.warn({ conn: this.id }, 'hbone connection: PING not answered, closing');
+        this.destroy(new TimeoutError(`no PING ack within ${this.settings.keepaliveTimeoutMs} ms`));
+      }, this.settings.keepaliveTimeoutMs);
+      this.pingDeadline.unref();
+      session.ping(() => {
+        clearTimeout(this.pingDeadline);
+        this.pingDeadline = undefined;
+      });
+    }, this.settings.keepaliveIntervalMs);
+    this.pingTimer.unref();
+  }
+}

@@ -1,0 +1,36 @@
+// The HBONE library's public surface: the client (open tunnels through a pool), the server
+// (accept tunnels, hand them to a handler), splice() to join a socket to a tunnel, and the
+// typed errors. Depends on identity/ only (DESIGN.md §3).
+export {
+  canonicalIp,
+  formatSocketAddr,
+  parseSocketAddr,
+  type SocketAddr,
+  socketAddr,
+} from './address.js';
+export {
+  type CertificateSource,
+  StaticCertificateSource,
+  type WorkloadCertificate,
+} from './certificates.js';
+export {
+  HboneClient,
+  type HboneClientOptions,
+  type OpenRequest,
+  type Tunnel,
+} from './client/client.js';
+export type { PoolStats } from './client/pool.js';
+export * from './errors.js';
+export { metadataHeaders, newTraceparent, parseMetadata, type TunnelMetadata } from './headers.js';
+export type { IdentityRequest, SelectIdentity, ServerRoute } from './server/admission.js';
+export type {
+  ConnectHandler,
+  InboundDecision,
+  InboundTunnel,
+  TunnelOutcome,
+  UpstreamConnector,
+} from './server/connect.js';
+export { HboneServer, type HboneServerOptions, type ServerStats } from './server/server.js';
+export { DEFAULT_HTTP2, type Http2Tuning } from './settings.js';
+export { destinationFromSni, sniForDestination } from './sni.js';
+export { resetTunnel, type SpliceResult, splice } from './splice.js';

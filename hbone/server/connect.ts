@@ -1,0 +1,195 @@
+// One CONNECT stream on the server: validate, ask the handler, connect upstream, answer,
+// splice. The answer is 200 only after the upstream connect succeeded (ztunnel), so the
+// client's open() fails fast and typed (503) when the target is down. Every allowed tunnel
+// reports its outcome exactly once through the decision's onClose, whatever path it ends on.
+import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { SpiffeId } from '../../identity/spiffe-id.js';
+import type { Logger } from '../../lib/logger.js';
+import { formatSocketAddr, parseSocketAddr, type SocketAddr } from '../address.js';
+import {
+  BadRequestError,
+  MethodNotAllowedError,
+  ServerInternalError,
+  statusOf,
+  TunnelDeniedError,
+  UpstreamFailedError,
+} from '../errors.js';
+import { parseMetadata, type TunnelMetadata } from '../headers.js';
+import { type SpliceResult, splice } from '../splice.js';
+
+export interface InboundTunnel {
+  readonly peerIdentity: SpiffeId;
+  readonly peerAddress: SocketAddr;
+  /** The identity whose certificate this server presented. */
+  readonly localIdentity: SpiffeId;
+  /** The `:authority` of the CONNECT. */
+  readonly target: SocketAddr;
+  readonly metadata: TunnelMetadata;
+}
+
+export interface TunnelOutcome extends Partial<SpliceResult> {
+  /** Set when the tunnel never carried data: upstream failed, or the client gave up first. */
+  readonly failure?: Error;
+}
+
+export type InboundDecision =
+  | {
+      readonly allow: true;
+      /** Where to connect instead of `target` (same-node short cuts, tests). */
+      readonly upstream?: SocketAddr;
+      readonly onClose?: (outcome: TunnelOutcome) => void;
+    }
+  | { readonly allow: false; readonly reason: string };
+
+export type ConnectHandler = (tunnel: InboundTunnel) => InboundDecision | Promise<InboundDecision>;
+
+/** The I/O seam for upstream sockets (the agent may need marks or a source address). */
+export type UpstreamConnector = (target: SocketAddr, tunnel: InboundTunnel) => Socket;
+
+export const defaultConnector: UpstreamConnector = (target) =>
+  netConnect({ host: target.ip, port: target.port, allowHalfOpen: true, noDelay: true });
+
+/** What the session knows about its peer once the TLS handshake was accepted. */
+export interface PeerInfo {
+  readonly peerIdentity: SpiffeId;
+  readonly peerAddress: SocketAddr;
+  readonly localIdentity: SpiffeId;
+  /** The IP the client dialed (SNI or captured destination); `:authority` must match it. */
+  readonly dialedIp: string | undefined;
+}
+
+export interface StreamContext {
+  readonly handler: ConnectHandler;
+  readonly connectUpstream: UpstreamConnector;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly log: Logger;
+  /** The client reset the stream before we answered: rapid-reset accounting. */
+  readonly onEarlyReset: () => void;
+  readonly onTunnel: (delta: 1 | -1) => void;
+}
+
+function refuse(stream: ServerHttp2Stream, err: Error, log: Logger, fields: object): void {
+  const status = statusOf(err);
+  log.debug(
+    { ...fields, status, code: (err as { code?: string }).code, reason: err.message },
+    'hbone CONNECT refused',
+  );
+  if (!stream.destroyed && !stream.headersSent)
+    stream.respond({ [h2.HTTP2_HEADER_STATUS]: status }, { endStream: true });
+}
+
+function gone(stream: ServerHttp2Stream): boolean {
+  return stream.destroyed || stream.closed;
+}
+
+export async function handleConnect(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  peer: PeerInfo,
+  ctx: StreamContext,
+): Promise<void> {
+  stream.on('error', () => {}); // outcomes are reported below; a late reset is not a crash
+  const early = () => ctx.onEarlyReset();
+  stream.once('close', early);
+  const fields = { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) };
+
+  const method = headers[h2.HTTP2_HEADER_METHOD];
+  if (method !== 'CONNECT') {
+    stream.off('close', early);
+    return refuse(
+      stream,
+      new MethodNotAllowedError(`method ${method} is not CONNECT`),
+      ctx.log,
+      fields,
+    );
+  }
+  const authority = String(headers[h2.HTTP2_HEADER_AUTHORITY] ?? '');
+  const target = parseSocketAddr(authority);
+  const bad = !target
+    ? `:authority ${JSON.stringify(authority)} is not ip:port`
+    : peer.dialedIp !== undefined && target.ip !== peer.dialedIp
+      ? `:authority ${authority} is not the dialed address ${peer.dialedIp}`
+      : undefined;
+  if (bad || !target) {
+    stream.off('close', early);
+    return refuse(stream, new BadRequestError(bad ?? 'bad :authority'), ctx.log, fields);
+  }
+
+  const tunnel: InboundTunnel = {
+    peerIdentity: peer.peerIdentity,
+    peerAddress: peer.peerAddress,
+    localIdentity: peer.localIdentity,
+    target,
+    metadata: parseMetadata(headers),
+  };
+  let decision: InboundDecision;
+  try {
+    decision = await ctx.handler(tunnel);
+  } catch (err) {
+    ctx.log.error({ ...fields, err: (err as Error).message }, 'hbone handler threw');
+    stream.off('close', early);
+    return refuse(
+      stream,
+      new ServerInternalError('handler failed', { cause: err }),
+      ctx.log,
+      fields,
+    );
+  }
+  if (!decision.allow) {
+    stream.off('close', early);
+    return refuse(stream, new TunnelDeniedError(decision.reason), ctx.log, {
+      ...fields,
+      target: authority,
+    });
+  }
+  const report = once(decision.onClose);
+  if (gone(stream))
+    return report({ failure: new Error('client reset the stream before the answer') });
+
+  const upstreamAddr = decision.upstream ?? target;
+  const upstream = ctx.connectUpstream(upstreamAddr, tunnel);
+  const timer = setTimeout(
+    () => upstream.destroy(new Error(`connect timed out after ${ctx.upstreamConnectTimeoutMs} ms`)),
+    ctx.upstreamConnectTimeoutMs,
+  );
+  timer.unref();
+  const abandon = () => upstream.destroy(); // client gave up while we were connecting
+  stream.once('close', abandon);
+  upstream.once('error', (err: NodeJS.ErrnoException) => {
+    clearTimeout(timer);
+    stream.off('close', abandon);
+    stream.off('close', early);
+    const failure = new UpstreamFailedError(
+      `connect to ${formatSocketAddr(upstreamAddr)} failed: ${err.code ?? err.message}`,
+      { cause: err },
+    );
+    refuse(stream, failure, ctx.log, { ...fields, target: authority });
+    report({ failure });
+  });
+  upstream.once('connect', () => {
+    clearTimeout(timer);
+    stream.off('close', abandon);
+    stream.off('close', early);
+    upstream.removeAllListeners('error');
+    if (gone(stream)) {
+      upstream.destroy();
+      return report({ failure: new Error('client reset the stream before the answer') });
+    }
+    stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
+    ctx.onTunnel(1);
+    splice(upstream, stream, (result) => {
+      ctx.onTunnel(-1);
+      report(result);
+    });
+  });
+}
+
+function once<T>(fn: ((arg: T) => void) | undefined): (arg: T) => void {
+  let called = false;
+  return (arg) => {
+    if (called) return;
+    called = true;
+    fn?.(arg);
+  };
+}

@@ -1,0 +1,207 @@
+// The HBONE server: a TCP listener whose connections are admitted by admission.ts (mTLS,
+// every refusal logged with its reason) and then become HTTP/2 sessions whose CONNECT
+// streams are handled by connect.ts.
+//
+// Invariants:
+// - an admitted connection is in `sessions` until its HTTP/2 session closes; a session
+//   with no stream for idleTimeoutMs is closed gracefully (GOAWAY);
+// - streams cancelled by the client before our answer draw on a per-session budget; a
+//   session that overdraws it (HTTP/2 rapid reset, CVE-2023-44487) is closed with
+//   ENHANCE_YOUR_CALM. nghttp2's own RST_STREAM rate limit stays on underneath;
+// - close() stops accepting, sends GOAWAY, lets tunnels finish for graceMs, then destroys.
+import {
+  createServer as createH2Server,
+  constants as h2,
+  type ServerHttp2Session,
+} from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../../lib/logger.js';
+import { type SocketAddr, socketAddr } from '../address.js';
+import type { CertificateSource } from '../certificates.js';
+import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
+import { Admission, type SelectIdentity } from './admission.js';
+import {
+  type ConnectHandler,
+  defaultConnector,
+  handleConnect,
+  type PeerInfo,
+  type StreamContext,
+  type UpstreamConnector,
+} from './connect.js';
+import { ResetBudget } from './reset-budget.js';
+
+export interface HboneServerOptions {
+  readonly certificates: CertificateSource;
+  readonly selectIdentity: SelectIdentity;
+  readonly handler: ConnectHandler;
+  readonly logger: Logger;
+  readonly connectUpstream?: UpstreamConnector;
+  readonly handshakeTimeoutMs?: number;
+  /** Close a session that has had no stream for this long (longer than the client's 5 min). */
+  readonly idleTimeoutMs?: number;
+  readonly upstreamConnectTimeoutMs?: number;
+  /** Per connection; ztunnel's server allows 200 (its clients use 100). */
+  readonly maxConcurrentStreams?: number;
+  readonly maxConnections?: number;
+  readonly maxHeaderListBytes?: number;
+  /** Streams a client may cancel before our answer: burst, then per second. */
+  readonly earlyResetBurst?: number;
+  readonly earlyResetPerSecond?: number;
+  readonly http2?: Partial<Http2Tuning>;
+}
+
+export interface ServerStats {
+  readonly handshaking: number;
+  readonly sessions: number;
+  readonly tunnels: number;
+}
+
+export class HboneServer {
+  private readonly net: NetServer;
+  private readonly h2: ReturnType<typeof createH2Server>;
+  private readonly admission: Admission;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly streamContext: StreamContext;
+  private readonly tuning: Http2Tuning;
+  private readonly log: Logger;
+  private tunnels = 0;
+  private nextSession: PeerInfo | undefined;
+
+  private constructor(private readonly opts: HboneServerOptions) {
+    this.log = opts.logger;
+    this.tuning = { ...DEFAULT_HTTP2, ...opts.http2 };
+    this.admission = new Admission({
+      certificates: opts.certificates,
+      selectIdentity: opts.selectIdentity,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+      log: this.log,
+      admit: (socket, peer) => this.admit(socket, peer),
+    });
+    // pauseOnConnect: nothing is read until the socket is handed to its TLS acceptor.
+    this.net = createNetServer(
+      { pauseOnConnect: true, allowHalfOpen: true, noDelay: true },
+      (raw) => void this.admission.accept(raw),
+    );
+    this.net.maxConnections = opts.maxConnections ?? 16_384;
+    this.streamContext = {
+      handler: opts.handler,
+      connectUpstream: opts.connectUpstream ?? defaultConnector,
+      upstreamConnectTimeoutMs: opts.upstreamConnectTimeoutMs ?? 10_000,
+      log: this.log,
+      onEarlyReset: () => {},
+      onTunnel: (d) => {
+        this.tunnels += d;
+      },
+    };
+    this.h2 = createH2Server(this.sessionOptions());
+    this.h2.on('session', (session: ServerHttp2Session) => this.onSession(session));
+  }
+
+  /** Binds and listens; rejects with the bind error (EADDRINUSE, EACCES, ...). */
+  static async listen(
+    opts: HboneServerOptions,
+    at: { host: string; port: number },
+  ): Promise<HboneServer> {
+    const server = new HboneServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      server.net.once('error', reject);
+      server.net.listen({ host: at.host, port: at.port }, () => {
+        server.net.off('error', reject);
+        resolve();
+      });
+    });
+    server.net.on('error', (err) => server.log.error({ err: err.message }, 'hbone listener error'));
+    return server;
+  }
+
+  address(): SocketAddr {
+    const a = this.net.address();
+    if (!a || typeof a === 'string') throw new Error('hbone server is not listening');
+    return socketAddr(a.address, a.port);
+  }
+
+  stats(): ServerStats {
+    return {
+      handshaking: this.admission.handshaking,
+      sessions: this.sessions.size,
+      tunnels: this.tunnels,
+    };
+  }
+
+  /** Stops accepting, sends GOAWAY to every session, waits up to graceMs for their tunnels,
+   *  then destroys whatever is left. */
+  async close(graceMs = 5_000): Promise<void> {
+    this.net.close();
+    this.admission.abort();
+    const all = [...this.sessions];
+    for (const s of all) s.close();
+    const closed = Promise.all(
+      all.map((s) => (s.destroyed ? undefined : new Promise((r) => s.once('close', r)))),
+    );
+    const grace = new Promise((r) => setTimeout(r, graceMs).unref());
+    await Promise.race([closed, grace]);
+    for (const s of this.sessions) s.destroy();
+  }
+
+  private sessionOptions() {
+    return sessionOptions(this.tuning, {
+      maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 200,
+      maxHeaderListBytes: this.opts.maxHeaderListBytes ?? 16 * 1024,
+    });
+  }
+
+  private admit(socket: TLSSocket, peer: PeerInfo): void {
+    this.nextSession = peer;
+    this.h2.emit('connection', socket); // creates the session and emits 'session' synchronously
+    this.nextSession = undefined;
+  }
+
+  private onSession(session: ServerHttp2Session): void {
+    const peer = this.nextSession;
+    if (!peer) {
+      session.destroy();
+      return;
+    }
+    this.sessions.add(session);
+    session.setLocalWindowSize(this.tuning.connectionWindowBytes);
+    const budget = new ResetBudget(
+      this.opts.earlyResetBurst ?? 200,
+      this.opts.earlyResetPerSecond ?? 50,
+    );
+    let streams = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      idle = setTimeout(() => session.close(), this.opts.idleTimeoutMs ?? 10 * 60_000);
+      idle.unref();
+    };
+    armIdle();
+    const ctx: StreamContext = {
+      ...this.streamContext,
+      onEarlyReset: () => {
+        if (budget.take()) return;
+        this.log.warn(
+          {
+            peer: peer.peerIdentity.toString(),
+            from: `${peer.peerAddress.ip}:${peer.peerAddress.port}`,
+          },
+          'hbone: too many streams reset before an answer (rapid reset), closing the connection',
+        );
+        session.destroy(new Error('rapid reset'), h2.NGHTTP2_ENHANCE_YOUR_CALM);
+      },
+    };
+    session.on('stream', (stream, headers) => {
+      streams++;
+      clearTimeout(idle);
+      stream.once('close', () => {
+        if (--streams === 0 && !session.closed) armIdle();
+      });
+      void handleConnect(stream, headers, peer, ctx);
+    });
+    session.on('error', (err) => this.log.debug({ err: err.message }, 'hbone session error'));
+    session.once('close', () => {
+      clearTimeout(idle);
+      this.sessions.delete(session);
+    });
+  }
+}

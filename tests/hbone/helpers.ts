@@ -1,0 +1,146 @@
+// Shared fixtures for the HBONE tests: a real PKI (ca/pki.ts), servers and backends on
+// 127.0.0.1 port 0, a logger whose lines the test can read, and small stream utilities.
+// Nothing here ever dials an address other than 127.0.0.1.
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { type Authority, createIntermediate, createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
+import { type SocketAddr, socketAddr } from '../../hbone/address.js';
+import { StaticCertificateSource, type WorkloadCertificate } from '../../hbone/certificates.js';
+import { HboneClient, type HboneClientOptions } from '../../hbone/client/client.js';
+import { HboneServer, type HboneServerOptions } from '../../hbone/server/server.js';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import type { Logger } from '../../lib/logger.js';
+
+export const TD = 'cluster.local';
+export const CLIENT_ID = SpiffeId.of(TD, 'default', 'client');
+export const SERVER_ID = SpiffeId.of(TD, 'default', 'server');
+export const OTHER_ID = SpiffeId.of(TD, 'other', 'someone');
+
+export interface Pki {
+  readonly root: Authority;
+  readonly issuer: Authority; // an intermediate, so chains are exercised
+  readonly bundle: string[];
+  readonly certs: StaticCertificateSource;
+  issue(
+    id: SpiffeId,
+    opts?: { notBefore?: Date; notAfter?: Date; by?: Authority },
+  ): Promise<WorkloadCertificate>;
+}
+
+export async function makePki(ids: SpiffeId[] = [CLIENT_ID, SERVER_ID, OTHER_ID]): Promise<Pki> {
+  const root = await createRoot({ trustDomain: TD });
+  const issuer = await createIntermediate(root, { trustDomain: TD });
+  const bundle = [root.cert.toString('pem')];
+  const issue: Pki['issue'] = async (id, opts = {}) => {
+    const { keyPem, certPem, chainPem } = await issueKeyAndLeaf(opts.by ?? issuer, id, opts);
+    return { identity: id, keyPem, certChainPem: [certPem, ...chainPem] };
+  };
+  const certs = new StaticCertificateSource(bundle, await Promise.all(ids.map((id) => issue(id))));
+  return { root, issuer, bundle, certs, issue };
+}
+
+export interface CapturedLog {
+  readonly logger: Logger;
+  readonly lines: Array<Record<string, unknown>>;
+}
+
+export function captureLogger(level: 'debug' | 'info' | 'warn' = 'warn'): CapturedLog {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { logger: pino({ level }, sink), lines };
+}
+
+/** Resolves once `pred` holds, polling; rejects after `ms`. */
+export async function waitFor(pred: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const LOOPBACK = '127.0.0.1';
+
+export async function startServer(
+  pki: Pki,
+  overrides: Partial<HboneServerOptions> = {},
+  port = 0,
+): Promise<{ server: HboneServer; log: CapturedLog; via: SocketAddr }> {
+  const log = captureLogger();
+  const server = await HboneServer.listen(
+    {
+      certificates: pki.certs,
+      selectIdentity: () => ({ identity: SERVER_ID }),
+      handler: () => ({ allow: true }),
+      logger: log.logger,
+      ...overrides,
+    },
+    { host: LOOPBACK, port },
+  );
+  return { server, log, via: server.address() };
+}
+
+export function makeClient(pki: Pki, overrides: Partial<HboneClientOptions> = {}): HboneClient {
+  return new HboneClient({ certificates: pki.certs, logger: captureLogger().logger, ...overrides });
+}
+
+/** A TCP backend on loopback; `onSocket` decides what it does (echo by default). */
+export async function startBackend(
+  onSocket: (s: Socket) => void = (s) => s.pipe(s),
+): Promise<{ server: Server; addr: SocketAddr; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onSocket(s);
+  });
+  server.listen(0, LOOPBACK);
+  await once(server, 'listening');
+  const a = server.address();
+  if (!a || typeof a === 'string') throw new Error('no address');
+  return { server, addr: socketAddr(LOOPBACK, a.port), sockets };
+}
+
+/** A loopback port with nothing listening (bound, then closed). */
+export async function closedPort(): Promise<SocketAddr> {
+  const { server, addr } = await startBackend();
+  await new Promise((r) => server.close(r));
+  return addr;
+}
+
+export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export function closeServer(s: Server): Promise<void> {
+  return new Promise((r) => s.close(() => r()));
+}
+
+export function deferred<T>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+} {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,355 @@
+// End-to-end tunnels over real TLS on loopback: data, half-close both ways, reset
+// propagation both ways, status codes, metadata headers, SNI, and no leaks afterwards.
+import { once } from 'node:events';
+import { constants as h2, connect as h2connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import t from 'tap';
+import { socketAddr } from '../../hbone/address.js';
+import { TunnelDeniedError, UpstreamFailedError } from '../../hbone/errors.js';
+import type { InboundTunnel } from '../../hbone/server/connect.js';
+import { sniForDestination } from '../../hbone/sni.js';
+import { splice } from '../../hbone/splice.js';
+import {
+  CLIENT_ID,
+  closedPort,
+  closeServer,
+  deferred,
+  LOOPBACK,
+  makeClient,
+  makePki,
+  readAll,
+  SERVER_ID,
+  startBackend,
+  startServer,
+  waitFor,
+} from './helpers.js';
+
+t.setTimeout(30_000);
+const pki = await makePki();
+
+t.test('a tunnel carries bytes both ways and closes cleanly', async (t) => {
+  const backend = await startBackend();
+  const { server, via } = await startServer(pki);
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  t.ok(tunnel.peerIdentity.equals(SERVER_ID));
+  tunnel.stream.end('hello through hbone');
+  t.equal((await readAll(tunnel.stream)).toString(), 'hello through hbone');
+  await waitFor(() => server.stats().tunnels === 0 && backend.sockets.size === 0, 2000, 'no leaks');
+  await waitFor(() => client.stats().streams === 0, 2000, 'client slot released');
+  t.equal(client.stats().connections, 1, 'the connection stays pooled');
+});
+
+t.test('half-close: client FIN first, backend answers after it', async (t) => {
+  const backend = await startBackend((s) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (c) => chunks.push(c));
+    s.on('end', () => s.end(`got ${Buffer.concat(chunks).length} bytes`));
+  });
+  const { server, via } = await startServer(pki);
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  tunnel.stream.end(Buffer.alloc(1000, 1));
+  t.equal(
+    (await readAll(tunnel.stream)).toString(),
+    'got 1000 bytes',
+    'reply written after our FIN arrives',
+  );
+  await waitFor(() => server.stats().tunnels === 0 && backend.sockets.size === 0, 2000, 'no leaks');
+});
+
+t.test('half-close: backend FIN first, client keeps writing', async (t) => {
+  let received = '';
+  const backendDone = deferred<void>();
+  const backend = await startBackend((s) => {
+    s.end('banner'); // FIN right away, but keep reading
+    s.on('data', (c) => {
+      received += c;
+    });
+    s.on('end', () => backendDone.resolve());
+  });
+  const { server, via } = await startServer(pki);
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  t.equal((await readAll(tunnel.stream)).toString(), 'banner', 'end seen while still writable');
+  t.ok(tunnel.stream.writable, 'our direction is still open');
+  tunnel.stream.write('after ');
+  tunnel.stream.end('their FIN');
+  await backendDone.promise;
+  t.equal(received, 'after their FIN');
+  await waitFor(() => server.stats().tunnels === 0 && backend.sockets.size === 0, 2000, 'no leaks');
+});
+
+t.test('reset from the backend reaches the client as a stream reset', async (t) => {
+  const backend = await startBackend((s) => {
+    s.once('data', () => s.resetAndDestroy());
+  });
+  const { server, via } = await startServer(pki);
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  const errored = once(tunnel.stream, 'error');
+  const closed = new Promise((r) => tunnel.stream.once('close', r));
+  tunnel.stream.write('trigger');
+  tunnel.stream.resume();
+  const [err] = (await errored) as [NodeJS.ErrnoException];
+  t.equal(err.code, 'ERR_HTTP2_STREAM_ERROR');
+  await closed;
+  t.equal(tunnel.stream.rstCode, h2.NGHTTP2_CONNECT_ERROR, 'RST_STREAM(CONNECT_ERROR)');
+  await waitFor(
+    () => server.stats().tunnels === 0 && client.stats().streams === 0,
+    2000,
+    'no leaks',
+  );
+});
+
+t.test('reset from the client reaches the backend as a TCP reset', async (t) => {
+  const backendErr = deferred<string>();
+  const backend = await startBackend((s) => {
+    s.on('error', (e: NodeJS.ErrnoException) => backendErr.resolve(e.code ?? e.message));
+    s.on('close', () => backendErr.resolve('closed without error'));
+    s.resume();
+  });
+  const { server, via } = await startServer(pki);
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  // The client side as the agent uses it: an app socket spliced to the tunnel, which resets.
+  const app = await startBackend();
+  t.teardown(() => closeServer(app.server));
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  const appSide = netConnect({ host: LOOPBACK, port: app.addr.port, allowHalfOpen: true });
+  await once(appSide, 'connect');
+  const spliced = new Promise((r) => splice(appSide, tunnel.stream, r));
+  appSide.write('some data');
+  await waitFor(() => backend.sockets.size === 1, 2000, 'backend connected');
+  appSide.resetAndDestroy();
+  t.equal(await backendErr.promise, 'ECONNRESET');
+  await spliced;
+  t.equal(tunnel.stream.rstCode, h2.NGHTTP2_CONNECT_ERROR);
+  await waitFor(
+    () => server.stats().tunnels === 0 && client.stats().streams === 0,
+    2000,
+    'no leaks',
+  );
+});
+
+t.test('upstream refused: the client gets a typed 503 within 100 ms', async (t) => {
+  const backend = await startBackend();
+  const down = await closedPort();
+  const { server, via } = await startServer(pki);
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  // Warm the pool so that only the refused path is timed.
+  const warm = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  warm.stream.end();
+  await readAll(warm.stream);
+  const start = performance.now();
+  const err = await client
+    .open({ sourceIdentity: CLIENT_ID, destination: down, expectedIdentities: [SERVER_ID], via })
+    .catch((e: unknown) => e);
+  const ms = performance.now() - start;
+  t.type(err, UpstreamFailedError);
+  t.ok(ms < 100, `refused in ${ms.toFixed(1)} ms`);
+  t.equal(client.stats().dialed, 1, 'no new connection was needed');
+});
+
+t.test('deny -> 401, bad authority -> 400, non-CONNECT -> 405', async (t) => {
+  const backend = await startBackend();
+  const { server, via } = await startServer(pki, {
+    handler: (tun) =>
+      tun.target.port === backend.addr.port
+        ? { allow: true }
+        : { allow: false, reason: 'policy says no' },
+    selectIdentity: () => ({ identity: SERVER_ID, destinationIp: LOOPBACK }),
+  });
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const denied = await client
+    .open({
+      sourceIdentity: CLIENT_ID,
+      destination: socketAddr(LOOPBACK, 9),
+      expectedIdentities: [SERVER_ID],
+      via,
+    })
+    .catch((e: unknown) => e);
+  t.type(denied, TunnelDeniedError);
+  // Raw HTTP/2 on the same mTLS to send what our client never would.
+  const cert = await pki.certs.forIdentity(CLIENT_ID);
+  const session = h2connect(`https://${LOOPBACK}:${via.port}`, {
+    createConnection: () =>
+      tlsConnect({
+        host: LOOPBACK,
+        port: via.port,
+        key: cert.keyPem,
+        cert: cert.certChainPem.join('\n'),
+        ca: pki.bundle,
+        ALPNProtocols: ['h2'],
+        rejectUnauthorized: false,
+      }),
+  });
+  t.teardown(() => session.destroy());
+  const status = async (headers: Record<string, string>) => {
+    const req = session.request(headers, { endStream: false });
+    const [h] = (await once(req, 'response')) as [Record<string, unknown>];
+    req.end();
+    req.resume();
+    return h[':status'];
+  };
+  t.equal(
+    await status({ ':method': 'GET', ':path': '/', ':scheme': 'https', ':authority': 'x' }),
+    405,
+  );
+  t.equal(
+    await status({ ':method': 'CONNECT', ':authority': 'example.com:80' }),
+    400,
+    'a name, not an IP',
+  );
+  t.equal(await status({ ':method': 'CONNECT', ':authority': `${LOOPBACK}:0` }), 400, 'port 0');
+  // Not the captured destination IP (ztunnel answers 400); nothing is sent to 127.0.0.2.
+  t.equal(
+    await status({ ':method': 'CONNECT', ':authority': '127.0.0.2:80' }),
+    400,
+    'not the dialed IP',
+  );
+  await waitFor(() => server.stats().tunnels === 0, 2000, 'no tunnels');
+});
+
+t.test('metadata headers reach the handler; SNI selects the certificate', async (t) => {
+  const backend = await startBackend();
+  const seen: InboundTunnel[] = [];
+  const sniSeen: string[] = [];
+  const { server, via } = await startServer(pki, {
+    // Agent-address mode: nothing is known before the SNI.
+    selectIdentity: (req) => {
+      if (req.kind === 'connection') return undefined;
+      sniSeen.push(req.destinationIp);
+      return { identity: SERVER_ID };
+    },
+    handler: (tun) => {
+      seen.push(tun);
+      // 198.18.0.10 is only a label in :authority and SNI; the bytes go to the loopback backend.
+      return { allow: true, upstream: backend.addr };
+    },
+  });
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const destination = socketAddr('198.18.0.10', 8080);
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination,
+    expectedIdentities: [SERVER_ID],
+    via,
+    metadata: {
+      forwardedFor: socketAddr('10.1.2.3', 4567),
+      forwardedHost: 'reviews.default.svc.cluster.local',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      baggage: { 'k8s.namespace.name': 'default', 'service.name': 'reviews v1' },
+    },
+  });
+  tunnel.stream.end('x');
+  await readAll(tunnel.stream);
+  t.same(sniSeen, ['198.18.0.10'], `SNI ${sniForDestination('198.18.0.10')} decoded`);
+  const tun = seen[0]!;
+  t.ok(tun.peerIdentity.equals(CLIENT_ID));
+  t.ok(tun.localIdentity.equals(SERVER_ID));
+  t.same(tun.target, destination);
+  t.equal(tun.peerAddress.ip, LOOPBACK);
+  t.same(tun.metadata, {
+    forwardedFor: socketAddr('10.1.2.3', 4567),
+    forwardedHost: 'reviews.default.svc.cluster.local',
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    baggage: { 'k8s.namespace.name': 'default', 'service.name': 'reviews v1' },
+  });
+});
+
+t.test('no SNI is sent when the captured destination is dialed', async (t) => {
+  const backend = await startBackend();
+  const kinds: string[] = [];
+  const { server, via } = await startServer(pki, {
+    selectIdentity: (req) => {
+      kinds.push(req.kind);
+      return { identity: SERVER_ID };
+    },
+  });
+  const client = makeClient(pki);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  tunnel.stream.end();
+  await readAll(tunnel.stream);
+  t.same(kinds, ['connection'], 'the SNI callback never ran');
+});
