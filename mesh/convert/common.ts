@@ -54,6 +54,16 @@ export function toMeta(
   });
 }
 
+/** `Kind namespace/name` when the document says so, for error messages. */
+function nameOf(kind: string, doc: unknown): string {
+  const meta = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | undefined)
+    ?.metadata;
+  const name = typeof meta?.name === 'string' ? meta.name : undefined;
+  if (!name) return kind;
+  const ns = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
+  return ns ? `${kind} ${ns}/${name}` : `${kind} ${name}`;
+}
+
 /** Parses with a zod schema; on failure throws MeshValidationError listing every problem. */
 export function parseWith<S extends z.ZodType>(
   schema: S,
@@ -65,7 +75,7 @@ export function parseWith<S extends z.ZodType>(
   if (res.success) return res.data;
   throw new MeshValidationError(
     origin,
-    object,
+    object && nameOf(object, doc),
     res.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
   );
 }

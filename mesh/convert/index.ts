@@ -11,8 +11,9 @@ import type {
   Service,
   Workload,
 } from '../types.js';
-import { authorizationPolicyFromWire, peerAuthenticationFromWire } from './istio.js';
+import { authorizationPolicyFromWire } from './istio.js';
 import { namespaceFromWire, nodeFromWire, podToWorkload, serviceFromWire } from './k8s.js';
+import { peerAuthenticationFromWire } from './peer-authentication.js';
 
 export interface SourceDocument {
   readonly doc: unknown;

@@ -4,7 +4,6 @@
 // ValidatePorts, CheckServiceAccount, ValidateAttribute) and of the CRD schema. An object
 // Istio would refuse is rejected whole, never half-applied. Unknown fields are errors, so a
 // typo like `actionn:` cannot silently turn a DENY policy into nothing.
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import type {
   AuthorizationPolicy,
@@ -14,143 +13,25 @@ import type {
   PeerAuthentication,
 } from '../types.js';
 import { metadataSchema, parseWith, toMeta } from './common.js';
+import {
+  type Ctx,
+  cidrs,
+  issue,
+  list,
+  mapping,
+  pathList,
+  ports,
+  selectorSchema,
+  serviceAccountProblem,
+  strings,
+  whenProblem,
+} from './istio-checks.js';
 
 export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
-
-// ---- Istio's value checks (pkg/config/security/security.go) ----
-
-/** ValidateIPs: `addr/bits` (Go netip.ParsePrefix: no zone, bits without leading zeros)
- *  or a bare address (netip.ParseAddr). */
-function validCidr(v: string): boolean {
-  const slash = v.indexOf('/');
-  if (slash < 0) return isIP(v) !== 0;
-  const addr = v.slice(0, slash);
-  const bits = v.slice(slash + 1);
-  const family = addr.includes('%') ? 0 : isIP(addr);
-  return (
-    family !== 0 && /^(0|[1-9][0-9]{0,2})$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
-  );
-}
-
-/** ValidatePorts: strconv.ParseUint(p, 10, 32) and at most 65535. */
-const validPort = (v: string) => /^[0-9]+$/.test(v) && Number(v) <= 65535;
-
-/** CheckServiceAccount: `sa` or `namespace/sa`, no wildcard, at most 320 characters. */
-function serviceAccountProblem(v: string): string | undefined {
-  if (v.includes('*')) return 'wildcard not allowed in service accounts';
-  if (v.length > 320) return 'value cannot exceed 320 characters';
-  const parts = v.split('/');
-  if (parts.length > 2 || parts.some((p) => p === '')) {
-    return `expected format 'serviceAccount' or 'namespace/serviceAccount', found ${JSON.stringify(v)}`;
-  }
-  return undefined;
-}
-
-/** CheckValidPathTemplate: `{*}` and `{**}` (last) as whole segments, no other braces. */
-function pathTemplateProblem(path: string): string | undefined {
-  const templated = path.includes('{*}') || path.includes('{**}');
-  let anySeen = false;
-  for (const glob of path.replace(/^\/+|\/+$/g, '').split('/')) {
-    if (glob === '{*}' || glob === '{**}') {
-      if (anySeen) return `invalid path ${JSON.stringify(path)}: {**} must be the last operator`;
-      anySeen = glob === '{**}';
-      continue;
-    }
-    if (/[{}]/.test(glob))
-      return `invalid path ${JSON.stringify(path)}: '{' or '}' beyond a supported path template`;
-    if (templated && !/^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$/.test(glob)) {
-      return `invalid path ${JSON.stringify(path)}: segment ${JSON.stringify(glob)} is not a valid literal`;
-    }
-  }
-  return undefined;
-}
-
-const cidrCheck = (v: string) =>
-  validCidr(v) ? undefined : `bad IP address or CIDR range ${JSON.stringify(v)}`;
-const portCheck = (v: string) =>
-  validPort(v) ? undefined : `bad port ${JSON.stringify(v)}: expected 0-65535`;
-const noCheck = () => undefined;
-
-/** ValidateAttribute: how the values of each known `when` key are checked. */
-const WHEN_VALUE_CHECKS: Record<string, (v: string) => string | undefined> = {
-  'source.ip': cidrCheck,
-  'remote.ip': cidrCheck,
-  'destination.ip': cidrCheck,
-  'destination.port': portCheck,
-  'source.serviceAccount': serviceAccountProblem,
-  'source.namespace': noCheck,
-  'source.principal': noCheck,
-  'request.auth.principal': noCheck,
-  'request.auth.audiences': noCheck,
-  'request.auth.presenter': noCheck,
-  'connection.sni': noCheck,
-};
-const WHEN_MAP_KEYS = [
-  'request.headers',
-  'request.experimental.inline.headers',
-  'request.auth.claims',
-  'experimental.envoy.filters.',
-];
-
-/** ValidateAttribute for a `when` condition: the problem and, if about one value, its index. */
-function whenProblem(
-  key: string,
-  values: readonly string[],
-): { index?: number; message: string } | undefined {
-  const check = WHEN_VALUE_CHECKS[key];
-  for (const [index, v] of values.entries()) {
-    const message = v === '' ? 'empty value not allowed' : check?.(v);
-    if (message) return { index, message };
-  }
-  if (key === 'source.serviceAccount' && values.length > 16)
-    return { message: 'may not have more than 16 values' };
-  if (check) return undefined;
-  if (WHEN_MAP_KEYS.some((p) => key.startsWith(p))) {
-    const open = key.indexOf('[');
-    const ok = key.endsWith(']') && open > 0 && open < key.length - 2;
-    return ok ? undefined : { message: `bad key (${key}): should have format a[b]` };
-  }
-  if (key === 'destination.namespace')
-    return { message: `attribute ${key} is replaced by the metadata.namespace` };
-  if (key.startsWith('destination.labels'))
-    return { message: `attribute ${key} is replaced by the workload selector` };
-  if (key === 'destination.name' || key === 'destination.user') {
-    return { message: `deprecated attribute ${key}: only supported in v1alpha1` };
-  }
-  return { message: `unknown attribute: ${key}` };
-}
 
 // Go's strconv.ParseBool, which istiod applies to the dry-run annotation.
 const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-type Ctx = z.RefinementCtx;
-/** The message for a missing or non-mapping object field. */
-const mapping = (what: string) => (iss: { input: unknown }) =>
-  iss.input === undefined || iss.input === null
-    ? `${what} must be set`
-    : `${what} must be a mapping`;
-const issue = (ctx: Ctx, path: PropertyKey[], message: string) =>
-  ctx.addIssue({ code: 'custom', path, message });
-
-// A list field: null or [] mean "not set" (protobuf has no distinction), normalized to
-// undefined. Istio's CheckEmptyValues: no entry may be the empty string.
-const list = (check?: (v: string) => string | undefined) =>
-  z
-    .array(z.string({ error: 'expected a string (quote numbers, e.g. "8080")' }))
-    .nullish()
-    .superRefine((vs, ctx) => {
-      vs?.forEach((v, i) => {
-        const problem = v === '' ? 'empty value not allowed' : check?.(v);
-        if (problem) issue(ctx, [i], problem);
-      });
-    })
-    .transform((vs) => (vs && vs.length > 0 ? vs : undefined));
-
-const strings = list();
-const cidrs = list(cidrCheck);
-const ports = list(portCheck);
-const pathList = list(pathTemplateProblem);
 
 const sourceSchema = z
   .object(
@@ -283,17 +164,6 @@ const targetRef = z
         ['kind'],
         `targetRef must be a Service, ServiceEntry, Gateway or GatewayClass, not ${r.group || 'core'}/${r.kind}`,
       );
-    }
-  });
-
-const selectorSchema = z
-  .object({ matchLabels: z.record(z.string(), z.string()).nullish() })
-  .strict()
-  .superRefine((s, ctx) => {
-    for (const [k, v] of Object.entries(s.matchLabels ?? {})) {
-      if (k === '') issue(ctx, ['matchLabels'], 'empty key is not supported in selector');
-      if (k.includes('*') || v.includes('*'))
-        issue(ctx, ['matchLabels', k], 'wildcard is not supported in selector');
     }
   });
 
@@ -431,58 +301,4 @@ function stripUndefined<T>(v: T): T {
     ) as T;
   }
   return v;
-}
-
-const mtlsMode = z.enum(['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT']);
-const mtlsSchema = z.object({ mode: mtlsMode.default('UNSET') }).strict();
-
-const peerAuthnSchema = z.object({
-  metadata: metadataSchema,
-  spec: z
-    .object({
-      selector: selectorSchema.optional(),
-      mtls: mtlsSchema.nullish(),
-      portLevelMtls: z.record(z.string(), mtlsSchema).nullish(),
-    })
-    .strict()
-    .nullish()
-    .transform((s) => s ?? {})
-    .superRefine((s, ctx) => {
-      if (!s.portLevelMtls) return;
-      const labels = Object.keys(s.selector?.matchLabels ?? {});
-      if (labels.length === 0) {
-        issue(
-          ctx,
-          ['portLevelMtls'],
-          'mesh/namespace peer authentication cannot have port level mTLS (it needs a selector with labels)',
-        );
-      }
-      const ports = Object.keys(s.portLevelMtls);
-      if (ports.length === 0)
-        issue(
-          ctx,
-          ['portLevelMtls'],
-          'port level mTLS, if defined, must have at least one element',
-        );
-      for (const p of ports) {
-        if (!/^[0-9]+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
-          issue(ctx, ['portLevelMtls', p], 'port must be in range 1..65535');
-        }
-      }
-    }),
-});
-
-export function peerAuthenticationFromWire(doc: unknown, origin: Origin): PeerAuthentication {
-  const pa = parseWith(peerAuthnSchema, doc, origin, 'PeerAuthentication');
-  const ports = new Map<number, MtlsMode>();
-  for (const [port, m] of Object.entries(pa.spec.portLevelMtls ?? {}))
-    ports.set(Number(port), m.mode);
-  return Object.freeze({
-    meta: toMeta(pa.metadata, origin, { kind: 'PeerAuthentication' }),
-    selector: pa.spec.selector
-      ? Object.freeze({ ...(pa.spec.selector.matchLabels ?? {}) })
-      : undefined,
-    mode: pa.spec.mtls?.mode ?? 'UNSET',
-    portLevelMtls: ports,
-  });
 }

@@ -113,7 +113,7 @@ const bad: { name: string; yaml: string; where: RegExp }[] = [
   {
     name: 'bad pod IP',
     yaml: 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nstatus: {podIP: 300.1.1.1}\n',
-    where: /b\.yaml, document 0 \(Pod\): status\.podIP: expected an IPv4 or IPv6 address/,
+    where: /b\.yaml, document 0 \(Pod p\): status\.podIP: expected an IPv4 or IPv6 address/,
   },
   {
     name: 'bad name',
@@ -128,12 +128,12 @@ const bad: { name: string; yaml: string; where: RegExp }[] = [
   {
     name: 'second document is bad',
     yaml: 'apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {clusterIP: nope}\n',
-    where: /document 1 \(Service\): spec\.clusterIP/,
+    where: /document 1 \(Service s\): spec\.clusterIP/,
   },
   {
     name: 'policy with a typo',
     yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec: {actionn: DENY}\n',
-    where: /\(AuthorizationPolicy\): spec: Unrecognized key.*actionn/,
+    where: /\(AuthorizationPolicy p\): spec: Unrecognized key.*actionn/,
   },
   {
     name: 'policy with a bad action',

@@ -121,11 +121,11 @@ t.test(
     t.equal(r.code, 2);
     t.match(
       r.stderr,
-      'invalid-policy.yaml, document 0 (AuthorizationPolicy): spec.rules: DENY action without `rules`',
+      'invalid-policy.yaml, document 0 (AuthorizationPolicy foo/deny-nothing): spec.rules: DENY action without `rules`',
     );
     t.match(
       r.stderr,
-      'invalid-policy.yaml, document 1 (AuthorizationPolicy): spec.rules[0].from[0].source.ipBlocks[0]: bad IP address or CIDR range "10.0.0.0/33"',
+      'invalid-policy.yaml, document 1 (AuthorizationPolicy foo/bad-cidr): spec.rules[0].from[0].source.ipBlocks[0]: bad IP address or CIDR range "10.0.0.0/33"',
     );
   },
 );

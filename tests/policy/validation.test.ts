@@ -3,10 +3,8 @@
 // pkg/config/security and the CRD schema). Invalid objects are refused whole, and the error
 // names the file, document, object and field.
 import t from 'tap';
-import {
-  authorizationPolicyFromWire,
-  peerAuthenticationFromWire,
-} from '../../mesh/convert/istio.js';
+import { authorizationPolicyFromWire } from '../../mesh/convert/istio.js';
+import { peerAuthenticationFromWire } from '../../mesh/convert/peer-authentication.js';
 import { MeshValidationError } from '../../mesh/errors.js';
 
 const origin = { source: 'policies.yaml', document: 3 };
@@ -260,6 +258,10 @@ const rows: Row[] = [
 for (const row of rows) {
   t.test(row.rule, async (t) => {
     const kind = (row.doc as { kind: string }).kind;
+    const meta = (row.doc as { metadata?: { name?: string; namespace?: string } }).metadata;
+    const object = meta?.name
+      ? `${kind} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}`
+      : kind;
     const convert = () =>
       kind === 'PeerAuthentication'
         ? peerAuthenticationFromWire(row.doc, origin)
@@ -275,7 +277,7 @@ for (const row of rows) {
     t.match(problem?.message, message);
     t.match(
       err.message,
-      `policies.yaml, document 3 (${kind}): ${path}: `,
+      `policies.yaml, document 3 (${object}): ${path}: `,
       'names file, document, object, field',
     );
   });
