@@ -8,9 +8,7 @@ import { z } from 'zod';
 import type {
   AuthorizationPolicy,
   AuthzRule,
-  MtlsMode,
   Origin,
-  PeerAuthentication,
 } from '../types.js';
 import { metadataSchema, parseWith, toMeta } from './common.js';
 import {
