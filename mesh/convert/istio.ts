@@ -5,11 +5,7 @@
 // Istio would refuse is rejected whole, never half-applied. Unknown fields are errors, so a
 // typo like `actionn:` cannot silently turn a DENY policy into nothing.
 import { z } from 'zod';
-import type {
-  AuthorizationPolicy,
-  AuthzRule,
-  Origin,
-} from '../types.js';
+import type { AuthorizationPolicy, AuthzRule, Origin } from '../types.js';
 import { metadataSchema, parseWith, toMeta } from './common.js';
 import {
   type Ctx,
