@@ -42,6 +42,12 @@ export function sessionOptions(
   };
 }
 
+/** How much EagerTransport buffers each way before it applies backpressure: legitimate
+ *  traffic stays under it (a peer may send at most the windows it was granted). */
+export function transportLimitBytes(tuning: Http2Tuning): number {
+  return 2 * tuning.connectionWindowBytes + MiB;
+}
+
 /** TLS 1.3 only, with ztunnel's two suites. */
 export const TLS_OPTIONS: SecureContextOptions = Object.freeze({
   minVersion: 'TLSv1.3',

@@ -28,8 +28,9 @@ import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { WorkloadCertificate } from '../certificates.js';
 import { ClientClosedError, ConnectFailedError, TimeoutError, TlsFailureError } from '../errors.js';
-import { type Http2Tuning, sessionOptions } from '../settings.js';
+import { type Http2Tuning, sessionOptions, transportLimitBytes } from '../settings.js';
 import { StateMachine } from '../state-machine.js';
+import { EagerTransport } from '../transport.js';
 import { dialTls } from './dial.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
@@ -158,7 +159,8 @@ export class PooledConnection {
           maxConcurrentStreams: this.settings.maxStreams,
           maxHeaderListBytes: 16 * 1024,
         }),
-        createConnection: () => dialed.socket,
+        createConnection: () =>
+          new EagerTransport(dialed.socket, transportLimitBytes(this.settings.http2)),
       });
       this.session = session;
       session.setLocalWindowSize(this.settings.http2.connectionWindowBytes);

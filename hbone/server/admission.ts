@@ -59,6 +59,7 @@ interface Pending {
   readonly raw: Socket;
   readonly remote: SocketAddr;
   readonly route: ServerRoute | undefined;
+  readonly timer: NodeJS.Timeout;
   settled: boolean;
 }
 
@@ -129,7 +130,7 @@ export class Admission {
           )
         : this.acceptors.withoutDefault(bundle);
       if (raw.destroyed) return;
-      entry = { raw, remote, route, settled: false };
+      entry = { raw, remote, route, timer, settled: false };
       this.pending.set(tuple, entry);
       raw.setKeepAlive(true, 180_000);
       acceptor.emit('connection', raw);
@@ -171,6 +172,7 @@ export class Admission {
     const entry = this.pending.get(tuple);
     if (!entry || entry.settled) return undefined;
     entry.settled = true;
+    clearTimeout(entry.timer);
     this.pending.delete(tuple);
     return entry;
   }

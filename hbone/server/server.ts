@@ -19,7 +19,13 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
-import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
+import {
+  DEFAULT_HTTP2,
+  type Http2Tuning,
+  sessionOptions,
+  transportLimitBytes,
+} from '../settings.js';
+import { EagerTransport } from '../transport.js';
 import { Admission, type SelectIdentity } from './admission.js';
 import {
   type ConnectHandler,
@@ -153,7 +159,8 @@ export class HboneServer {
 
   private admit(socket: TLSSocket, peer: PeerInfo): void {
     this.nextSession = peer;
-    this.h2.emit('connection', socket); // creates the session and emits 'session' synchronously
+    // Creates the session and emits 'session' synchronously.
+    this.h2.emit('connection', new EagerTransport(socket, transportLimitBytes(this.tuning)));
     this.nextSession = undefined;
   }
 

@@ -103,7 +103,8 @@ export async function startBackend(
     s.on('error', () => {});
     onSocket(s);
   });
-  server.listen(0, LOOPBACK);
+  // A deep backlog: load tests connect a thousand upstreams at once.
+  server.listen({ port: 0, host: LOOPBACK, backlog: 4096 });
   await once(server, 'listening');
   const a = server.address();
   if (!a || typeof a === 'string') throw new Error('no address');
