@@ -15,8 +15,25 @@ export interface LoggerOptions {
   name?: string;
 }
 
+// pino children copy their parent's level when created; to change the level of a running
+// process (admin /logging) every descendant must be updated, so they are tracked here.
+const families = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+/** Sets the level of a logger made by createLogger and of all loggers derived from it. */
+export function setLogLevel(root: Logger, level: LogLevel): void {
+  root.level = level;
+  for (const ref of families.get(root) ?? []) {
+    const child = ref.deref();
+    if (child) child.level = level;
+  }
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  const family = new Set<WeakRef<Logger>>();
   const options = {
+    onChild: (child: Logger) => {
+      family.add(new WeakRef(child));
+    },
     level: opts.level ?? 'info',
     base: { component: opts.name ?? 'mtun' },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -26,7 +43,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       censor: '[redacted]',
     },
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  const root = opts.destination ? pino(options, opts.destination) : pino(options);
+  families.set(root, family);
+  return root;
 }
 
 /** A logger that drops everything, for unit tests that do not read logs. */

@@ -8,19 +8,14 @@
 
 import type { CertificateBundle } from '../../ca/client.js';
 import type { CertificateSource, WorkloadCertificate } from '../../hbone/certificates.js';
+import { IdentityUnavailableError } from '../../hbone/errors.js';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
-import { MtunError } from '../../lib/errors.js';
+import type { MtunError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { backoffDelayMs, refreshDelayMs } from './schedule.js';
 
 export interface CertificateFetcher {
   fetchCertificate(id: SpiffeId, ttlSeconds?: number): Promise<CertificateBundle>;
-}
-
-export class IdentityUnavailableError extends MtunError {
-  constructor(message: string) {
-    super('IDENTITY_ERROR', message);
-  }
 }
 
 export interface CertManagerOptions {

@@ -12,7 +12,8 @@ export interface RouteSettings {
   readonly clusterDomain: string;
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
-  /** Addresses of this agent's own listeners: a connection to one of them is a loop. */
+  /** Addresses of this agent's own listeners (`ip:port`, or `*:port` for a wildcard
+   *  bind): a connection to one of them is a loop. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
@@ -62,7 +63,7 @@ export function route(
   sourceNamespace?: string,
 ): Route {
   const hostKey = `${dst.host}:${dst.port}`;
-  if (settings.ownAddresses.has(hostKey)) {
+  if (settings.ownAddresses.has(hostKey) || settings.ownAddresses.has(`*:${dst.port}`)) {
     return {
       kind: 'refuse',
       code: 'SELF_CALL',

@@ -2,9 +2,10 @@
 // double that fails (backoff, serve until expiry).
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
-import { CertManager, IdentityUnavailableError } from '../../agent/certs/cert-manager.js';
+import { CertManager } from '../../agent/certs/cert-manager.js';
 import { CaClient, type CertificateBundle } from '../../ca/client.js';
 import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
+import { IdentityUnavailableError } from '../../hbone/errors.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { silentLogger } from '../../lib/logger.js';
 import { startTestCa, TOKEN_A } from '../helpers/ca.js';

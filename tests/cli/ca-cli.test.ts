@@ -27,7 +27,7 @@ t.test('--help lists the subcommands and the CA flags', async (t) => {
   ]) {
     t.match(ca.stdout, flag, `help mentions ${flag}`);
   }
-  t.match(ca.stdout.replace(/\s+/g, " "), /default: "127\.0\.0\.1:15012"/);
+  t.match(ca.stdout.replace(/\s+/g, ' '), /default: "127\.0\.0\.1:15012"/);
 });
 
 t.test('bad input exits 2 and says what is wrong', async (t) => {

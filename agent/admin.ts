@@ -1,0 +1,128 @@
+// The agent's HTTP endpoints: admin on loopback (/config_dump, /logging, /quitquitquit)
+// and metrics + readiness (/metrics, /stats/prometheus, /healthz/ready). Plain HTTP, small
+// bounded answers; nothing here can change routing or policy.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { LOG_LEVELS, type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
+import type { HostPort } from './config.js';
+import { BindError, closeServer } from './proxy/listener.js';
+
+export interface AdminHooks {
+  readonly logger: Logger;
+  configDump(): unknown;
+  /** Why the agent is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  quit(): void;
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  type = 'text/plain; charset=utf-8',
+): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function serve(what: string, at: HostPort, routes: Record<string, Route>): Promise<Server> {
+  const server = createServer(
+    { requestTimeout: 10_000, headersTimeout: 5_000 },
+    async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const route = routes[url.pathname];
+      if (!route)
+        return send(res, 404, `no such endpoint; try ${Object.keys(routes).join(', ')}\n`);
+      try {
+        await route(req, res, url);
+      } catch (err) {
+        send(res, 500, `${(err as Error).message}\n`);
+      }
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new BindError(what, at, err)));
+    server.listen(at.port, at.host, () => resolve());
+  });
+  return server;
+}
+
+export class AdminServers {
+  readonly #servers: Server[];
+
+  private constructor(servers: Server[]) {
+    this.#servers = servers;
+  }
+
+  static async create(
+    hooks: AdminHooks,
+    admin: HostPort | undefined,
+    metrics: HostPort | undefined,
+  ): Promise<AdminServers> {
+    const servers: Server[] = [];
+    try {
+      if (metrics) {
+        const metricsRoute: Route = async (_req, res) => {
+          const m = await hooks.metrics();
+          send(res, 200, m.body, m.contentType);
+        };
+        servers.push(
+          await serve('metrics', metrics, {
+            '/metrics': metricsRoute,
+            '/stats/prometheus': metricsRoute,
+            '/healthz/ready': (_req, res) => {
+              const why = hooks.notReadyReason();
+              send(res, why ? 503 : 200, why ? `not ready: ${why}\n` : 'ready\n');
+            },
+          }),
+        );
+      }
+      if (admin) {
+        servers.push(
+          await serve('admin', admin, {
+            '/config_dump': (_req, res) =>
+              send(
+                res,
+                200,
+                `${JSON.stringify(hooks.configDump(), null, 2)}\n`,
+                'application/json',
+              ),
+            '/logging': (_req, res, url) => {
+              const level = url.searchParams.get('level');
+              if (level === null) return send(res, 200, `level: ${hooks.logger.level}\n`);
+              if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+                return send(res, 400, `level must be one of ${LOG_LEVELS.join(', ')}\n`);
+              }
+              setLogLevel(hooks.logger, level as LogLevel);
+              hooks.logger.info({ level }, 'log level changed');
+              send(res, 200, `level: ${level}\n`);
+            },
+            '/quitquitquit': (req, res) => {
+              if (req.method !== 'POST') return send(res, 405, 'use POST\n');
+              send(res, 200, 'shutting down\n');
+              hooks.quit();
+            },
+          }),
+        );
+      }
+    } catch (err) {
+      await Promise.all(servers.map(closeServer));
+      throw err;
+    }
+    return new AdminServers(servers);
+  }
+
+  addresses(): HostPort[] {
+    return this.#servers.map((s) => {
+      const a = s.address() as { address: string; port: number };
+      return { host: a.address, port: a.port };
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#servers) s.closeAllConnections();
+    await Promise.all(this.#servers.map(closeServer));
+  }
+}

@@ -1,0 +1,309 @@
+// The node agent: binds every listener, loads certificates for the local workloads, keeps
+// them in step with the mesh, and shuts down by draining. Readiness: all listeners bound,
+// and a valid certificate for every local identity. Inputs are explicit (STYLE.md §7-9).
+import { HboneClient } from '../hbone/index.js';
+import type { Logger } from '../lib/logger.js';
+import type { MeshSource } from '../mesh/source.js';
+import { AdminServers } from './admin.js';
+import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
+import type { AgentConfig, HostPort } from './config.js';
+import type { AgentContext, OriginalDestination } from './context.js';
+import { Drain } from './drain.js';
+import { AgentMetrics } from './observe/metrics.js';
+import type { AccessLogSink } from './observe/record.js';
+import { InboundListener } from './proxy/inbound.js';
+import { InboundPlaintextListener } from './proxy/inbound-plaintext.js';
+import { formatHostPort } from './proxy/listener.js';
+import { LiveInbound } from './proxy/live.js';
+import { OutboundCaptureListener } from './proxy/outbound-capture.js';
+import { Socks5Listener } from './proxy/socks5.js';
+import { AgentState } from './state.js';
+
+export interface AgentDeps {
+  readonly mesh: MeshSource;
+  readonly ca: CertificateFetcher;
+  readonly caBundlePem: readonly string[];
+  readonly logger: Logger;
+  /** Where access-log lines go (default: the logger, at info, as `access` records). */
+  readonly accessLog?: AccessLogSink;
+  /** SO_ORIGINAL_DST; undefined when transparent capture is unavailable. */
+  readonly originalDestination?: OriginalDestination;
+  /** Called when an operator asks the agent to stop (admin /quitquitquit). */
+  readonly onQuit?: () => void;
+}
+
+export interface AgentAddresses {
+  readonly outbound: HostPort | undefined;
+  readonly inbound: HostPort;
+  readonly inboundPlaintext: HostPort | undefined;
+  readonly socks5: HostPort | undefined;
+  readonly admin: HostPort[];
+}
+
+interface Listeners {
+  readonly inbound: InboundListener;
+  readonly plaintext: InboundPlaintextListener | undefined;
+  readonly outbound: OutboundCaptureListener | undefined;
+  readonly socks5: Socks5Listener | undefined;
+}
+
+export class Agent {
+  readonly ctx: AgentContext;
+  readonly #listeners: Listeners;
+  readonly #admin: AdminServers;
+  readonly #stopWatching: () => void;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    ctx: AgentContext,
+    listeners: Listeners,
+    admin: AdminServers,
+    stopWatching: () => void,
+  ) {
+    this.ctx = ctx;
+    this.#listeners = listeners;
+    this.#admin = admin;
+    this.#stopWatching = stopWatching;
+  }
+
+  static async create(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
+    const logger = deps.logger;
+    const metrics = new AgentMetrics();
+    const certs = new CertManager({
+      fetcher: {
+        fetchCertificate: async (id, ttl) => {
+          try {
+            const got = await deps.ca.fetchCertificate(id, ttl);
+            metrics.caRequests.inc({ outcome: 'issued' });
+            return got;
+          } catch (err) {
+            metrics.caRequests.inc({ outcome: (err as { code?: string }).code ?? 'error' });
+            throw err;
+          }
+        },
+      },
+      logger: logger.child({ module: 'certs' }),
+      initialTrustBundle: deps.caBundlePem,
+      ...(config.ca.certTtlSeconds ? { ttlSeconds: config.ca.certTtlSeconds } : {}),
+    });
+    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
+    const accessLogger = logger.child({ module: 'access' });
+    const ctx: AgentContext = {
+      config,
+      state,
+      certs,
+      hbone: new HboneClient({
+        certificates: certs,
+        logger: logger.child({ module: 'hbone' }),
+        connectTimeoutMs: config.connectTimeoutMs,
+      }),
+      metrics,
+      accessLog: deps.accessLog ?? { write: (line) => accessLogger.info(line, 'connection') },
+      logger,
+      drain: new Drain(),
+      live: new LiveInbound(),
+      routeSettings: {
+        node: config.node,
+        trustDomain: config.trustDomain,
+        clusterDomain: config.clusterDomain,
+        hbonePort: config.hbonePort,
+        ownAddresses: ownAddresses(config),
+      },
+      originalDestination: deps.originalDestination,
+      spread: roundRobin(),
+    };
+    const follow = () => certs.want(state.current.localIdentities(config.trustDomain));
+    follow();
+    const stopWatching = state.onChange((view) => {
+      follow();
+      const closed = ctx.live.recheck(view, logger);
+      if (closed > 0)
+        logger.info(
+          { closed, version: view.snapshot.version },
+          'policy change closed open connections',
+        );
+    });
+
+    const opened: { close(grace?: number): Promise<void> }[] = [];
+    try {
+      const at = (port: number) => ({ host: config.listenIp, port });
+      const inbound = await InboundListener.create(ctx, at(config.inboundPort));
+      opened.push(inbound);
+      const capture = deps.originalDestination !== undefined;
+      const plaintext = capture
+        ? await InboundPlaintextListener.create(ctx, at(config.inboundPlaintextPort))
+        : undefined;
+      if (plaintext) opened.push(plaintext);
+      const outbound = capture
+        ? await OutboundCaptureListener.create(ctx, at(config.outboundPort))
+        : undefined;
+      if (outbound) opened.push(outbound);
+      const socks5 = config.socks5 ? await Socks5Listener.create(ctx, config.socks5) : undefined;
+      if (socks5) opened.push(socks5);
+      if (!capture)
+        logger.warn(
+          'transparent capture unavailable (no original-destination support): only SOCKS5 and HBONE inbound are served',
+        );
+      let agent: Agent | undefined;
+      const admin = await AdminServers.create(
+        {
+          logger,
+          configDump: () => agent?.configDump(),
+          notReadyReason: () => (agent ? agent.notReadyReason() : 'starting'),
+          metrics: async () => {
+            agent?.refreshGauges();
+            return {
+              contentType: metrics.registry.contentType,
+              body: await metrics.registry.metrics(),
+            };
+          },
+          quit: () => deps.onQuit?.(),
+        },
+        config.admin,
+        config.metrics,
+      );
+      agent = new Agent(ctx, { inbound, plaintext, outbound, socks5 }, admin, stopWatching);
+      logger.info({ node: config.node, ...agent.addressesForLog() }, 'agent listening');
+      return agent;
+    } catch (err) {
+      stopWatching();
+      state.close();
+      certs.close();
+      ctx.hbone.close();
+      await Promise.all(opened.map((l) => l.close(0)));
+      throw err;
+    }
+  }
+
+  addresses(): AgentAddresses {
+    return {
+      inbound: this.#listeners.inbound.address(),
+      inboundPlaintext: this.#listeners.plaintext?.address(),
+      outbound: this.#listeners.outbound?.address(),
+      socks5: this.#listeners.socks5?.address(),
+      admin: this.#admin.addresses(),
+    };
+  }
+
+  addressesForLog(): Record<string, string | string[] | undefined> {
+    const a = this.addresses();
+    return {
+      inbound: formatHostPort(a.inbound),
+      inboundPlaintext: a.inboundPlaintext && formatHostPort(a.inboundPlaintext),
+      outbound: a.outbound && formatHostPort(a.outbound),
+      socks5: a.socks5 && formatHostPort(a.socks5),
+      http: a.admin.map(formatHostPort),
+    };
+  }
+
+  notReadyReason(): string | undefined {
+    if (this.#closing) return 'shutting down';
+    if (this.ctx.certs.ready()) return undefined;
+    const missing = this.ctx.certs.status().filter((s) => s.state !== 'valid');
+    return `waiting for certificates: ${missing.map((s) => `${s.identity}${s.lastError ? ` (${s.lastError})` : ''}`).join(', ')}`;
+  }
+
+  refreshGauges(): void {
+    const now = Date.now();
+    this.ctx.metrics.certExpirySeconds.reset();
+    for (const s of this.ctx.certs.status()) {
+      if (s.expiresAt)
+        this.ctx.metrics.certExpirySeconds.set(
+          { identity: s.identity },
+          Math.round((Date.parse(s.expiresAt) - now) / 1000),
+        );
+    }
+    this.ctx.metrics.poolConnections.set(this.ctx.hbone.stats().connections);
+  }
+
+  configDump(): unknown {
+    const view = this.ctx.state.current;
+    const s = view.snapshot;
+    return {
+      node: this.ctx.config.node,
+      meshVersion: s.version,
+      listeners: this.addressesForLog(),
+      ready: this.notReadyReason() ?? 'ready',
+      localWorkloads: view.local.map((w) => ({
+        name: `${w.meta.namespace}/${w.meta.name}`,
+        serviceAccount: w.serviceAccount,
+        ips: w.ips,
+      })),
+      workloads: s.workloads.map((w) => ({
+        name: `${w.meta.namespace}/${w.meta.name}`,
+        node: w.node,
+        ips: w.ips,
+        serviceAccount: w.serviceAccount,
+        inMesh: w.inMesh,
+        ready: w.ready,
+      })),
+      services: s.services.map((v) => ({
+        name: `${v.meta.namespace}/${v.meta.name}`,
+        hostname: v.hostname,
+        clusterIps: v.clusterIps,
+        ports: v.ports,
+      })),
+      policies: {
+        authorizationPolicies: s.authorizationPolicies.map((p) => ({
+          name: `${p.meta.namespace}/${p.meta.name}`,
+          action: p.action,
+          dryRun: p.dryRun,
+          rules: p.rules?.length ?? 0,
+        })),
+        peerAuthentications: s.peerAuthentications.map((p) => ({
+          name: `${p.meta.namespace}/${p.meta.name}`,
+          mode: p.mode,
+        })),
+      },
+      certificates: this.ctx.certs.status(),
+      pool: this.ctx.hbone.stats(),
+      inbound: this.#listeners.inbound.stats(),
+      openConnections: this.ctx.drain.size,
+    };
+  }
+
+  /** Stops accepting, sends GOAWAY, lets open connections finish for the drain period,
+   *  then closes what is left. Idempotent. */
+  close(drainPeriodMs = this.ctx.config.drainPeriodMs): Promise<void> {
+    this.#closing ??= (async () => {
+      const log = this.ctx.logger;
+      log.info({ drainPeriodMs, open: this.ctx.drain.size }, 'draining');
+      const l = this.#listeners;
+      await Promise.all([l.plaintext?.close(), l.outbound?.close(), l.socks5?.close()]);
+      const [destroyed] = await Promise.all([
+        this.ctx.drain.drain(drainPeriodMs),
+        l.inbound.close(drainPeriodMs),
+      ]);
+      this.ctx.hbone.close();
+      this.#stopWatching();
+      this.ctx.state.close();
+      this.ctx.certs.close();
+      await this.#admin.close();
+      log.info({ forcedClosed: destroyed }, 'agent stopped');
+    })();
+    return this.#closing;
+  }
+}
+
+function ownAddresses(config: AgentConfig): Set<string> {
+  const set = new Set<string>();
+  const add = (host: string, port: number) =>
+    set.add(host === '0.0.0.0' || host === '::' ? `*:${port}` : `${host}:${port}`);
+  for (const p of [config.outboundPort, config.inboundPort, config.inboundPlaintextPort])
+    add(config.listenIp, p);
+  for (const hp of [config.socks5, config.admin, config.metrics]) if (hp) add(hp.host, hp.port);
+  return set;
+}
+
+/** Round robin per destination key, starting at a random place so that agents do not all
+ *  send their first connection to the same endpoint. Keys are bounded (oldest dropped). */
+function roundRobin(maxKeys = 10_000): (key: string, n: number) => number {
+  const next = new Map<string, number>();
+  return (key, n) => {
+    const i = next.get(key) ?? Math.floor(Math.random() * n);
+    next.delete(key);
+    next.set(key, i + 1);
+    if (next.size > maxKeys) next.delete(next.keys().next().value as string);
+    return i % n;
+  };
+}

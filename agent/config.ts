@@ -1,0 +1,50 @@
+// The agent's configuration: one typed, frozen tree, built from flags by cli/agent.ts and
+// passed down explicitly. Units are in the names.
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AgentConfig {
+  readonly node: string;
+  readonly meshPaths: readonly string[];
+  readonly trustDomain: string;
+  readonly clusterDomain: string;
+  readonly rootNamespace: string;
+  readonly ca: {
+    readonly url: string;
+    readonly tokenFile: string;
+    readonly bundleFile: string;
+    readonly certTtlSeconds: number | undefined;
+  };
+  /** Where the capture and HBONE listeners bind. */
+  readonly listenIp: string;
+  readonly outboundPort: number;
+  readonly inboundPort: number;
+  readonly inboundPlaintextPort: number;
+  /** HBONE port of the other agents (ztunnel: 15008 everywhere). */
+  readonly hbonePort: number;
+  readonly socks5: HostPort | undefined;
+  /** `namespace/pod` whose identity SOCKS5 clients get when their source IP is no pod. */
+  readonly socks5Workload: string | undefined;
+  readonly admin: HostPort | undefined;
+  readonly metrics: HostPort | undefined;
+  readonly workers: number;
+  readonly drainPeriodMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+export const AGENT_DEFAULTS = Object.freeze({
+  trustDomain: 'cluster.local',
+  clusterDomain: 'cluster.local',
+  rootNamespace: 'istio-system',
+  listenIp: '0.0.0.0',
+  outboundPort: 15001,
+  inboundPlaintextPort: 15006,
+  inboundPort: 15008,
+  socks5: '127.0.0.1:15080',
+  admin: '127.0.0.1:15000',
+  metrics: '0.0.0.0:15020',
+  drainPeriod: '5s',
+  workers: 1,
+});

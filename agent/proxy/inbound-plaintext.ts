@@ -1,0 +1,111 @@
+// Inbound plaintext (15006): TCP to a local mesh pod that did not come through HBONE,
+// redirected here by the capture rules. Decided with no identity (STRICT denies it,
+// PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod.
+import type { Server, Socket } from 'node:net';
+import type { HostPort } from '../config.js';
+import type { AgentContext } from '../context.js';
+import { ConnectionRecord } from '../observe/record.js';
+import { decideInbound } from './inbound-decision.js';
+import { bindTcp, closeServer } from './listener.js';
+import { dialTcp } from './outbound.js';
+import { joinSockets } from './pipe.js';
+
+export class InboundPlaintextListener {
+  readonly #server: Server;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async create(ctx: AgentContext, at: HostPort): Promise<InboundPlaintextListener> {
+    return new InboundPlaintextListener(
+      await bindTcp('inbound plaintext', at, (s) => void handle(ctx, s)),
+    );
+  }
+
+  address(): HostPort {
+    const a = this.#server.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.#server);
+  }
+}
+
+async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
+  socket.on('error', () => {});
+  if (ctx.drain.draining) return void socket.destroy();
+  socket.pause();
+  const peerIp = socket.remoteAddress ?? '';
+  const orig = ctx.originalDestination?.(socket);
+  const looped = !orig || (orig.ip === socket.localAddress && orig.port === socket.localPort);
+  const view = ctx.state.current;
+  const src = view.snapshot.workloadByIp(peerIp);
+  const verdict = looped
+    ? undefined
+    : decideInbound(view, {
+        peerIdentity: undefined,
+        peerIp,
+        targetIp: orig.ip,
+        targetPort: orig.port,
+      });
+  const record = new ConnectionRecord(
+    {
+      direction: 'inbound_plaintext',
+      src: {
+        addr: `${peerIp}:${socket.remotePort}`,
+        workload: src?.meta.name,
+        namespace: src?.meta.namespace,
+      },
+      dst: {
+        addr: orig ? `${orig.ip}:${orig.port}` : `${socket.localAddress}:${socket.localPort}`,
+        workload: verdict?.workload?.meta.name,
+        namespace: verdict?.workload?.meta.namespace,
+      },
+      security: 'none',
+      ...(verdict
+        ? {
+            verdict: verdict.allow ? ('allow' as const) : ('deny' as const),
+            policy: verdict.decision?.policy ?? null,
+            reason: verdict.allow ? verdict.decision.reason : verdict.reason,
+          }
+        : {}),
+    },
+    ctx.metrics,
+    ctx.accessLog,
+  );
+  if (!verdict || !orig) {
+    record.fail(
+      'SELF_CALL',
+      'connection was not redirected (no original destination): refusing a loop',
+    );
+    record.finish();
+    return void socket.destroy();
+  }
+  if (!verdict.allow) {
+    record.fail(verdict.code === 'DENY' ? 'DENY' : 'CONNECT', verdict.reason);
+    record.finish();
+    // Closed without data: the client sees a reset, as with ztunnel.
+    return void socket.resetAndDestroy();
+  }
+  let upstream: Socket;
+  try {
+    upstream = await dialTcp(orig.ip, orig.port, ctx.config.connectTimeoutMs);
+  } catch (err) {
+    record.fail('CONNECT', (err as Error).message);
+    record.finish();
+    return void socket.resetAndDestroy();
+  }
+  const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
+  const untrack = ctx.drain.track({ destroy: () => socket.resetAndDestroy() });
+  joinSockets(socket, upstream, (res) => {
+    forget();
+    untrack();
+    record.bytesSent = res.aToB;
+    record.bytesReceived = res.bToA;
+    if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
+    record.finish();
+  });
+  socket.resume();
+}

@@ -1,0 +1,36 @@
+// The shape every agent listener shares (ztunnel's): created by binding (a typed error that
+// names the address on failure), `address()`, and a close that stops accepting; open
+// connections are the shared Drain's business.
+import { createServer, type Server, type Socket } from 'node:net';
+import { MtunError } from '../../lib/errors.js';
+import type { HostPort } from '../config.js';
+
+export class BindError extends MtunError {
+  constructor(what: string, at: HostPort, cause: Error) {
+    super('BIND_FAILED', `${what}: cannot listen on ${formatHostPort(at)}: ${cause.message}`, {
+      cause,
+    });
+  }
+}
+
+export function formatHostPort(at: HostPort): string {
+  return at.host.includes(':') ? `[${at.host}]:${at.port}` : `${at.host}:${at.port}`;
+}
+
+export async function bindTcp(
+  what: string,
+  at: HostPort,
+  onConnection: (s: Socket) => void,
+): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new BindError(what, at, err)));
+    server.listen({ host: at.host, port: at.port, backlog: 1024 }, () => resolve());
+  });
+  server.on('error', () => {}); // accept errors (EMFILE) are per connection; keep listening
+  return server;
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

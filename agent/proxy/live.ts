@@ -1,0 +1,55 @@
+// Open inbound connections with what their decision was based on, so that a policy change
+// can re-decide them: one that the new policy denies is closed (ztunnel does the same).
+import type { Logger } from '../../lib/logger.js';
+import type { Connection } from '../../policy/index.js';
+import type { ConnectionRecord } from '../observe/record.js';
+import type { MeshView } from '../state.js';
+import { stillAllowed } from './inbound-decision.js';
+
+interface Live {
+  readonly connection: Connection;
+  readonly record: ConnectionRecord;
+  readonly close: () => void;
+}
+
+export class LiveInbound {
+  readonly #open = new Set<Live>();
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  add(connection: Connection, record: ConnectionRecord, close: () => void): () => void {
+    const live = { connection, record, close };
+    this.#open.add(live);
+    return () => this.#open.delete(live);
+  }
+
+  /** Closes every open connection the new view denies; returns how many. */
+  recheck(view: MeshView, logger: Logger): number {
+    let closed = 0;
+    for (const live of [...this.#open]) {
+      const decision = stillAllowed(view, live.connection);
+      if (decision?.verdict === 'allow') continue;
+      this.#open.delete(live);
+      const reason = decision
+        ? decision.reason
+        : 'the destination is no longer a mesh pod on this node';
+      live.record.fields.verdict = 'deny';
+      live.record.fields.policy = decision?.policy ?? null;
+      live.record.fail('DENY', `closed by a policy change: ${reason}`);
+      logger.info(
+        {
+          src: live.connection.source.ip,
+          dst: `${live.connection.destination.ip}:${live.connection.destination.port}`,
+          policy: decision?.policy,
+          reason,
+        },
+        'open connection closed: policy now denies it',
+      );
+      live.close();
+      closed++;
+    }
+    return closed;
+  }
+}

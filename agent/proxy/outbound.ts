@@ -1,0 +1,225 @@
+// Outbound: one connection from a local pod (captured on 15001 or through SOCKS5) to its
+// destination. Decides with route() (pure), then does: an HBONE tunnel with the source
+// pod's identity, the same-node short cut through the inbound decision, or plain TCP
+// passthrough. Records the connection exactly once.
+import { connect as netConnect, type Socket } from 'node:net';
+import {
+  ConnectFailedError,
+  IdentityMismatchError,
+  IdentityUnavailableError,
+  responseFlagOf,
+  socketAddr,
+  splice,
+  TimeoutError,
+  TlsFailureError,
+  TunnelDeniedError,
+  UpstreamFailedError,
+} from '../../hbone/index.js';
+import type { Workload } from '../../mesh/types.js';
+import type { AgentContext } from '../context.js';
+import { ConnectionRecord } from '../observe/record.js';
+import { decideInbound } from './inbound-decision.js';
+import { joinSockets } from './pipe.js';
+import { type Destination, identityOf, type Route, route } from './route.js';
+import { REPLY } from './socks5-protocol.js';
+
+export interface OutboundSource {
+  readonly ip: string;
+  readonly port: number;
+  /** The mesh pod on this node that opened the connection, if any. */
+  readonly workload: Workload | undefined;
+}
+
+export type Outbound =
+  | { readonly ok: true; attach(client: Socket): void }
+  | {
+      readonly ok: false;
+      readonly code: string;
+      readonly reason: string;
+      readonly socksReply: number;
+    };
+
+/** Establishes the upstream side; the caller replies (SOCKS5) and then attaches the client. */
+export async function openOutbound(
+  ctx: AgentContext,
+  src: OutboundSource,
+  dst: Destination,
+): Promise<Outbound> {
+  const view = ctx.state.current;
+  const r = route(
+    dst,
+    view.snapshot,
+    ctx.routeSettings,
+    (n) => ctx.spread(`${dst.host}:${dst.port}`, n),
+    src.workload?.meta.namespace,
+  );
+  const trustDomain = ctx.config.trustDomain;
+  const srcIdentity = src.workload ? identityOf(src.workload, trustDomain) : undefined;
+  const record = new ConnectionRecord(
+    {
+      direction: 'outbound',
+      src: {
+        addr: `${src.ip}:${src.port}`,
+        workload: src.workload?.meta.name,
+        namespace: src.workload?.meta.namespace,
+        identity: srcIdentity?.toString(),
+      },
+      dst: destinationFields(r, dst),
+      security: r.kind === 'hbone' ? 'mutual_tls' : 'none',
+    },
+    ctx.metrics,
+    ctx.accessLog,
+  );
+  const failed = (code: string, reason: string, socksReply: number): Outbound => {
+    record.fail(code, reason);
+    record.finish();
+    return { ok: false, code, reason, socksReply };
+  };
+
+  if (r.kind === 'refuse')
+    return failed(
+      r.code,
+      r.reason,
+      r.code === 'SELF_CALL' ? REPLY.notAllowed : REPLY.hostUnreachable,
+    );
+  if (r.kind === 'passthrough') {
+    try {
+      const upstream = await dialTcp(r.target.ip, r.target.port, ctx.config.connectTimeoutMs);
+      return attachSockets(ctx, record, upstream);
+    } catch (err) {
+      return failed('CONNECT', (err as Error).message, REPLY.connectionRefused);
+    }
+  }
+  if (!srcIdentity) {
+    return failed(
+      'IDENTITY_ERROR',
+      `source ${src.ip} is not a mesh pod on this node, so it has no identity to present`,
+      REPLY.notAllowed,
+    );
+  }
+  if (r.local) {
+    // Same node: no tunnel, but exactly the inbound decision the other side would make.
+    const verdict = decideInbound(view, {
+      peerIdentity: srcIdentity,
+      peerIp: src.ip,
+      targetIp: r.target.ip,
+      targetPort: r.target.port,
+    });
+    record.fields.verdict = verdict.allow ? 'allow' : 'deny';
+    record.fields.policy = verdict.decision?.policy ?? null;
+    record.fields.reason = verdict.allow ? verdict.decision.reason : verdict.reason;
+    if (!verdict.allow)
+      return failed(verdict.code === 'DENY' ? 'DENY' : 'CONNECT', verdict.reason, REPLY.notAllowed);
+    try {
+      const upstream = await dialTcp(r.target.ip, r.target.port, ctx.config.connectTimeoutMs);
+      const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
+      return attachSockets(ctx, record, upstream, forget);
+    } catch (err) {
+      return failed('CONNECT', (err as Error).message, REPLY.connectionRefused);
+    }
+  }
+  try {
+    const tunnel = await ctx.hbone.open({
+      sourceIdentity: srcIdentity,
+      destination: socketAddr(r.target.ip, r.target.port),
+      expectedIdentities: [r.expectedIdentity],
+      via: socketAddr(r.dial.ip, r.dial.port),
+      metadata: {
+        forwardedFor: socketAddr(src.ip, src.port),
+        ...(r.service ? { forwardedHost: r.service.hostname } : {}),
+        baggage: {
+          'k8s.namespace.name': src.workload!.meta.namespace,
+          'k8s.pod.name': src.workload!.meta.name,
+          ...(src.workload!.meta.labels['app']
+            ? { 'service.name': src.workload!.meta.labels['app'] }
+            : {}),
+        },
+      },
+    });
+    record.fields.dst.identity = tunnel.peerIdentity.toString();
+    return {
+      ok: true,
+      attach(client: Socket) {
+        const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+        splice(client, tunnel.stream, (res) => {
+          untrack();
+          record.bytesSent = res.bytesSocketToStream;
+          record.bytesReceived = res.bytesStreamToSocket;
+          if (res.error) record.fail('CONNECTION_RESET', res.error.message);
+          record.finish();
+        });
+      },
+    };
+  } catch (err) {
+    const flag = responseFlagOf(err);
+    return failed(flag, (err as Error).message, socksReplyFor(err));
+  }
+}
+
+function socksReplyFor(err: unknown): number {
+  if (err instanceof TunnelDeniedError) return REPLY.notAllowed;
+  if (err instanceof UpstreamFailedError) return REPLY.connectionRefused;
+  if (err instanceof TimeoutError) return REPLY.hostUnreachable;
+  if (err instanceof ConnectFailedError) return REPLY.hostUnreachable;
+  if (
+    err instanceof TlsFailureError ||
+    err instanceof IdentityMismatchError ||
+    err instanceof IdentityUnavailableError
+  )
+    return REPLY.notAllowed;
+  return REPLY.generalFailure;
+}
+
+function attachSockets(
+  ctx: AgentContext,
+  record: ConnectionRecord,
+  upstream: Socket,
+  forget?: () => void,
+): Outbound {
+  return {
+    ok: true,
+    attach(client: Socket) {
+      const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+      joinSockets(client, upstream, (res) => {
+        untrack();
+        forget?.();
+        record.bytesSent = res.aToB;
+        record.bytesReceived = res.bToA;
+        if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
+        record.finish();
+      });
+    },
+  };
+}
+
+export function dialTcp(ip: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ host: ip, port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(
+      () => s.destroy(new Error(`connect to ${ip}:${port} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeListener('error', reject);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function destinationFields(r: Route, dst: Destination) {
+  const asked = `${dst.host}:${dst.port}`;
+  if (r.kind === 'refuse') return { addr: asked };
+  const w = r.destination;
+  return {
+    addr: `${r.target.ip}:${r.target.port}`,
+    ...(r.kind === 'hbone' && !r.local ? { hboneAddr: `${r.dial.ip}:${r.dial.port}` } : {}),
+    ...(r.service ? { service: r.service.hostname } : {}),
+    ...(w ? { workload: w.meta.name, namespace: w.meta.namespace } : {}),
+    ...(r.kind === 'hbone' ? { identity: r.expectedIdentity.toString() } : {}),
+  };
+}

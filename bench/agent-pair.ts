@@ -1,0 +1,221 @@
+// Two agents (real `mtun agent` processes, HBONE between them, real certificates from a
+// `mtun ca` process, a policy in force) against direct TCP, measured in the same run on
+// loopback: bulk throughput, 64-byte round-trip latency, and agent memory with 1,000 open
+// tunnels. Bounded in time and count; every process is stopped at the end.
+// Usage: node --import tsx bench/agent-pair.ts [--seconds S] [--workers N] [--tunnels N]
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { socks5Connect } from '../lib/socks5-client.js';
+import { bulk, type Connector, percentile, roundTrips, startTarget } from './lib/load.js';
+import { cpuSeconds, mtun, type Proc, rssKiB } from './lib/procs.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '4' },
+    workers: { type: 'string', default: '1' },
+    tunnels: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const SECONDS = Math.min(Number(values.seconds), 30);
+const TUNNELS = Math.min(Number(values.tunnels), 5000);
+const ROUNDS = Math.min(Number(values.rounds), 10);
+
+const MESH = `
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+status: {addresses: [{type: InternalIP, address: 127.0.0.1}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-b}
+status: {addresses: [{type: InternalIP, address: 127.0.0.2}]}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: bench}
+spec: {serviceAccountName: client, nodeName: node-a}
+status: {podIP: 127.0.40.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: bench, labels: {app: server}}
+spec: {serviceAccountName: server, nodeName: node-b}
+status: {podIP: 127.0.40.2}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: server-from-client, namespace: bench}
+spec:
+  selector: {matchLabels: {app: server}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/bench/sa/client]}}]}]
+`;
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), 'mtun-bench-pair-'));
+  const procs: Proc[] = [];
+  const target = await startTarget('127.0.40.2', 9080);
+  try {
+    await writeFile(join(dir, 'mesh.yaml'), MESH);
+    await writeFile(
+      join(dir, 'tokens.yaml'),
+      '- {node: node-a, token: bench-token-node-a-000000}\n- {node: node-b, token: bench-token-node-b-000000}\n',
+    );
+    await writeFile(join(dir, 'token-a'), 'bench-token-node-a-000000');
+    await writeFile(join(dir, 'token-b'), 'bench-token-node-b-000000');
+    const ca = mtun([
+      'ca',
+      '--state-dir',
+      join(dir, 'ca'),
+      '--mesh',
+      join(dir, 'mesh.yaml'),
+      '--tokens',
+      join(dir, 'tokens.yaml'),
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'info',
+    ]);
+    procs.push(ca);
+    const caUrl = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+    const hbone = 25000 + Math.floor(Math.random() * 5000);
+    const agent = (node: string, ip: string, token: string) =>
+      mtun([
+        'agent',
+        '--node',
+        node,
+        '--mesh',
+        join(dir, 'mesh.yaml'),
+        '--ca',
+        caUrl,
+        '--ca-token-file',
+        join(dir, token),
+        '--ca-bundle',
+        join(dir, 'ca', 'root-cert.pem'),
+        '--listen-ip',
+        ip,
+        '--inbound',
+        String(hbone),
+        '--socks5',
+        `${ip}:${hbone + 1}`,
+        '--admin',
+        'off',
+        '--metrics',
+        'off',
+        '--workers',
+        values.workers!,
+        '--log-level',
+        'info',
+      ]);
+    const a = agent('node-a', '127.0.0.1', 'token-a');
+    const b = agent('node-b', '127.0.0.2', 'token-b');
+    procs.push(a, b);
+    const socksPort = hbone + 1;
+    await a.waitFor(/certificate loaded/);
+    await b.waitFor(/certificate loaded/);
+    const viaMesh: Connector = () =>
+      socks5Connect(
+        { host: '127.0.0.1', port: socksPort },
+        { host: '127.0.40.2', port: 9080 },
+        { localAddress: '127.0.40.1' },
+      );
+    const direct: Connector = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connect(
+          { host: '127.0.40.2', port: 9080, localAddress: '127.0.40.1', allowHalfOpen: true },
+          () => resolve(s),
+        );
+        s.once('error', reject);
+      });
+    // Warm up (certificates, pooled HBONE connection).
+    for (let i = 0; i < 50; i++) await roundTrips(viaMesh, 5, 2);
+
+    const rows: Record<string, number[]> = {
+      directGbps: [],
+      meshGbps: [],
+      directP50: [],
+      meshP50: [],
+      directP99: [],
+      meshP99: [],
+    };
+    let meshCpu = 0;
+    let meshBytes = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      rows['directGbps']!.push(await bulk(direct, 4 * 2 ** 30, SECONDS));
+      const cpu0 = cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!);
+      const t0 = performance.now();
+      const g = await bulk(viaMesh, 4 * 2 ** 30, SECONDS);
+      meshBytes += (g * 1e9 * ((performance.now() - t0) / 1000)) / 8;
+      meshCpu += cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!) - cpu0;
+      rows['meshGbps']!.push(g);
+      const dl = (await roundTrips(direct, 3000, SECONDS)).sort((x, y) => x - y);
+      const ml = (await roundTrips(viaMesh, 3000, SECONDS)).sort((x, y) => x - y);
+      rows['directP50']!.push(percentile(dl, 50));
+      rows['directP99']!.push(percentile(dl, 99));
+      rows['meshP50']!.push(percentile(ml, 50));
+      rows['meshP99']!.push(percentile(ml, 99));
+    }
+    const med = (k: string) =>
+      [...rows[k]!].sort((x, y) => x - y)[Math.floor(rows[k]!.length / 2)]!;
+
+    // Memory: 1,000 open tunnels through the pair.
+    const idleA = rssKiB(a.child.pid!);
+    const idleB = rssKiB(b.child.pid!);
+    const open: Socket[] = [];
+    for (let i = 0; i < TUNNELS; i++) {
+      const s = await viaMesh();
+      s.write('x');
+      open.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const loadedA = rssKiB(a.child.pid!);
+    const loadedB = rssKiB(b.child.pid!);
+    // All of them still answer.
+    let answered = 0;
+    await Promise.all(
+      open.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.once('data', () => {
+              answered++;
+              resolve();
+            });
+            s.write('y');
+            setTimeout(resolve, 5_000).unref();
+          }),
+      ),
+    );
+    for (const s of open) s.destroy();
+
+    const f = (n: number, d = 2) => n.toFixed(d);
+    console.log(
+      `agent pair vs direct TCP, loopback, median of ${ROUNDS} interleaved rounds, workers=${values.workers}`,
+    );
+    console.log(
+      `bulk 1 stream      direct ${f(med('directGbps'))} Gb/s   mesh ${f(med('meshGbps'))} Gb/s   ratio ${f(med('meshGbps') / med('directGbps'))}x`,
+    );
+    console.log(
+      `64 B round trip    direct p50 ${f(med('directP50'), 0)} µs p99 ${f(med('directP99'), 0)} µs   mesh p50 ${f(med('meshP50'), 0)} µs p99 ${f(med('meshP99'), 0)} µs   p50 ratio ${f(med('meshP50') / med('directP50'))}x`,
+    );
+    console.log(
+      `agent CPU          ${f(meshCpu / (meshBytes / 1e9))} CPU-seconds per GB (both agents)`,
+    );
+    console.log(
+      `${TUNNELS} open tunnels  node-a RSS ${f(idleA / 1024, 1)} → ${f(loadedA / 1024, 1)} MiB (${f((loadedA - idleA) / TUNNELS, 1)} KiB/tunnel); node-b ${f(idleB / 1024, 1)} → ${f(loadedB / 1024, 1)} MiB (${f((loadedB - idleB) / TUNNELS, 1)} KiB/tunnel); ${answered}/${TUNNELS} answered`,
+    );
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    await new Promise((r) => target.close(() => r(undefined)));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,100 @@
+// Processes for benchmarks: spawn `mtun` subcommands, wait for a log line, read RSS and CPU
+// time from /proc, and kill everything on exit, whatever happened.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  output(): string;
+  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+  stop(): Promise<void>;
+}
+
+export function mtun(args: string[], opts: { cpus?: string } = {}): Proc {
+  const cmd = [process.execPath, '--import', 'tsx', 'cli/main.ts', ...args];
+  const child = opts.cpus
+    ? spawn('taskset', ['-c', opts.cpus, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d;
+    if (out.length > 1 << 20) out = out.slice(-(1 << 19)); // bounded
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  child.on('exit', () => children.delete(child));
+  return {
+    child,
+    output: () => out,
+    waitFor: (re, ms = 30_000) =>
+      new Promise((resolve, reject) => {
+        const end = Date.now() + ms;
+        const poll = setInterval(() => {
+          const m = re.exec(out);
+          if (m) {
+            clearInterval(poll);
+            resolve(m);
+          } else if (Date.now() > end || child.exitCode !== null) {
+            clearInterval(poll);
+            reject(new Error(`waiting for ${re}: ${out.slice(-2000)}`));
+          }
+        }, 50);
+      }),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
+
+/** Resident memory of a process and its descendants' (workers), in KiB. */
+export function rssKiB(pid: number): number {
+  let total = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += Number(m?.[1] ?? 0);
+    } catch {}
+  }
+  return total;
+}
+
+/** User+system CPU seconds of a process and its descendants. */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {}
+  }
+  return ticks / 100;
+}
+
+function descendants(pid: number): number[] {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+    return kids.flatMap((k) => [k, ...descendants(k)]);
+  } catch {
+    return [];
+  }
+}

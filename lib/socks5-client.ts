@@ -1,0 +1,62 @@
+// A minimal SOCKS5 client (RFC 1928 CONNECT, no auth) from a chosen local address, so the
+// agent sees a pod IP as the source: used by `mtun demo` and the tests.
+import { connect, type Socket } from 'node:net';
+
+export class Socks5Refused extends Error {
+  constructor(readonly replyCode: number) {
+    super(`SOCKS5 reply ${replyCode}`);
+  }
+}
+
+export function socks5Connect(
+  proxy: { host: string; port: number },
+  target: { host: string; port: number },
+  opts: { localAddress?: string; timeoutMs?: number } = {},
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`SOCKS5 handshake with ${proxy.host}:${proxy.port} timed out`));
+    }, opts.timeoutMs ?? 10_000);
+    const s = connect({
+      host: proxy.host,
+      port: proxy.port,
+      allowHalfOpen: true,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+    });
+    let buf = Buffer.alloc(0);
+    let phase = 0;
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    s.on('connect', () => s.write(Buffer.from([5, 1, 0])));
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (phase === 0 && buf.length >= 2) {
+        if (buf[1] !== 0) return reject(new Error('no acceptable auth method'));
+        buf = buf.subarray(2);
+        phase = 1;
+        const isV4 = /^\d+\.\d+\.\d+\.\d+$/.test(target.host);
+        const port = Buffer.from([target.port >> 8, target.port & 255]);
+        const addr = isV4
+          ? Buffer.from([1, ...target.host.split('.').map(Number)])
+          : Buffer.concat([Buffer.from([3, target.host.length]), Buffer.from(target.host)]);
+        s.write(Buffer.concat([Buffer.from([5, 1, 0]), addr, port]));
+      }
+      if (phase === 1 && buf.length >= 10) {
+        clearTimeout(timer);
+        s.off('data', onData);
+        s.off('error', reject);
+        const rest = buf.subarray(10);
+        if (buf[1] !== 0) {
+          s.destroy();
+          return reject(new Socks5Refused(buf[1]!));
+        }
+        if (rest.length) s.unshift(rest);
+        resolve(s);
+      }
+    };
+    s.on('data', onData);
+  });
+}

@@ -1,0 +1,19 @@
+// `mtun demo --once` as a newcomer runs it: the whole local mesh, the scenario, exit 0.
+import t from 'tap';
+import { run } from '../helpers/exec.js';
+
+t.test('mtun demo --once meets every expectation', async (t) => {
+  const res = await run(
+    process.execPath,
+    ['--import', 'tsx', 'cli/main.ts', 'demo', '--once', '--port-offset', '1000'],
+    { timeoutMs: 60_000 },
+  );
+  t.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
+  t.match(res.stdout, /4 of 4 expectations met/);
+  t.match(
+    res.stdout,
+    /caller verified as spiffe:\/\/cluster\.local\/ns\/frontend\/sa\/productpage/,
+  );
+  t.match(res.stdout, /deny \(policy shop\/deny-frontend-to-ratings\)/);
+  t.match(res.stdout, /served by reviews-v[12] ×3, reviews-v[12] ×3/);
+});

@@ -1,0 +1,172 @@
+// A small mesh on loopback for end-to-end tests: the CA, agents for node-a (127.0.0.1) and
+// node-b (127.0.0.2), and echo apps on their pod IPs. Access-log lines are kept per node.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import type { OriginalDestination } from '../../agent/context.js';
+import { type LocalMesh, startLocalMesh, waitReady } from '../../cli/local-mesh.js';
+import { createLogger } from '../../lib/logger.js';
+import { type App, startApp, stopApps } from './apps.js';
+import { tempDir } from './tmp.js';
+
+export const BASE_MESH = `
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+status: {addresses: [{type: InternalIP, address: 127.0.0.1}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-b}
+status: {addresses: [{type: InternalIP, address: 127.0.0.2}]}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop, labels: {app: web}}
+spec: {serviceAccountName: web, nodeName: node-a}
+status: {podIP: 127.0.10.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-1, namespace: shop, labels: {app: reviews}}
+spec: {serviceAccountName: reviews, nodeName: node-b}
+status: {podIP: 127.0.20.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-2, namespace: shop, labels: {app: reviews}}
+spec: {serviceAccountName: reviews, nodeName: node-b}
+status: {podIP: 127.0.20.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ratings-1, namespace: shop, labels: {app: ratings}}
+spec: {serviceAccountName: ratings, nodeName: node-b}
+status: {podIP: 127.0.20.3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: details-1, namespace: shop, labels: {app: details}}
+spec: {serviceAccountName: details, nodeName: node-a}
+status: {podIP: 127.0.10.2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec: {clusterIP: 127.0.30.1, selector: {app: reviews}, ports: [{port: 80, targetPort: 9080}]}
+`;
+
+export const RATINGS_ONLY_FROM_REVIEWS = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-from-reviews, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: ALLOW
+  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/reviews]}}]}]
+`;
+
+export interface World {
+  readonly mesh: LocalMesh;
+  readonly dir: string;
+  readonly meshDir: string;
+  readonly access: Map<string, Record<string, unknown>[]>;
+  readonly apps: App[];
+  readonly hbonePort: number;
+  socks(node: 'node-a' | 'node-b'): { host: string; port: number };
+}
+
+async function freePort(): Promise<number> {
+  // The HBONE port must be free on both 127.0.0.1 and 127.0.0.2.
+  for (let i = 0; i < 20; i++) {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.2', () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error('no free port');
+}
+
+export async function startWorld(
+  t: Test,
+  opts: {
+    files?: Record<string, string>;
+    certTtlSeconds?: number;
+    originalDestination?: OriginalDestination;
+    drainPeriodMs?: number;
+  } = {},
+): Promise<World> {
+  const dir = await tempDir(t, 'mtun-world-');
+  const meshDir = join(dir, 'mesh');
+  await mkdir(meshDir);
+  await writeFile(join(meshDir, '00-base.yaml'), BASE_MESH);
+  for (const [name, text] of Object.entries(opts.files ?? {}))
+    await writeFile(join(meshDir, name), text);
+  const apps = await Promise.all([
+    startApp('web-1', '127.0.10.1', 9080),
+    startApp('details-1', '127.0.10.2', 9080),
+    startApp('reviews-1', '127.0.20.1', 9080),
+    startApp('reviews-2', '127.0.20.2', 9080),
+    startApp('ratings-1', '127.0.20.3', 9080),
+  ]);
+  t.teardown(() => stopApps(apps));
+  const access = new Map<string, Record<string, unknown>[]>([
+    ['node-a', []],
+    ['node-b', []],
+  ]);
+  const hbonePort = await freePort();
+  const mesh = await startLocalMesh({
+    dir,
+    meshPaths: [meshDir],
+    nodes: [
+      { name: 'node-a', ip: '127.0.0.1' },
+      { name: 'node-b', ip: '127.0.0.2' },
+    ],
+    hbonePort,
+    logger: createLogger({ level: process.env['MTUN_TEST_LOG'] ? 'debug' : 'silent' }),
+    accessLog: (node) => ({ write: (line) => access.get(node)!.push(line) }),
+    ...(opts.certTtlSeconds ? { certTtlSeconds: opts.certTtlSeconds } : {}),
+    ...(opts.originalDestination ? { originalDestination: opts.originalDestination } : {}),
+    drainPeriodMs: opts.drainPeriodMs ?? 500,
+  });
+  t.teardown(() => mesh.close());
+  await waitReady(mesh);
+  return {
+    mesh,
+    dir,
+    meshDir,
+    access,
+    apps,
+    hbonePort,
+    socks(node) {
+      const a = mesh.agents.get(node)!.addresses().socks5!;
+      return { host: a.host, port: a.port };
+    },
+  };
+}
+
+/** Waits until `cond()` holds, polling; throws with `what` after `ms`. */
+export async function eventually(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 5_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
