@@ -63,6 +63,9 @@ export interface StreamContext {
   readonly handler: ConnectHandler;
   readonly connectUpstream: UpstreamConnector;
   readonly upstreamConnectTimeoutMs: number;
+  /** Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but does not enforce it on what it
+   *  receives, so the server checks it here (RFC 9113 §6.5.2 size: name + value + 32). */
+  readonly maxHeaderListBytes: number;
   readonly log: Logger;
   /** The client reset the stream before we answered: rapid-reset accounting. */
   readonly onEarlyReset: () => void;
@@ -103,6 +106,14 @@ export async function handleConnect(
       ctx.log,
       fields,
     );
+  }
+  const headerBytes = headerListSize(headers);
+  if (headerBytes > ctx.maxHeaderListBytes) {
+    stream.off('close', early);
+    const err = new BadRequestError(
+      `header list of ${headerBytes} bytes exceeds ${ctx.maxHeaderListBytes}`,
+    );
+    return refuse(stream, err, ctx.log, fields);
   }
   const authority = String(headers[h2.HTTP2_HEADER_AUTHORITY] ?? '');
   const target = parseSocketAddr(authority);
@@ -183,6 +194,15 @@ export async function handleConnect(
       report(result);
     });
   });
+}
+
+function headerListSize(headers: IncomingHttpHeaders): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value ?? ''])
+      size += name.length + String(v).length + 32;
+  }
+  return size;
 }
 
 function once<T>(fn: ((arg: T) => void) | undefined): (arg: T) => void {

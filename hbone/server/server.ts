@@ -94,6 +94,7 @@ export class HboneServer {
       handler: opts.handler,
       connectUpstream: opts.connectUpstream ?? defaultConnector,
       upstreamConnectTimeoutMs: opts.upstreamConnectTimeoutMs ?? 10_000,
+      maxHeaderListBytes: opts.maxHeaderListBytes ?? 16 * 1024,
       log: this.log,
       onEarlyReset: () => {},
       onTunnel: (d) => {
@@ -186,7 +187,7 @@ export class HboneServer {
     const ctx: StreamContext = {
       ...this.streamContext,
       onEarlyReset: () => {
-        if (budget.take()) return;
+        if (session.destroyed || budget.take()) return;
         this.log.warn(
           {
             peer: peer.peerIdentity.toString(),

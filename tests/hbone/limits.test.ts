@@ -1,0 +1,164 @@
+// Server limits against a misbehaving but authenticated client (raw node:http2 over our
+// mTLS): rapid-reset floods, oversized headers, concurrent stream caps, idle sessions.
+import { once } from 'node:events';
+import { type ClientHttp2Session, constants as h2, connect as h2connect } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
+import t from 'tap';
+import {
+  CLIENT_ID,
+  closeServer,
+  deferred,
+  LOOPBACK,
+  makeClient,
+  makePki,
+  readAll,
+  SERVER_ID,
+  startBackend,
+  startServer,
+  waitFor,
+} from './helpers.js';
+
+t.setTimeout(60_000);
+const pki = await makePki();
+const cert = await pki.certs.forIdentity(CLIENT_ID);
+
+function rawSession(port: number): ClientHttp2Session {
+  const session = h2connect(`https://${LOOPBACK}:${port}`, {
+    createConnection: () =>
+      tlsConnect({
+        host: LOOPBACK,
+        port,
+        key: cert.keyPem,
+        cert: cert.certChainPem.join('\n'),
+        ca: pki.bundle,
+        ALPNProtocols: ['h2'],
+        rejectUnauthorized: false,
+      }),
+  });
+  session.on('error', () => {});
+  return session;
+}
+
+t.test('a rapid-reset flood closes the flooding connection and bounds upstream work', async (t) => {
+  const backend = await startBackend();
+  let accepted = 0;
+  backend.server.on('connection', () => accepted++);
+  let handled = 0;
+  const { server, via, log } = await startServer(pki, {
+    handler: () => {
+      handled++;
+      return { allow: true };
+    },
+  });
+  t.teardown(async () => {
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const session = rawSession(via.port);
+  await new Promise((r) => session.once('remoteSettings', r));
+  t.teardown(() => session.destroy());
+  const FLOOD = 5000;
+  for (let i = 0; i < FLOOD && !session.closed && !session.destroyed; i++) {
+    const req = session.request({
+      ':method': 'CONNECT',
+      ':authority': `${LOOPBACK}:${backend.addr.port}`,
+    });
+    req.on('error', () => {});
+    req.close(h2.NGHTTP2_CANCEL);
+    if (i % 100 === 99) await new Promise((r) => setImmediate(r)); // let frames flow
+  }
+  // The flooding client itself may not notice at once (it is busy writing); the server does.
+  await waitFor(() => server.stats().sessions === 0, 3000, 'flooding session closed');
+  t.ok(handled < FLOOD / 4, `handler ran ${handled} times for ${FLOOD} attempted streams`);
+  t.ok(accepted < FLOOD / 4, `${accepted} upstream connections for ${FLOOD} attempted streams`);
+  t.equal(
+    log.lines.filter((l) => String(l['msg']).includes('rapid reset')).length,
+    1,
+    'logged once',
+  );
+  await waitFor(() => backend.sockets.size === 0, 3000, 'upstreams cleaned up');
+
+  // A well-behaved client is served as before.
+  const client = makeClient(pki);
+  t.teardown(() => client.close());
+  const tunnel = await client.open({
+    sourceIdentity: CLIENT_ID,
+    destination: backend.addr,
+    expectedIdentities: [SERVER_ID],
+    via,
+  });
+  tunnel.stream.end('still fine');
+  t.equal((await readAll(tunnel.stream)).toString(), 'still fine');
+});
+
+t.test('oversized headers are refused before the handler runs', async (t) => {
+  let handled = 0;
+  const { server, via } = await startServer(pki, {
+    maxHeaderListBytes: 4096,
+    handler: () => {
+      handled++;
+      return { allow: true };
+    },
+  });
+  t.teardown(() => server.close(0));
+  const session = rawSession(via.port);
+  t.teardown(() => session.destroy());
+  const req = session.request({
+    ':method': 'CONNECT',
+    ':authority': `${LOOPBACK}:9`,
+    baggage: 'x'.repeat(8192),
+  });
+  req.on('error', () => {});
+  const [h] = (await once(req, 'response')) as [Record<string, unknown>];
+  t.equal(h[':status'], 400);
+  t.equal(handled, 0);
+});
+
+t.test('the server caps concurrent streams per connection', async (t) => {
+  const release = deferred<void>();
+  let inFlight = 0;
+  let peak = 0;
+  const { server, via } = await startServer(pki, {
+    maxConcurrentStreams: 5,
+    handler: async () => {
+      peak = Math.max(peak, ++inFlight);
+      await release.promise;
+      inFlight--;
+      return { allow: false, reason: 'test' };
+    },
+  });
+  t.teardown(() => server.close(0));
+  const session = rawSession(via.port);
+  t.teardown(() => session.destroy());
+  await new Promise((r) => session.once('remoteSettings', r));
+  t.equal(session.remoteSettings.maxConcurrentStreams, 5);
+  const statuses = Array.from({ length: 8 }, () => {
+    const req = session.request({ ':method': 'CONNECT', ':authority': `${LOOPBACK}:9` });
+    req.on('error', () => {});
+    return new Promise<unknown>((r) => {
+      req.once('response', (h) => r(h[':status']));
+      req.once('close', () => r(`closed ${req.rstCode}`));
+      req.resume();
+    });
+  });
+  await waitFor(() => inFlight === 5, 2000, '5 streams in the handler');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(peak, 5, 'never more than the advertised maximum');
+  release.resolve();
+  t.same(
+    await Promise.all(statuses),
+    Array(8).fill(401),
+    'the queued streams are served afterwards',
+  );
+});
+
+t.test('a session with no streams is closed after the idle timeout', async (t) => {
+  const { server, via } = await startServer(pki, { idleTimeoutMs: 200 });
+  t.teardown(() => server.close(0));
+  const session = rawSession(via.port);
+  const goaway = new Promise<number>((r) => session.once('goaway', (code) => r(code)));
+  await new Promise((r) => session.once('remoteSettings', r));
+  t.equal(server.stats().sessions, 1);
+  t.equal(await goaway, h2.NGHTTP2_NO_ERROR, 'graceful GOAWAY');
+  await waitFor(() => server.stats().sessions === 0, 2000, 'session closed');
+});
