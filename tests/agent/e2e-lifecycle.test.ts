@@ -4,22 +4,21 @@ import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { converse, readUntil } from '../helpers/apps.js';
-import { eventually, startWorld } from '../helpers/world.js';
+import { eventually, startWorld, type World } from '../helpers/world.js';
 
-const WEB = { localAddress: '127.0.10.1' };
+const web = (w: World) => ({ localAddress: w.ip('10.1') });
 
 t.test('STRICT refuses plaintext on 15006, PERMISSIVE accepts it', async (t) => {
   // The kernel's original destination is the seam here (no iptables in this test): the
   // client's source address says which pod it was trying to reach.
-  const intended = new Map<string, { ip: string; port: number }>([
-    ['127.0.99.1', { ip: '127.0.20.1', port: 9080 }],
-  ]);
+  const intended = new Map<string, { ip: string; port: number }>();
   const strict =
     'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: shop}\nspec: {mtls: {mode: STRICT}}\n';
   const w = await startWorld(t, {
     files: { 'pa.yaml': strict },
     originalDestination: (s: Socket) => intended.get(s.remoteAddress ?? ''),
   });
+  intended.set('127.0.99.1', { ip: w.ip('20.1'), port: 9080 });
   const plaintext = w.mesh.agents.get('node-b')!.addresses().inboundPlaintext!;
   const attempt = () =>
     new Promise<string>((resolve) => {
@@ -66,7 +65,7 @@ t.test('certificate renewal under traffic drops nothing', async (t) => {
     agentA.ctx.certs.status().find((s) => s.identity.endsWith('/sa/web'))!.serial;
   const first = serial();
   // A long-lived connection that keeps talking across renewals…
-  const long = await socks5Connect(w.socks('node-a'), { host: '127.0.20.1', port: 9080 }, WEB);
+  const long = await socks5Connect(w.socks('node-a'), { host: w.ip('20.1'), port: 9080 }, web(w));
   let failures = 0;
   let done = 0;
   const end = Date.now() + 3_500; // ~3 renewals of a 2 s certificate
@@ -77,7 +76,7 @@ t.test('certificate renewal under traffic drops nothing', async (t) => {
     // …and new connections all along.
     try {
       const answer = await converse(
-        await socks5Connect(w.socks('node-a'), { host: 'reviews.shop', port: 80 }, WEB),
+        await socks5Connect(w.socks('node-a'), { host: 'reviews.shop', port: 80 }, web(w)),
         [`n${i}`],
       );
       if (!answer.includes(`n${i}`)) failures++;
@@ -102,7 +101,7 @@ t.test('CA down: the agents keep serving with the certificates they have', async
   await w.mesh.ca.close();
   for (let i = 0; i < 5; i++) {
     const answer = await converse(
-      await socks5Connect(w.socks('node-a'), { host: '127.0.20.2', port: 9080 }, WEB),
+      await socks5Connect(w.socks('node-a'), { host: w.ip('20.2'), port: 9080 }, web(w)),
       ['still'],
     );
     t.equal(answer, 'reviews-2 still\nreviews-2 bye\n');
@@ -117,7 +116,7 @@ t.test('CA down: the agents keep serving with the certificates they have', async
 t.test('shutdown drains an open transfer to completion and refuses new connections', async (t) => {
   const w = await startWorld(t, { drainPeriodMs: 10_000 });
   const socks = w.socks('node-a');
-  const conn = await socks5Connect(socks, { host: '127.0.20.1', port: 9080 }, WEB);
+  const conn = await socks5Connect(socks, { host: w.ip('20.1'), port: 9080 }, web(w));
   const size = 32 * 1024 * 1024;
   let got = 0;
   conn.on('data', (d) => {
@@ -129,7 +128,7 @@ t.test('shutdown drains an open transfer to completion and refuses new connectio
   conn.pause(); // keep it in flight while the agent starts draining
   const closing = w.mesh.agents.get('node-a')!.close(10_000);
   await new Promise((r) => setTimeout(r, 100));
-  const refused = await socks5Connect(socks, { host: '127.0.20.1', port: 9080 }, WEB).then(
+  const refused = await socks5Connect(socks, { host: w.ip('20.1'), port: 9080 }, web(w)).then(
     () => 'connected',
     () => 'refused',
   );

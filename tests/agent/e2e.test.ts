@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { converse, readUntil } from '../helpers/apps.js';
-import { eventually, RATINGS_ONLY_FROM_REVIEWS, startWorld } from '../helpers/world.js';
+import { eventually, RATINGS_ONLY_FROM_REVIEWS, startWorld, type World } from '../helpers/world.js';
 
-const WEB = { localAddress: '127.0.10.1' };
+const web = (w: World) => ({ localAddress: w.ip('10.1') });
 
 t.test(
   'SOCKS5 → HBONE → pod: the right pod answers, the caller identity is verified',
@@ -14,12 +14,12 @@ t.test(
     const w = await startWorld(t, { files: { 'policy.yaml': RATINGS_ONLY_FROM_REVIEWS } });
     const s = await socks5Connect(
       w.socks('node-a'),
-      { host: '127.0.20.3', port: 9080 },
-      { localAddress: '127.0.20.1' },
+      { host: w.ip('20.3'), port: 9080 },
+      { localAddress: w.ip('20.1') },
     ).catch((e) => e);
     t.type(s, Socks5Refused, 'reviews-1 does not run on node-a, so node-a cannot speak for it');
 
-    const conn = await socks5Connect(w.socks('node-a'), { host: '127.0.20.1', port: 9080 }, WEB);
+    const conn = await socks5Connect(w.socks('node-a'), { host: w.ip('20.1'), port: 9080 }, web(w));
     const localPort = conn.localPort;
     const answer = await converse(conn, ['hello']);
     t.equal(answer, 'reviews-1 hello\nreviews-1 bye\n', 'data both ways and the half-close answer');
@@ -34,7 +34,7 @@ t.test(
     t.equal(inbound['verdict'], 'allow');
     t.equal(
       inbound['src.addr'],
-      `127.0.10.1:${localPort}`,
+      `${w.ip('10.1')}:${localPort}`,
       'the pod address came through forwarded-for',
     );
     t.equal(inbound['bytes_sent'], 'hello\n'.length, 'bytes towards the pod');
@@ -54,9 +54,11 @@ t.test(
 
 t.test('a policy deny closes the connection without data, and is logged and counted', async (t) => {
   const w = await startWorld(t, { files: { 'policy.yaml': RATINGS_ONLY_FROM_REVIEWS } });
-  const err = await socks5Connect(w.socks('node-a'), { host: '127.0.20.3', port: 9080 }, WEB).catch(
-    (e) => e,
-  );
+  const err = await socks5Connect(
+    w.socks('node-a'),
+    { host: w.ip('20.3'), port: 9080 },
+    web(w),
+  ).catch((e) => e);
   t.type(err, Socks5Refused);
   t.equal((err as Socks5Refused).replyCode, 2, 'SOCKS5 "not allowed by ruleset"');
   await eventually(
@@ -87,7 +89,7 @@ t.test('a service host name balances across its ready endpoints', async (t) => {
     const conn = await socks5Connect(
       w.socks('node-a'),
       { host: 'reviews.shop.svc.cluster.local', port: 80 },
-      WEB,
+      web(w),
     );
     const answer = await converse(conn, ['hi']);
     const pod = answer.split(' ')[0]!;
@@ -99,14 +101,14 @@ t.test('a service host name balances across its ready endpoints', async (t) => {
     `both endpoints get a fair share: ${JSON.stringify([...seen])}`,
   );
   const viaIp = await converse(
-    await socks5Connect(w.socks('node-a'), { host: '127.0.30.1', port: 80 }, WEB),
+    await socks5Connect(w.socks('node-a'), { host: w.ip('30.1'), port: 80 }, web(w)),
     ['x'],
   );
   t.match(viaIp, /^reviews-[12] x\n/, 'the cluster IP works too');
   const none = await socks5Connect(
     w.socks('node-a'),
     { host: 'nothing.shop', port: 80 },
-    WEB,
+    web(w),
   ).catch((e) => e);
   t.type(none, Socks5Refused, 'unknown service refused quickly');
 });
@@ -122,15 +124,17 @@ spec:
   rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/web]}}]}]
 `;
   const w = await startWorld(t, { files: { 'deny.yaml': deny } });
-  const err = await socks5Connect(w.socks('node-a'), { host: '127.0.10.2', port: 9080 }, WEB).catch(
-    (e) => e,
-  );
+  const err = await socks5Connect(
+    w.socks('node-a'),
+    { host: w.ip('10.2'), port: 9080 },
+    web(w),
+  ).catch((e) => e);
   t.type(err, Socks5Refused, 'denied on the same node');
   await writeFile(join(w.meshDir, 'deny.yaml'), '');
   await eventually(async () => {
     try {
       await converse(
-        await socks5Connect(w.socks('node-a'), { host: '127.0.10.2', port: 9080 }, WEB),
+        await socks5Connect(w.socks('node-a'), { host: w.ip('10.2'), port: 9080 }, web(w)),
         ['x'],
       );
       return true;
@@ -147,7 +151,7 @@ spec:
 
 t.test('editing a policy file closes a now-denied open connection', async (t) => {
   const w = await startWorld(t);
-  const conn = await socks5Connect(w.socks('node-a'), { host: '127.0.20.1', port: 9080 }, WEB);
+  const conn = await socks5Connect(w.socks('node-a'), { host: w.ip('20.1'), port: 9080 }, web(w));
   conn.write('one\n');
   t.match(await readUntil(conn, /one\n/), /reviews-1 one/);
   const closed = new Promise<void>((r) => conn.once('close', () => r()));

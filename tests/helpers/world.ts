@@ -10,7 +10,7 @@ import { createLogger } from '../../lib/logger.js';
 import { type App, startApp, stopApps } from './apps.js';
 import { tempDir } from './tmp.js';
 
-export const BASE_MESH = `
+export const baseMesh = (net: number) => `
 apiVersion: v1
 kind: Node
 metadata: {name: node-a}
@@ -29,36 +29,36 @@ apiVersion: v1
 kind: Pod
 metadata: {name: web-1, namespace: shop, labels: {app: web}}
 spec: {serviceAccountName: web, nodeName: node-a}
-status: {podIP: 127.0.10.1}
+status: {podIP: 127.${net}.10.1}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: reviews-1, namespace: shop, labels: {app: reviews}}
 spec: {serviceAccountName: reviews, nodeName: node-b}
-status: {podIP: 127.0.20.1}
+status: {podIP: 127.${net}.20.1}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: reviews-2, namespace: shop, labels: {app: reviews}}
 spec: {serviceAccountName: reviews, nodeName: node-b}
-status: {podIP: 127.0.20.2}
+status: {podIP: 127.${net}.20.2}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: ratings-1, namespace: shop, labels: {app: ratings}}
 spec: {serviceAccountName: ratings, nodeName: node-b}
-status: {podIP: 127.0.20.3}
+status: {podIP: 127.${net}.20.3}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: details-1, namespace: shop, labels: {app: details}}
 spec: {serviceAccountName: details, nodeName: node-a}
-status: {podIP: 127.0.10.2}
+status: {podIP: 127.${net}.10.2}
 ---
 apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: shop}
-spec: {clusterIP: 127.0.30.1, selector: {app: reviews}, ports: [{port: 80, targetPort: 9080}]}
+spec: {clusterIP: 127.${net}.30.1, selector: {app: reviews}, ports: [{port: 80, targetPort: 9080}]}
 `;
 
 export const RATINGS_ONLY_FROM_REVIEWS = `
@@ -78,6 +78,8 @@ export interface World {
   readonly access: Map<string, Record<string, unknown>[]>;
   readonly apps: App[];
   readonly hbonePort: number;
+  /** `ip('20.1')` = the address 127.<net>.20.1 of this world. */
+  ip(suffix: string): string;
   socks(node: 'node-a' | 'node-b'): { host: string; port: number };
 }
 
@@ -112,15 +114,19 @@ export async function startWorld(
   const dir = await tempDir(t, 'mtun-world-');
   const meshDir = join(dir, 'mesh');
   await mkdir(meshDir);
-  await writeFile(join(meshDir, '00-base.yaml'), BASE_MESH);
+  // Pod and service IPs live in 127.<net>.0.0/16, a range of this world's own, so that
+  // test files running at the same time never compete for an app's address.
+  const net = 100 + Math.floor(Math.random() * 150);
+  const ip = (suffix: string) => `127.${net}.${suffix}`;
+  await writeFile(join(meshDir, '00-base.yaml'), baseMesh(net));
   for (const [name, text] of Object.entries(opts.files ?? {}))
     await writeFile(join(meshDir, name), text);
   const apps = await Promise.all([
-    startApp('web-1', '127.0.10.1', 9080),
-    startApp('details-1', '127.0.10.2', 9080),
-    startApp('reviews-1', '127.0.20.1', 9080),
-    startApp('reviews-2', '127.0.20.2', 9080),
-    startApp('ratings-1', '127.0.20.3', 9080),
+    startApp('web-1', ip('10.1'), 9080),
+    startApp('details-1', ip('10.2'), 9080),
+    startApp('reviews-1', ip('20.1'), 9080),
+    startApp('reviews-2', ip('20.2'), 9080),
+    startApp('ratings-1', ip('20.3'), 9080),
   ]);
   t.teardown(() => stopApps(apps));
   const access = new Map<string, Record<string, unknown>[]>([
@@ -151,6 +157,7 @@ export async function startWorld(
     access,
     apps,
     hbonePort,
+    ip,
     socks(node) {
       const a = mesh.agents.get(node)!.addresses().socks5!;
       return { host: a.host, port: a.port };
