@@ -8,6 +8,11 @@
 // it (seen with 10 tunnels x 1 MiB each way at 4 MiB/16 MiB windows: the PING keepalive
 // then kills the connection). Here a write completes as soon as it is handed to the TLS
 // socket, and reading never stops, so the session never waits on its peer.
+// One side of a connection is enough: if one end always reads, the other's pending write
+// completes and it reads again. The client uses this; the server keeps Node's native TLS
+// path and its stop-reading backpressure, which protects it from clients that flood control
+// frames without reading the answers (and the JS hop costs ~20 % of bulk throughput per
+// side where it is used, bench/hbone.ts).
 //
 // Memory stays bounded because what a peer may send is bounded by flow control: DATA up to
 // the windows we granted, plus a few control frames. `limitBytes` caps both buffers anyway:

@@ -159,6 +159,7 @@ export class PooledConnection {
           maxConcurrentStreams: this.settings.maxStreams,
           maxHeaderListBytes: 16 * 1024,
         }),
+        // Never stops reading, which rules out the mutual-write deadlock (transport.ts).
         createConnection: () =>
           new EagerTransport(dialed.socket, transportLimitBytes(this.settings.http2)),
       });

@@ -19,13 +19,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
-import {
-  DEFAULT_HTTP2,
-  type Http2Tuning,
-  sessionOptions,
-  transportLimitBytes,
-} from '../settings.js';
-import { EagerTransport } from '../transport.js';
+import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
 import { Admission, type SelectIdentity } from './admission.js';
 import {
   type ConnectHandler,
@@ -160,8 +154,10 @@ export class HboneServer {
 
   private admit(socket: TLSSocket, peer: PeerInfo): void {
     this.nextSession = peer;
-    // Creates the session and emits 'session' synchronously.
-    this.h2.emit('connection', new EagerTransport(socket, transportLimitBytes(this.tuning)));
+    // Creates the session and emits 'session' synchronously. The native TLS socket: the
+    // server keeps Node's stop-reading-while-writing backpressure against abusive clients;
+    // our clients never stop reading (transport.ts), so no deadlock between the two.
+    this.h2.emit('connection', socket);
     this.nextSession = undefined;
   }
 

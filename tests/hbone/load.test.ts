@@ -6,7 +6,7 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import {
   CLIENT_ID,
   closeServer,
@@ -18,20 +18,24 @@ import {
   waitFor,
 } from './helpers.js';
 
-const TUNNELS = 1000;
-const BYTES = 1 << 20;
 const CHUNK = 64 * 1024;
 const SEED = 16;
 
 t.setTimeout(150_000);
 const pki = await makePki();
 
-/** Writes BYTES bytes (the seed first, then the keystream for `iv`) with backpressure. */
-async function send(out: Duplex, seed: Buffer, iv: number, withSeed: boolean): Promise<string> {
+/** Writes `total` bytes (the seed first, then the keystream for `iv`) with backpressure. */
+async function send(
+  out: Duplex,
+  total: number,
+  seed: Buffer,
+  iv: number,
+  withSeed: boolean,
+): Promise<string> {
   const hash = createHash('sha256');
   const cipher = createCipheriv('aes-128-ctr', seed, Buffer.alloc(16, iv));
   const zeros = Buffer.alloc(CHUNK);
-  let left = BYTES;
+  let left = total;
   if (withSeed) {
     hash.update(seed);
     out.write(seed);
@@ -68,7 +72,9 @@ interface Seen {
   sent?: string;
 }
 
-t.test(`${TUNNELS} concurrent tunnels x 1 MiB each way, SHA-256 verified`, async (t) => {
+/** Opens `TUNNELS` tunnels at once, pushes `BYTES` each way through each, and checks both
+ *  directions of every tunnel against what the backend saw. */
+async function exchange(t: Test, TUNNELS: number, BYTES: number): Promise<void> {
   const seen = new Map<string, Seen>();
   const backend = await startBackend((s: Socket) => {
     const hash = createHash('sha256');
@@ -84,7 +90,7 @@ t.test(`${TUNNELS} concurrent tunnels x 1 MiB each way, SHA-256 verified`, async
         const seed = Buffer.concat(head).subarray(0, SEED);
         record = {};
         seen.set(seed.toString('hex'), record);
-        void send(s, seed, 2, false).then((d) => {
+        void send(s, BYTES, seed, 2, false).then((d) => {
           record!.sent = d;
         });
       }
@@ -114,7 +120,7 @@ t.test(`${TUNNELS} concurrent tunnels x 1 MiB each way, SHA-256 verified`, async
         via,
       });
       const [sent, got] = await Promise.all([
-        send(tunnel.stream, seed, 1, true),
+        send(tunnel.stream, BYTES, seed, 1, true),
         receive(tunnel.stream),
       ]);
       return { seed: seed.toString('hex'), sent, got };
@@ -153,4 +159,16 @@ t.test(`${TUNNELS} concurrent tunnels x 1 MiB each way, SHA-256 verified`, async
     5000,
     'everything closed',
   );
-});
+}
+
+// Regression: a Node HTTP/2 session stops reading while its own write is pending, so with
+// large windows two ends busy in both directions used to deadlock (see hbone/transport.ts).
+t.test(
+  '10 tunnels x 4 MiB each way at full windows finish (no mutual-write deadlock)',
+  { timeout: 20_000 },
+  (t) => exchange(t, 10, 4 << 20),
+);
+
+t.test('1000 concurrent tunnels x 1 MiB each way over pooled connections, SHA-256 verified', (t) =>
+  exchange(t, 1000, 1 << 20),
+);

@@ -1,0 +1,150 @@
+// HBONE micro-benchmark: bulk throughput (one connection) and 64-byte round-trip latency
+// through a client+server HBONE tunnel pair on loopback, against direct TCP and against a
+// plain Node TLS pair (one mTLS 1.3 connection per TCP connection), measured in the same
+// run, rounds interleaved, medians reported with ratios. Also the effect of the HTTP/2
+// window and frame sizes. The load generator and target run in this process; each pair
+// runs in its own child process. Bounded: every measurement is capped in bytes/count and
+// seconds. Usage: node --import tsx bench/hbone.ts [--rounds N] [--seconds S] [--mib M]
+
+import { type ChildProcess, fork } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Http2Tuning } from '../hbone/settings.js';
+import { bulk, type Connector, percentile, roundTrips, startTarget } from './lib/load.js';
+import type { PairRequest } from './lib/tunnel-pairs.js';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '2' },
+    mib: { type: 'string', default: '256' },
+    trips: { type: 'string', default: '3000' },
+  },
+});
+const ROUNDS = Math.min(Number(values.rounds), 10);
+const SECONDS = Math.min(Number(values.seconds), 10);
+const BYTES = Math.min(Number(values.mib), 4096) * 2 ** 20;
+const TRIPS = Math.min(Number(values.trips), 20_000);
+const HOST = '127.0.0.1';
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+interface Config {
+  readonly name: string;
+  readonly pair?: PairRequest['kind'];
+  readonly tuning?: Partial<Http2Tuning>;
+}
+
+const CONFIGS: Config[] = [
+  { name: 'direct TCP' },
+  { name: 'Node TLS pair', pair: 'tls' },
+  { name: 'HBONE pair (defaults: 4 MiB/16 MiB, 1 MiB frames)', pair: 'hbone' },
+  {
+    name: "HBONE, Node's defaults (64 KiB/64 KiB, 16 KiB frames)",
+    pair: 'hbone',
+    tuning: { streamWindowBytes: 65_535, connectionWindowBytes: 65_535, maxFrameBytes: 16 * KiB },
+  },
+  {
+    name: 'HBONE, 1 MiB/16 MiB, 16 KiB frames',
+    pair: 'hbone',
+    tuning: { streamWindowBytes: MiB, connectionWindowBytes: 16 * MiB, maxFrameBytes: 16 * KiB },
+  },
+  {
+    name: 'HBONE, 4 MiB/16 MiB, 16 KiB frames',
+    pair: 'hbone',
+    tuning: {
+      streamWindowBytes: 4 * MiB,
+      connectionWindowBytes: 16 * MiB,
+      maxFrameBytes: 16 * KiB,
+    },
+  },
+  {
+    name: 'HBONE, 16 MiB/64 MiB, 1 MiB frames',
+    pair: 'hbone',
+    tuning: { streamWindowBytes: 16 * MiB, connectionWindowBytes: 64 * MiB, maxFrameBytes: MiB },
+  },
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function startPair(req: PairRequest): Promise<{ port: number; worker: ChildProcess }> {
+  const worker = fork(fileURLToPath(new URL('./lib/tunnel-pairs.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+  });
+  worker.send(req);
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', (m: { port: number }) => resolve(m.port));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`pair process exited with ${code}`)));
+  });
+  return { port, worker };
+}
+
+function connector(port: number): Connector {
+  return () =>
+    new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+}
+
+const target = await startTarget(HOST, 0);
+const targetPort = (target.address() as { port: number }).port;
+const entries: Array<{ config: Config; connect: Connector; worker?: ChildProcess }> = [];
+for (const config of CONFIGS) {
+  if (!config.pair) {
+    entries.push({ config, connect: connector(targetPort) });
+    continue;
+  }
+  const { port, worker } = await startPair({
+    kind: config.pair,
+    targetPort,
+    ...(config.tuning ? { tuning: config.tuning } : {}),
+  });
+  entries.push({ config, connect: connector(port), worker });
+}
+
+const results = entries.map(() => ({
+  gbps: [] as number[],
+  p50: [] as number[],
+  p99: [] as number[],
+}));
+console.log(
+  `hbone bench: ${ROUNDS} rounds, bulk ${BYTES / MiB} MiB or ${SECONDS} s, ${TRIPS} round trips of 64 B or ${SECONDS} s`,
+);
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, e] of entries.entries()) {
+    // One warm-up round trip per connection type opens pooled connections and JITs paths.
+    await roundTrips(e.connect, 50, SECONDS);
+    results[i]!.gbps.push(await bulk(e.connect, BYTES, SECONDS));
+    const lat = (await roundTrips(e.connect, TRIPS, SECONDS)).sort((a, b) => a - b);
+    results[i]!.p50.push(percentile(lat, 50));
+    results[i]!.p99.push(percentile(lat, 99));
+  }
+  process.stdout.write(`round ${round + 1}/${ROUNDS} done\n`);
+}
+
+const med = results.map((r) => ({ gbps: median(r.gbps), p50: median(r.p50), p99: median(r.p99) }));
+const direct = med[0]!;
+const tls = med[1]!;
+const pad = (s: string, n: number) => s.padEnd(n);
+console.log(
+  `\n${pad('config', 56)} ${pad('bulk Gb/s', 10)} ${pad('x direct', 9)} ${pad('x TLS', 7)} ${pad('RTT p50 µs', 11)} ${pad('p99 µs', 8)} ${pad('p50 x direct', 13)} p50 x TLS`,
+);
+for (const [i, e] of entries.entries()) {
+  const m = med[i]!;
+  console.log(
+    `${pad(e.config.name, 56)} ${pad(m.gbps.toFixed(2), 10)} ${pad((m.gbps / direct.gbps).toFixed(2), 9)} ${pad((m.gbps / tls.gbps).toFixed(2), 7)} ${pad(m.p50.toFixed(0), 11)} ${pad(m.p99.toFixed(0), 8)} ${pad((m.p50 / direct.p50).toFixed(2), 13)} ${(m.p50 / tls.p50).toFixed(2)}`,
+  );
+}
+
+for (const e of entries) e.worker?.send('close');
+await Promise.all(
+  entries.map((e) => (e.worker ? new Promise((r) => e.worker!.once('exit', r)) : undefined)),
+);
+target.close();
