@@ -1,0 +1,256 @@
+// The mesh running on the namespaced topology: a real `mtun ca` process in the control
+// namespace, one real `mtun agent --redirect iptables` per node namespace, and unmodified
+// programs in the pods (python3's http.server, curl, iperf3, tcpdump). Everything started
+// here is tracked by the Netns and killed at teardown, whatever happened.
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { tempDir } from '../helpers/tmp.js';
+import { Netns, sweepLeftovers } from './netns.js';
+import { buildTopology, CTL_IP, meshYaml, PODS, podByName } from './topology.js';
+
+const MTUN = ['--import', 'tsx', 'cli/main.ts'];
+
+export interface Proc {
+  readonly child: ChildProcess;
+  output(): string;
+  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+}
+
+export interface Cluster {
+  readonly ns: Netns;
+  readonly dir: string;
+  /** Files the pods' HTTP servers serve: hello.txt, and marker.bin (the marker, repeated). */
+  readonly www: string;
+  readonly marker: string;
+  readonly agents: Map<'n1' | 'n2', Proc>;
+  startAgent(node: 'n1' | 'n2'): Promise<Proc>;
+  /** SIGTERM, and the exit code. */
+  stopAgent(node: 'n1' | 'n2'): Promise<number | null>;
+  /** Access-log lines of a node's agent (all of its runs). */
+  access(node: 'n1' | 'n2'): Record<string, unknown>[];
+  /** curl from a pod (or ext/legacy): exit code, body. Never retries. */
+  curl(
+    from: string,
+    url: string,
+    maxSeconds?: number,
+  ): Promise<{ code: number; body: string; stderr: string }>;
+  /** iptables-save of a namespace, comments and counters removed. */
+  rules(tag: string): Promise<string>;
+}
+
+export function track(child: ChildProcess): Proc {
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  return {
+    child,
+    output: () => out,
+    waitFor: (re, ms = 30_000) =>
+      new Promise((resolve, reject) => {
+        const end = Date.now() + ms;
+        const poll = setInterval(() => {
+          const m = re.exec(out);
+          if (m) {
+            clearInterval(poll);
+            resolve(m);
+          } else if (Date.now() > end || child.exitCode !== null) {
+            clearInterval(poll);
+            reject(new Error(`no ${re} (exit ${child.exitCode}) in:\n${out.slice(-3000)}`));
+          }
+        }, 50);
+      }),
+  };
+}
+
+export async function startCluster(t: Test): Promise<Cluster> {
+  sweepLeftovers();
+  const ns = new Netns();
+  t.teardown(() => ns.destroy());
+  const dir = await tempDir(t, 'mtun-ns-');
+  await buildTopology(ns);
+
+  const meshDir = join(dir, 'mesh');
+  const www = join(dir, 'www');
+  await mkdir(meshDir);
+  await mkdir(www);
+  await writeFile(join(meshDir, 'mesh.yaml'), meshYaml());
+  const marker = `MTUN-MARKER-${randomBytes(8).toString('hex')}`;
+  await writeFile(join(www, 'hello.txt'), 'hello from a pod\n');
+  await writeFile(join(www, 'marker.bin'), `${marker}\n`.repeat(4096));
+  const tokens = { n1: randomBytes(16).toString('hex'), n2: randomBytes(16).toString('hex') };
+  await writeFile(
+    join(dir, 'tokens.yaml'),
+    `- {node: node-1, token: ${tokens.n1}}\n- {node: node-2, token: ${tokens.n2}}\n`,
+  );
+  for (const node of ['n1', 'n2'] as const)
+    await writeFile(join(dir, `token-${node}`), tokens[node]);
+
+  const ca = track(
+    ns.spawn('ctl', process.execPath, [
+      ...MTUN,
+      'ca',
+      '--state-dir',
+      join(dir, 'ca'),
+      '--mesh',
+      meshDir,
+      '--tokens',
+      join(dir, 'tokens.yaml'),
+      '--listen',
+      `${CTL_IP}:15012`,
+    ]),
+  );
+  // The pods' servers: HTTP on 8080 everywhere, and 9090 where a DENY policy applies.
+  const servers: [string, number][] = [
+    ...PODS.map((p): [string, number] => [p.name, 8080]),
+    ['web-2', 9090],
+    ['peer-1', 9090],
+  ];
+  for (const [name, port] of servers) {
+    const p = podByName(name);
+    ns.spawn(p.tag, 'python3', [
+      '-m',
+      'http.server',
+      String(port),
+      '--bind',
+      p.ip,
+      '--directory',
+      www,
+    ]);
+  }
+  await ca.waitFor(/"url":"https:/);
+
+  const agents = new Map<'n1' | 'n2', Proc>();
+  const logs: Record<'n1' | 'n2', Proc[]> = { n1: [], n2: [] };
+  const startAgent = async (node: 'n1' | 'n2'): Promise<Proc> => {
+    const proc = track(
+      ns.spawn(node, process.execPath, [
+        ...MTUN,
+        'agent',
+        '--node',
+        node === 'n1' ? 'node-1' : 'node-2',
+        '--mesh',
+        meshDir,
+        '--ca',
+        `https://${CTL_IP}:15012`,
+        '--ca-token-file',
+        join(dir, `token-${node}`),
+        '--ca-bundle',
+        join(dir, 'ca', 'root-cert.pem'),
+        '--redirect',
+        'iptables',
+        '--admin',
+        '127.0.0.1:15000',
+        '--metrics',
+        '127.0.0.1:15020',
+        '--drain-period',
+        '1s',
+      ]),
+    );
+    agents.set(node, proc);
+    logs[node].push(proc);
+    await proc.waitFor(/"msg":"capture rules installed"/);
+    await waitUntil(async () => {
+      const r = await ns.exec(node, 'curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        'http://127.0.0.1:15020/healthz/ready',
+      ]);
+      return r.stdout === '200';
+    }, `agent ${node} ready`);
+    return proc;
+  };
+  const cluster: Cluster = {
+    ns,
+    dir,
+    www,
+    marker,
+    agents,
+    startAgent,
+    async stopAgent(node) {
+      const proc = agents.get(node);
+      if (!proc || proc.child.exitCode !== null) return proc?.child.exitCode ?? null;
+      const exited = new Promise<number | null>((r) => proc.child.once('exit', (code) => r(code)));
+      proc.child.kill('SIGTERM');
+      return exited;
+    },
+    access(node) {
+      return logs[node].flatMap((p) =>
+        p
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('"module":"access"'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      );
+    },
+    async curl(from, url, maxSeconds = 10) {
+      const res = await ns.exec(from, 'curl', ['-sS', '--max-time', String(maxSeconds), url], {
+        timeoutMs: (maxSeconds + 5) * 1000,
+      });
+      return { code: res.code, body: res.stdout, stderr: res.stderr.trim() };
+    },
+    async rules(tag) {
+      const res = await ns.exec(tag, 'iptables-save', []);
+      return res.stdout
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
+        .join('\n');
+    },
+  };
+  await Promise.all([startAgent('n1'), startAgent('n2')]);
+  // Every pod server answers, asked from its node (the node's own connections are never
+  // captured), so no test starts before its server listens.
+  for (const [name, port] of servers) {
+    const p = podByName(name);
+    await waitUntil(
+      async () => (await cluster.curl(p.node, `http://${p.ip}:${port}/hello.txt`, 2)).code === 0,
+      `${name}:${port} listening`,
+    );
+  }
+  return cluster;
+}
+
+/** Polls `cond` every 100 ms until it holds; throws naming `what` after `ms`. */
+export async function waitUntil(
+  cond: () => Promise<boolean>,
+  what: string,
+  ms = 20_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Lines of a node's access log that match every given field. A connection is logged when
+ *  it ends, which on the far side can be a moment after the client is done: wait (bounded). */
+export async function accessAfter(
+  c: Cluster,
+  node: 'n1' | 'n2',
+  match: Record<string, unknown>,
+  atLeast = 1,
+  ms = 5_000,
+): Promise<Record<string, unknown>[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const lines = accessLines(c, node, match);
+    if (lines.length >= atLeast || Date.now() > end) return lines;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Lines of a node's access log that match every given field. */
+export function accessLines(
+  c: Cluster,
+  node: 'n1' | 'n2',
+  match: Record<string, unknown>,
+): Record<string, unknown>[] {
+  return c.access(node).filter((l) => Object.entries(match).every(([k, v]) => l[k] === v));
+}

@@ -1,0 +1,183 @@
+// A two-node cluster in network namespaces, wired the way kind/kindnet wires pods (ptp):
+// every pod is a namespace with one veth to its node, a /32 address and a default route to
+// the node's gateway address, which sits on every node-side veth. The nodes, a host
+// outside the mesh and the control plane (the CA) share one L2 segment (a bridge in its
+// own namespace). Everything is in 198.18.0.0/15; the Service VIP 198.19.0.10 is routed
+// nowhere: only the agents know it (no kube-proxy).
+//
+//   fabric 198.18.0.0/24: node-1 .1, node-2 .2, ext .3, ctl .4
+//   node-1 pods 198.18.1.0/24 (gateway .1): client-1 .11 (mesh), peer-1 .12 (mesh), legacy-1 .13
+//   node-2 pods 198.18.2.0/24 (gateway .1): web-2 .11 (mesh), open-2 .12 (mesh), legacy-2 .13
+import type { Netns } from './netns.js';
+
+export interface PodSpec {
+  readonly tag: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly app: string;
+  readonly node: 'n1' | 'n2';
+  readonly ip: string;
+  readonly mesh: boolean;
+}
+
+export const NODE_IP = { n1: '198.18.0.1', n2: '198.18.0.2' } as const;
+export const EXT_IP = '198.18.0.3';
+export const CTL_IP = '198.18.0.4';
+export const SERVICE_VIP = '198.19.0.10';
+const POD_NET = { n1: '198.18.1', n2: '198.18.2' } as const;
+
+export const PODS: readonly PodSpec[] = [
+  pod('client-1', 'apps', 'client', 'client', 'n1', 11, true),
+  pod('peer-1', 'strict', 'peer', 'peer', 'n1', 12, true),
+  pod('legacy-1', 'legacy', 'legacy', 'legacy', 'n1', 13, false),
+  pod('web-2', 'strict', 'web', 'web', 'n2', 11, true),
+  pod('open-2', 'open', 'open', 'open', 'n2', 12, true),
+  pod('legacy-2', 'legacy', 'legacy', 'legacy', 'n2', 13, false),
+];
+
+function pod(
+  name: string,
+  namespace: string,
+  serviceAccount: string,
+  app: string,
+  node: 'n1' | 'n2',
+  host: number,
+  mesh: boolean,
+): PodSpec {
+  return {
+    tag: name,
+    name,
+    namespace,
+    serviceAccount,
+    app,
+    node,
+    ip: `${POD_NET[node]}.${host}`,
+    mesh,
+  };
+}
+
+export function podByName(name: string): PodSpec {
+  const p = PODS.find((x) => x.name === name);
+  if (!p) throw new Error(`no pod ${name}`);
+  return p;
+}
+
+/** Builds every namespace, link, address and route. Throws naming the failed command. */
+export async function buildTopology(ns: Netns): Promise<void> {
+  const ip = (...args: string[]) => ns.must('ip', args);
+  const sysctl = (tag: string, ...kv: string[]) =>
+    ns.must('ip', ['netns', 'exec', ns.name(tag), 'sysctl', '-qw', ...kv]);
+  for (const tag of ['fab', 'n1', 'n2', 'ext', 'ctl', ...PODS.map((p) => p.tag)]) await ns.add(tag);
+  const fab = ns.name('fab');
+  await ip('-n', fab, 'link', 'add', 'br0', 'type', 'bridge');
+  await ip('-n', fab, 'link', 'set', 'br0', 'up');
+  const hosts: [string, string][] = [
+    ['n1', NODE_IP.n1],
+    ['n2', NODE_IP.n2],
+    ['ext', EXT_IP],
+    ['ctl', CTL_IP],
+  ];
+  for (const [tag, addr] of hosts) {
+    const port = `p-${tag}`;
+    await ip(
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      ns.name(tag),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      port,
+      'netns',
+      fab,
+    );
+    await ip('-n', fab, 'link', 'set', port, 'master', 'br0', 'up');
+    await ip('-n', ns.name(tag), 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
+    await ip('-n', ns.name(tag), 'link', 'set', 'eth0', 'up');
+  }
+  for (const node of ['n1', 'n2'] as const) {
+    // Nodes forward between pods and the fabric; loose reverse-path checks, as on kind nodes.
+    await sysctl(
+      node,
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.all.rp_filter=0',
+      'net.ipv4.conf.default.rp_filter=0',
+    );
+    const other = node === 'n1' ? 'n2' : 'n1';
+    await ip('-n', ns.name(node), 'route', 'add', `${POD_NET[other]}.0/24`, 'via', NODE_IP[other]);
+    await ip('-n', ns.name('ext'), 'route', 'add', `${POD_NET[node]}.0/24`, 'via', NODE_IP[node]);
+  }
+  for (const p of PODS) {
+    const node = ns.name(p.node);
+    const pn = ns.name(p.tag);
+    const host = `v-${p.tag}`.slice(0, 15);
+    await ip(
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      pn,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      host,
+      'netns',
+      node,
+    );
+    // The gateway address on the node side: REDIRECT delivers to the incoming interface's address.
+    await ip('-n', node, 'addr', 'add', `${POD_NET[p.node]}.1/32`, 'dev', host);
+    await ip('-n', node, 'link', 'set', host, 'up');
+    await ip('-n', node, 'route', 'add', `${p.ip}/32`, 'dev', host);
+    await ip('-n', pn, 'addr', 'add', `${p.ip}/32`, 'dev', 'eth0');
+    await ip('-n', pn, 'link', 'set', 'eth0', 'up');
+    await ip('-n', pn, 'route', 'add', `${POD_NET[p.node]}.1`, 'dev', 'eth0', 'scope', 'link');
+    await ip('-n', pn, 'route', 'add', 'default', 'via', `${POD_NET[p.node]}.1`, 'dev', 'eth0');
+  }
+}
+
+/** The mesh the CA and both agents read. No Node objects: agents dial podIP:15008, which
+ *  the destination node's rules capture (the path that needs SO_ORIGINAL_DST inbound). */
+export function meshYaml(): string {
+  const docs = [
+    ns('apps', true),
+    ns('strict', true),
+    ns('open', true),
+    ns('legacy', false),
+    `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: strict}
+spec: {mtls: {mode: STRICT}}`,
+    `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: open}
+spec: {mtls: {mode: PERMISSIVE}}`,
+    `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-9090, namespace: strict}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {ports: ["9090"]}}]}]`,
+    `apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: strict}
+spec: {clusterIP: ${SERVICE_VIP}, selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}`,
+    ...PODS.map(
+      (p) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${p.name}, namespace: ${p.namespace}, labels: {app: ${p.app}}}
+spec: {serviceAccountName: ${p.serviceAccount}, nodeName: ${p.node === 'n1' ? 'node-1' : 'node-2'}}
+status: {phase: Running, podIP: ${p.ip}}`,
+    ),
+  ];
+  return `${docs.join('\n---\n')}\n`;
+}
+
+function ns(name: string, ambient: boolean): string {
+  return `apiVersion: v1
+kind: Namespace
+metadata: {name: ${name}${ambient ? ', labels: {istio.io/dataplane-mode: ambient}' : ''}}`;
+}
