@@ -1,6 +1,7 @@
 // The CA's HTTPS API (TLS 1.3): POST /v1/certificates, GET /v1/trust-bundle, GET /healthz,
-// GET /metrics. Authenticates the calling node by bearer token, rate-limits per node,
-// bounds bodies and time, writes one audit line per issuance or refusal.
+// GET /metrics. Authenticates the calling node by bearer token (a NodeAuthenticator: tokens
+// file or TokenReview), rate-limits per node, bounds bodies and time, writes one audit line
+// per issuance or refusal.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +10,11 @@ import { z } from 'zod';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import type { Logger } from '../lib/logger.js';
 import { TokenBuckets } from '../lib/token-bucket.js';
+import type { NodeAuthenticator } from './auth/authenticator.js';
 import { CA_ERROR_STATUS, CaError, errorBody } from './errors.js';
 import type { Issuer } from './issuer.js';
 import type { CaMetrics } from './metrics.js';
 import { type Authority, generateP256, intermediatesOf, issueLeaf, privateKeyPem } from './pki.js';
-import type { NodeTokens } from './tokens.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const SERVING_CERT_LIFETIME_MS = 7 * 86_400_000;
@@ -36,7 +37,7 @@ export interface CaServerOptions {
   readonly trustDomain: string;
   readonly authority: Authority;
   readonly issuer: Issuer;
-  readonly tokens: NodeTokens;
+  readonly authenticator: NodeAuthenticator;
   readonly metrics: CaMetrics;
   readonly logger: Logger;
   /** DNS names the serving certificate carries besides localhost and the Service names. */
@@ -160,9 +161,9 @@ export class CaServer {
     try {
       const auth = req.headers.authorization ?? '';
       const m = /^Bearer ([\x21-\x7e]+)$/.exec(auth);
-      const node = m ? this.#opts.tokens.nodeFor(m[1]!) : undefined;
-      if (!node)
-        throw new CaError('UNAUTHENTICATED', m ? 'unknown node token' : 'missing bearer token');
+      if (!m) throw new CaError('UNAUTHENTICATED', 'missing bearer token');
+      // Fail closed: whatever the authenticator throws is a refusal (INTERNAL if not a CaError).
+      const node = await this.#opts.authenticator.authenticate(m[1]!);
       audit['node'] = node;
       if (!this.#limiter.take(node))
         throw new CaError('RATE_LIMITED', `node ${node} is over its request rate`);

@@ -1,14 +1,32 @@
-// Assembles a running CA from its configuration: authority (state dir or cacerts), node
-// tokens, the mesh model (watched), the issuer and the HTTPS server.
+// Assembles a running CA from its configuration: authority (state dir, cacerts, or a
+// Kubernetes Secret), node authentication (tokens file or TokenReview), the mesh model
+// (files or the Kubernetes API, watched), the issuer and the HTTPS server.
+import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { FileMeshSource } from '../mesh/file-source.js';
+import type { KubeApi } from '../mesh/kube/http.js';
+import { CA_RESOURCES } from '../mesh/kube/resources.js';
+import { KubeMeshSource } from '../mesh/kube/source.js';
 import type { MeshSource } from '../mesh/source.js';
+import { type NodeAuthenticator, TokensFileAuthenticator } from './auth/authenticator.js';
+import { TokenReviewAuthenticator } from './auth/token-review.js';
 import { Issuer } from './issuer.js';
+import { loadOrCreateRootSecret, type SecretRef } from './kube-root.js';
 import { loadCacerts, loadOrCreateRoot } from './material.js';
 import { CaMetrics } from './metrics.js';
 import type { Authority } from './pki.js';
 import { CaServer } from './server.js';
 import { NodeTokens } from './tokens.js';
+
+export type CaAuth =
+  | { readonly kind: 'tokens' }
+  | {
+      readonly kind: 'tokenreview';
+      /** Audience of the agents' projected tokens. */
+      readonly audience: string;
+      /** `namespace/name` of the agents' service account(s). */
+      readonly serviceAccounts: readonly string[];
+    };
 
 export interface CaConfig {
   readonly stateDir: string;
@@ -20,6 +38,17 @@ export interface CaConfig {
   readonly cacertsDir: string | undefined;
   readonly maxTtlMs: number;
   readonly rateLimit?: { readonly burst: number; readonly perSecond: number };
+  /** Where the mesh model comes from (default 'files': meshPaths). */
+  readonly meshSource?: 'files' | 'kubernetes';
+  /** How nodes authenticate (default tokens: tokensFile). */
+  readonly auth?: CaAuth;
+  /** Root material in this Secret rather than stateDir (cacertsDir still wins). */
+  readonly rootSecret?: SecretRef;
+}
+
+/** Live handles the configuration needs (the Kubernetes API, when any part uses it). */
+export interface CaDeps {
+  readonly kube?: KubeApi;
 }
 
 export interface RunningCa {
@@ -30,28 +59,32 @@ export interface RunningCa {
   close(): Promise<void>;
 }
 
-export async function startCa(config: CaConfig, logger: Logger): Promise<RunningCa> {
-  const tokens = await NodeTokens.load(config.tokensFile);
-  const mesh = await FileMeshSource.open({
-    paths: config.meshPaths,
-    logger: logger.child({ module: 'mesh' }),
-  });
+export async function startCa(
+  config: CaConfig,
+  logger: Logger,
+  deps: CaDeps = {},
+): Promise<RunningCa> {
+  const needsKube =
+    config.meshSource === 'kubernetes' || config.auth?.kind === 'tokenreview' || config.rootSecret;
+  if (needsKube && !deps.kube)
+    throw new ConfigError(
+      'the Kubernetes mesh source, TokenReview and --root-secret need the Kubernetes API',
+    );
+  const authenticator: NodeAuthenticator =
+    config.auth?.kind === 'tokenreview'
+      ? new TokenReviewAuthenticator({
+          api: deps.kube!,
+          audience: config.auth.audience,
+          serviceAccounts: config.auth.serviceAccounts,
+        })
+      : new TokensFileAuthenticator(await NodeTokens.load(config.tokensFile));
+  const meshLogger = logger.child({ module: 'mesh' });
+  const mesh: MeshSource =
+    config.meshSource === 'kubernetes'
+      ? await KubeMeshSource.open({ api: deps.kube!, logger: meshLogger, resources: CA_RESOURCES })
+      : await FileMeshSource.open({ paths: config.meshPaths, logger: meshLogger });
   try {
-    let authority: Authority;
-    if (config.cacertsDir) {
-      authority = await loadCacerts(config.cacertsDir);
-      logger.info(
-        { cacerts: config.cacertsDir, issuer: authority.cert.subject },
-        'signing as a plugged-in intermediate',
-      );
-    } else {
-      const loaded = await loadOrCreateRoot(config.stateDir, config.trustDomain);
-      authority = loaded.authority;
-      logger.info(
-        { stateDir: config.stateDir, created: loaded.created, root: authority.cert.subject },
-        loaded.created ? 'generated a new root' : 'loaded the existing root',
-      );
-    }
+    const authority = await loadAuthority(config, logger, deps);
     const metrics = new CaMetrics();
     const issuer = new Issuer({
       authority,
@@ -65,14 +98,17 @@ export async function startCa(config: CaConfig, logger: Logger): Promise<Running
       trustDomain: config.trustDomain,
       authority,
       issuer,
-      tokens,
+      authenticator,
       metrics,
       logger,
       ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     });
     const { address, port } = server.address();
     const url = `https://${address.includes(':') ? `[${address}]` : address}:${port}`;
-    logger.info({ url, nodes: tokens.size, trustDomain: config.trustDomain }, 'CA listening');
+    logger.info(
+      { url, ...authenticator.describe(), trustDomain: config.trustDomain },
+      'CA listening',
+    );
     return {
       server,
       mesh,
@@ -87,4 +123,35 @@ export async function startCa(config: CaConfig, logger: Logger): Promise<Running
     await mesh.close();
     throw err;
   }
+}
+
+async function loadAuthority(config: CaConfig, logger: Logger, deps: CaDeps): Promise<Authority> {
+  if (config.cacertsDir) {
+    const authority = await loadCacerts(config.cacertsDir);
+    logger.info(
+      { cacerts: config.cacertsDir, issuer: authority.cert.subject },
+      'signing as a plugged-in intermediate',
+    );
+    return authority;
+  }
+  if (config.rootSecret) {
+    const { namespace, name } = config.rootSecret;
+    const loaded = await loadOrCreateRootSecret(deps.kube!, config.rootSecret, config.trustDomain);
+    logger.info(
+      {
+        secret: `${namespace}/${name}`,
+        layout: loaded.layout,
+        created: loaded.created,
+        issuer: loaded.authority.cert.subject,
+      },
+      loaded.created ? 'generated a new root into the Secret' : 'loaded the root from the Secret',
+    );
+    return loaded.authority;
+  }
+  const loaded = await loadOrCreateRoot(config.stateDir, config.trustDomain);
+  logger.info(
+    { stateDir: config.stateDir, created: loaded.created, root: loaded.authority.cert.subject },
+    loaded.created ? 'generated a new root' : 'loaded the existing root',
+  );
+  return loaded.authority;
 }

@@ -2,18 +2,30 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { type CaConfig, startCa } from '../ca/service.js';
+import { parseSecretRef } from '../ca/kube-root.js';
+import { type CaConfig, type CaDeps, startCa } from '../ca/service.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
 import { ConfigError } from '../lib/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
+import { IN_CLUSTER, kubeAccessFrom, kubeConfigFor } from '../mesh/kube/config.js';
+import { KubeApi } from '../mesh/kube/http.js';
 import { parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
 
 interface CaFlags {
   stateDir: string;
-  mesh: string[];
-  tokens: string;
+  mesh?: string[];
+  tokens?: string;
+  meshSource: 'files' | 'kubernetes';
+  auth: 'tokens' | 'tokenreview';
+  tokenAudience: string;
+  agentServiceAccount: string[];
+  rootSecret?: string;
+  kubeconfig?: string;
+  kubeContext?: string;
+  kubeTokenFile: string;
+  kubeCaFile: string;
   listen: string;
   trustDomain: string;
   cacerts?: string;
@@ -48,19 +60,43 @@ export function caConfigFromFlags(f: CaFlags): CaConfig {
     );
   if (!(Number.isInteger(burst) && burst >= 1))
     problems.push(`--node-burst: expected a positive integer, got ${JSON.stringify(f.nodeBurst)}`);
-  if (!f.mesh || f.mesh.length === 0)
-    problems.push('--mesh: required (a YAML file or directory of Pods, Namespaces, ...)');
+  if (f.meshSource === 'files' && (!f.mesh || f.mesh.length === 0))
+    problems.push(
+      "required option '--mesh <path...>' not specified (with --mesh-source files; or --mesh-source kubernetes)",
+    );
+  if (f.auth === 'tokens' && !f.tokens)
+    problems.push(
+      "required option '--tokens <file>' not specified (with --auth tokens; or --auth tokenreview)",
+    );
+  const rootSecret =
+    f.rootSecret === undefined
+      ? undefined
+      : attempt(() => parseSecretRef(f.rootSecret!, '--root-secret'));
+  for (const sa of f.agentServiceAccount) {
+    if (!/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(sa))
+      problems.push(`--agent-service-account: expected NAMESPACE/NAME, got ${JSON.stringify(sa)}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems.join('\n'));
   return Object.freeze({
     stateDir: f.stateDir,
-    meshPaths: f.mesh,
-    tokensFile: f.tokens,
+    meshPaths: f.mesh ?? [],
+    tokensFile: f.tokens ?? '',
     host: listen!.host,
     port: listen!.port,
     trustDomain: f.trustDomain,
     cacertsDir: f.cacerts,
     maxTtlMs: maxTtlMs!,
     rateLimit: { burst, perSecond },
+    meshSource: f.meshSource,
+    auth:
+      f.auth === 'tokenreview'
+        ? {
+            kind: 'tokenreview' as const,
+            audience: f.tokenAudience,
+            serviceAccounts: Object.freeze([...f.agentServiceAccount]),
+          }
+        : { kind: 'tokens' as const },
+    ...(rootSecret ? { rootSecret } : {}),
   });
 }
 
@@ -75,14 +111,48 @@ export function registerCa(program: Command): void {
       'where the generated root key and certificate live (0600)',
       join(homedir(), '.mtun', 'ca'),
     )
-    .requiredOption(
+    .option(
       '--mesh <path...>',
-      'mesh YAML file(s) or directory (Pods, Namespaces): who runs where; watched',
+      'mesh YAML file(s) or directory (Pods, Namespaces): who runs where; watched (--mesh-source files)',
     )
-    .requiredOption(
+    .option(
       '--tokens <file>',
-      'YAML list of {node, token} or {node, sha256}: node credentials',
+      'YAML list of {node, token} or {node, sha256}: node credentials (--auth tokens)',
     )
+    .addOption(
+      new Option(
+        '--mesh-source <source>',
+        'where pods and namespaces come from: --mesh files, or the Kubernetes API (list/watch)',
+      )
+        .choices(['files', 'kubernetes'])
+        .default('files'),
+    )
+    .addOption(
+      new Option(
+        '--auth <method>',
+        "how nodes authenticate: --tokens file, or Kubernetes TokenReview of the agents' projected service-account tokens",
+      )
+        .choices(['tokens', 'tokenreview'])
+        .default('tokens'),
+    )
+    .option(
+      '--token-audience <aud>',
+      "audience the agents' tokens must carry (--auth tokenreview)",
+      'mtun-ca',
+    )
+    .option(
+      '--agent-service-account <ns/name...>',
+      'service account(s) whose tokens may act for a node (--auth tokenreview)',
+      ['mtun-system/mtun-agent'],
+    )
+    .option(
+      '--root-secret <ns/name>',
+      "keep the root in this Kubernetes Secret (created on first start; Istio's cacerts layout is used as an intermediate)",
+    )
+    .option('--kubeconfig <file>', 'Kubernetes API access (default: in-cluster service account)')
+    .option('--kube-context <name>', 'context of --kubeconfig (default: its current context)')
+    .option('--kube-token-file <file>', 'in-cluster service-account token', IN_CLUSTER.tokenFile)
+    .option('--kube-ca-file <file>', 'in-cluster API server CA', IN_CLUSTER.caFile)
     .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:15012')
     .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
     .option(
@@ -108,7 +178,23 @@ export function registerCa(program: Command): void {
     .action(async (flags: CaFlags) => {
       const config = caConfigFromFlags(flags);
       const logger = createLogger({ level: flags.logLevel, name: 'ca' });
-      const ca = await startCa(config, logger);
+      const needsKube =
+        config.meshSource === 'kubernetes' ||
+        config.auth?.kind === 'tokenreview' ||
+        config.rootSecret;
+      const deps: CaDeps = needsKube
+        ? {
+            kube: new KubeApi(
+              kubeConfigFor(
+                kubeAccessFrom(flags, {
+                  host: process.env['KUBERNETES_SERVICE_HOST'],
+                  port: process.env['KUBERNETES_SERVICE_PORT'],
+                }),
+              ),
+            ),
+          }
+        : {};
+      const ca = await startCa(config, logger, deps);
       await runUntilSignal(logger, () => ca.close());
     });
 }

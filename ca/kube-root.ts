@@ -1,0 +1,109 @@
+// The CA's signing authority from a Kubernetes Secret, so that every CA replica and restart
+// signs with the same root. Found with Istio's plug-in layout (ca-cert.pem, ca-key.pem,
+// root-cert.pem, cert-chain.pem): signs as that intermediate. Found with ours (root-cert.pem,
+// root-key.pem): that root. Absent: a root is generated and created as the Secret; if another
+// replica created it first (409), that one is used. Any other answer stops the CA.
+// Loading reuses material.ts's checks on a private temporary directory, removed at once.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../lib/errors.js';
+import type { KubeApi } from '../mesh/kube/http.js';
+import { statusError } from '../mesh/kube/http.js';
+import { loadCacerts, loadOrCreateRoot } from './material.js';
+import { type Authority, createRoot, privateKeyPem } from './pki.js';
+
+export interface SecretRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export type RootLayout = 'cacerts' | 'root';
+
+const CACERTS = ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem'];
+const ROOT = ['root-cert.pem', 'root-key.pem'];
+
+export function parseSecretRef(text: string, flag: string): SecretRef {
+  const m = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?)\/([a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/.exec(text);
+  if (!m) throw new ConfigError(`${flag}: expected NAMESPACE/NAME, got ${JSON.stringify(text)}`);
+  return { namespace: m[1]!, name: m[3]! };
+}
+
+export async function loadOrCreateRootSecret(
+  api: KubeApi,
+  ref: SecretRef,
+  trustDomain: string,
+): Promise<{ authority: Authority; created: boolean; layout: RootLayout }> {
+  const base = `/api/v1/namespaces/${ref.namespace}/secrets`;
+  const found = await api.json('GET', `${base}/${ref.name}`);
+  if (found.status === 200)
+    return { ...(await fromSecret(found.body, ref, trustDomain)), created: false };
+  if (found.status !== 404) throw statusError('GET', `${base}/${ref.name}`, found);
+
+  const authority = await createRoot({ trustDomain });
+  const data = {
+    'root-cert.pem': b64(authority.cert.toString('pem')),
+    'root-key.pem': b64(await privateKeyPem(authority.key)),
+  };
+  const made = await api.json('POST', base, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name: ref.name,
+      namespace: ref.namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'mtun', 'app.kubernetes.io/component': 'ca' },
+    },
+    data,
+  });
+  if (made.status === 201 || made.status === 200)
+    return { authority, created: true, layout: 'root' };
+  if (made.status !== 409) throw statusError('POST', base, made);
+  // Another replica won the race: use its root, not ours.
+  const again = await api.json('GET', `${base}/${ref.name}`);
+  if (again.status !== 200) throw statusError('GET', `${base}/${ref.name}`, again);
+  return { ...(await fromSecret(again.body, ref, trustDomain)), created: false };
+}
+
+async function fromSecret(
+  body: unknown,
+  ref: SecretRef,
+  trustDomain: string,
+): Promise<{ authority: Authority; layout: RootLayout }> {
+  const where = `Secret ${ref.namespace}/${ref.name}`;
+  const raw = (body as { data?: unknown } | undefined)?.data;
+  const data = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const layout: RootLayout | undefined = CACERTS.every((k) => typeof data[k] === 'string')
+    ? 'cacerts'
+    : ROOT.every((k) => typeof data[k] === 'string')
+      ? 'root'
+      : undefined;
+  if (!layout) {
+    throw new ConfigError(
+      `${where}: holds ${Object.keys(data).sort().join(', ') || 'no data'}; expected ${CACERTS.join(', ')} (Istio's cacerts) or ${ROOT.join(', ')}`,
+    );
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'mtun-root-'));
+  try {
+    for (const k of layout === 'cacerts' ? CACERTS : ROOT)
+      await writeFile(join(dir, k), Buffer.from(data[k] as string, 'base64'), { mode: 0o600 });
+    try {
+      const authority =
+        layout === 'cacerts'
+          ? await loadCacerts(dir)
+          : (await loadOrCreateRoot(dir, trustDomain)).authority;
+      return { authority, layout };
+    } catch (err) {
+      // Name the Secret, not the temporary files.
+      throw new ConfigError(`${where}: ${(err as Error).message.replaceAll(`${dir}/`, '')}`, {
+        cause: err,
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function b64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}

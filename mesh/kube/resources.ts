@@ -1,0 +1,179 @@
+// The six kinds mtun reads from the API, where they are listed and watched, and what of each
+// object is kept. Trimming on arrival bounds memory (a cluster's pods carry managedFields,
+// last-applied annotations, whole container specs) to the fields mesh/convert reads;
+// tests/kube/resources.test.ts pins that a trimmed object converts exactly like the full one.
+
+export type ResourceName =
+  | 'namespaces'
+  | 'nodes'
+  | 'pods'
+  | 'services'
+  | 'authorizationpolicies'
+  | 'peerauthentications';
+
+export interface Resource {
+  readonly name: ResourceName;
+  readonly apiVersion: string;
+  readonly kind: string;
+  /** Cluster-wide list and watch path. */
+  readonly path: string;
+  /** Keeps what the model reads; sets apiVersion/kind (list items come without them). */
+  readonly trim: (obj: Wire) => Wire;
+  /** Whether the object belongs in the model at all. */
+  readonly selected: (obj: Wire) => boolean;
+}
+
+export type Wire = Record<string, unknown>;
+
+const obj = (v: unknown): Wire =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Wire) : {};
+
+const pick = (from: unknown, keys: readonly string[]): Wire => {
+  const src = obj(from);
+  const out: Wire = {};
+  for (const k of keys) if (src[k] !== undefined) out[k] = src[k];
+  return out;
+};
+
+const META = ['name', 'namespace', 'uid', 'labels', 'creationTimestamp', 'resourceVersion'];
+/** kubectl's copy of the whole object: often the largest field, never read. */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+function meta(o: Wire): Wire {
+  const out = pick(o['metadata'], META);
+  const annotations = obj(obj(o['metadata'])['annotations']);
+  if (Object.keys(annotations).length > 0) {
+    const { [LAST_APPLIED]: _dropped, ...rest } = annotations;
+    out['annotations'] = rest;
+  }
+  return out;
+}
+
+function trimPod(o: Wire): Wire {
+  const spec = obj(o['spec']);
+  const containers = Array.isArray(spec['containers']) ? spec['containers'] : [];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: meta(o),
+    spec: {
+      ...pick(spec, ['serviceAccountName', 'serviceAccount', 'nodeName', 'hostNetwork']),
+      containers: containers.map((c) => ({
+        ports: (Array.isArray(obj(c)['ports']) ? (obj(c)['ports'] as unknown[]) : []).map((p) =>
+          pick(p, ['name', 'containerPort', 'protocol']),
+        ),
+      })),
+    },
+    status: pick(o['status'], ['podIP', 'podIPs', 'phase', 'conditions']),
+  };
+}
+
+/** Pods that can be no mesh workload: host-network pods share the node's IP (kube-proxy,
+ *  the CNI, mtun's own agent), and finished pods keep an IP that a new pod may now hold. */
+function podSelected(o: Wire): boolean {
+  if (obj(o['spec'])['hostNetwork'] === true) return false;
+  const phase = obj(o['status'])['phase'];
+  return phase !== 'Succeeded' && phase !== 'Failed';
+}
+
+const all = () => true;
+
+export const RESOURCES: Readonly<Record<ResourceName, Resource>> = Object.freeze({
+  namespaces: {
+    name: 'namespaces',
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    path: '/api/v1/namespaces',
+    trim: (o: Wire) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: meta(o) }),
+    selected: all,
+  },
+  nodes: {
+    name: 'nodes',
+    apiVersion: 'v1',
+    kind: 'Node',
+    path: '/api/v1/nodes',
+    trim: (o: Wire) => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: meta(o),
+      status: pick(o['status'], ['addresses']),
+    }),
+    selected: all,
+  },
+  pods: {
+    name: 'pods',
+    apiVersion: 'v1',
+    kind: 'Pod',
+    path: '/api/v1/pods',
+    trim: trimPod,
+    selected: podSelected,
+  },
+  services: {
+    name: 'services',
+    apiVersion: 'v1',
+    kind: 'Service',
+    path: '/api/v1/services',
+    trim: (o: Wire) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(o),
+      spec: pick(o['spec'], ['clusterIP', 'clusterIPs', 'selector', 'ports']),
+    }),
+    selected: all,
+  },
+  // Policies are small and read whole: unknown fields must reach the converter's checks.
+  authorizationpolicies: {
+    name: 'authorizationpolicies',
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    path: '/apis/security.istio.io/v1/authorizationpolicies',
+    trim: (o: Wire) => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: meta(o),
+      ...(o['spec'] === undefined ? {} : { spec: o['spec'] }),
+    }),
+    selected: all,
+  },
+  peerauthentications: {
+    name: 'peerauthentications',
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
+    path: '/apis/security.istio.io/v1/peerauthentications',
+    trim: (o: Wire) => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'PeerAuthentication',
+      metadata: meta(o),
+      ...(o['spec'] === undefined ? {} : { spec: o['spec'] }),
+    }),
+    selected: all,
+  },
+});
+
+/** What the agent reads: everything. */
+export const AGENT_RESOURCES: readonly ResourceName[] = [
+  'namespaces',
+  'nodes',
+  'pods',
+  'services',
+  'authorizationpolicies',
+  'peerauthentications',
+];
+
+/** What the CA reads for node authorization: which mesh pod runs where. */
+export const CA_RESOURCES: readonly ResourceName[] = ['namespaces', 'pods'];
+
+/** `namespace/name` (cluster-scoped: `name`), the store key. */
+export function keyOf(o: Wire): string | undefined {
+  const m = obj(o['metadata']);
+  const name = m['name'];
+  if (typeof name !== 'string' || name === '') return undefined;
+  return typeof m['namespace'] === 'string' && m['namespace'] !== ''
+    ? `${m['namespace']}/${name}`
+    : name;
+}
+
+export function resourceVersionOf(o: Wire): string | undefined {
+  const rv = obj(o['metadata'])['resourceVersion'];
+  return typeof rv === 'string' && rv !== '' ? rv : undefined;
+}
