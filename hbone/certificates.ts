@@ -58,7 +58,8 @@ export class StaticCertificateSource implements CertificateSource {
   }
 }
 
-/** What is wrong with a peer, if anything: a TLS failure (chain) or an identity failure. */
+/** The peer's SPIFFE ID once its chain verified and its leaf is a valid X.509-SVID;
+ *  otherwise a TlsFailureError (no certificate, untrusted chain) or IdentityMismatchError. */
 export function verifiedPeerIdentity(socket: TLSSocket, side: 'client' | 'server'): SpiffeId {
   const peer = socket.getPeerX509Certificate();
   if (!peer) {
@@ -78,5 +79,26 @@ export function verifiedPeerIdentity(socket: TLSSocket, side: 'client' | 'server
       `the ${side}'s certificate is not a valid X.509-SVID: ${(err as Error).message}`,
       { cause: err },
     );
+  }
+}
+
+/** Per (certificate, bundle) memo for things built from key material (secure contexts, TLS
+ *  acceptors): built once, reused until rotation hands out new objects, and dropped with
+ *  them (WeakMaps), so nothing is rebuilt per connection and nothing stale is kept. */
+export class PerMaterial<V> {
+  private readonly byCert = new WeakMap<WorkloadCertificate, WeakMap<readonly string[], V>>();
+
+  get(cert: WorkloadCertificate, bundle: readonly string[], build: () => V): V {
+    let byBundle = this.byCert.get(cert);
+    if (!byBundle) {
+      byBundle = new WeakMap();
+      this.byCert.set(cert, byBundle);
+    }
+    let value = byBundle.get(bundle);
+    if (value === undefined) {
+      value = build();
+      byBundle.set(bundle, value);
+    }
+    return value;
   }
 }

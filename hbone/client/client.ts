@@ -93,8 +93,7 @@ export class HboneClient {
       ...metadataHeaders(req.metadata ?? {}),
     };
     for (let attempt = 0; ; attempt++) {
-      req.signal?.throwIfAborted();
-      const conn = await this.acquire(req);
+      const conn = await this.acquireUnlessAborted(req);
       try {
         const stream = await this.connect(conn, headers, req);
         return {
@@ -121,6 +120,33 @@ export class HboneClient {
   /** Closes every pooled connection at once (their tunnels are reset). */
   close(): void {
     this.pool.close();
+  }
+
+  /** acquire(), but an abort while the connection is still being set up rejects at once;
+   *  the slot reserved for us is given back when the connection settles. */
+  private acquireUnlessAborted(req: OpenRequest): Promise<PooledConnection> {
+    const signal = req.signal;
+    const aborted = () =>
+      new OpenAbortedError(`CONNECT ${formatSocketAddr(req.destination)}: aborted`, {
+        cause: signal?.reason,
+      });
+    if (!signal) return this.acquire(req);
+    if (signal.aborted) return Promise.reject(aborted());
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(aborted());
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.acquire(req).then(
+        (conn) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) conn.release();
+          else resolve(conn);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
   }
 
   private async acquire(req: OpenRequest): Promise<PooledConnection> {

@@ -68,6 +68,7 @@ export class PooledConnection {
   private pingDeadline: NodeJS.Timeout | undefined;
   private settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
   private closeReason: Error | undefined;
+  private readonly dialing = new AbortController();
   peerIdentity: SpiffeId | undefined;
 
   constructor(
@@ -135,7 +136,7 @@ export class PooledConnection {
     if (this.sm.is('closed')) return;
     this.closeReason ??= err;
     if (this.session) this.session.destroy();
-    else this.toClosed();
+    else this.dialing.abort(this.closeReason ?? new ClientClosedError('connection destroyed'));
   }
 
   private async run(): Promise<void> {
@@ -148,6 +149,7 @@ export class PooledConnection {
         context: t.context,
         expectedIdentities: t.expectedIdentities,
         timeoutMs: this.settings.connectTimeoutMs,
+        signal: this.dialing.signal,
       });
       if (!this.sm.is('connecting')) {
         dialed.socket.destroy(); // destroyed while dialing (pool closed)

@@ -4,7 +4,7 @@
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
-import { verifiedPeerIdentity, type WorkloadCertificate } from '../certificates.js';
+import { PerMaterial, verifiedPeerIdentity, type WorkloadCertificate } from '../certificates.js';
 import {
   ConnectFailedError,
   IdentityMismatchError,
@@ -15,22 +15,12 @@ import {
 import { ALPN_H2, TLS_OPTIONS } from '../settings.js';
 
 export class ClientContexts {
-  // WeakMaps: a rotated-away certificate or bundle object takes its context with it.
-  private readonly byCert = new WeakMap<
-    WorkloadCertificate,
-    WeakMap<readonly string[], SecureContext>
-  >();
+  private readonly contexts = new PerMaterial<SecureContext>();
 
   get(cert: WorkloadCertificate, bundle: readonly string[]): SecureContext {
-    let byBundle = this.byCert.get(cert);
-    if (!byBundle) {
-      byBundle = new WeakMap();
-      this.byCert.set(cert, byBundle);
-    }
-    let ctx = byBundle.get(bundle);
-    if (!ctx) {
+    return this.contexts.get(cert, bundle, () => {
       try {
-        ctx = createSecureContext({
+        return createSecureContext({
           ...TLS_OPTIONS,
           key: cert.keyPem,
           cert: cert.certChainPem.join('\n'),
@@ -42,9 +32,7 @@ export class ClientContexts {
           { cause: err },
         );
       }
-      byBundle.set(bundle, ctx);
-    }
-    return ctx;
+    });
   }
 }
 
@@ -55,6 +43,8 @@ export interface DialRequest {
   readonly context: SecureContext;
   readonly expectedIdentities: readonly SpiffeId[];
   readonly timeoutMs: number;
+  /** Aborting destroys the socket at once (the pool is closing). */
+  readonly signal: AbortSignal;
 }
 
 export interface DialedSocket {
@@ -82,9 +72,12 @@ export function dialTls(req: DialRequest): Promise<DialedSocket> {
     let tcpConnected = false;
     const fail = (err: Error) => {
       clearTimeout(timer);
+      req.signal.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(err);
     };
+    const onAbort = () => fail(req.signal.reason as Error);
+    req.signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(
       () =>
         fail(
@@ -123,6 +116,7 @@ export function dialTls(req: DialRequest): Promise<DialedSocket> {
           );
         }
         clearTimeout(timer);
+        req.signal.removeEventListener('abort', onAbort);
         // The 'error' listener above stays: after this, a late error only destroys the
         // socket (the HTTP/2 session on top of it sees the close) and the settled promise
         // ignores the rejection.

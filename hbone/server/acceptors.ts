@@ -16,7 +16,7 @@ import {
   type Server,
   type TLSSocket,
 } from 'node:tls';
-import type { WorkloadCertificate } from '../certificates.js';
+import { PerMaterial, type WorkloadCertificate } from '../certificates.js';
 import { ALPN_H2, TLS_OPTIONS } from '../settings.js';
 
 export type SniCallback = (
@@ -32,18 +32,15 @@ export interface AcceptorEvents {
 }
 
 export class Acceptors {
-  private readonly byCert = new WeakMap<WorkloadCertificate, WeakMap<readonly string[], Server>>();
+  private readonly byCert = new PerMaterial<Server>();
   private readonly sniOnly = new WeakMap<readonly string[], Server>();
-  private readonly contexts = new WeakMap<
-    WorkloadCertificate,
-    WeakMap<readonly string[], SecureContext>
-  >();
+  private readonly contexts = new PerMaterial<SecureContext>();
 
   constructor(private readonly events: AcceptorEvents) {}
 
   /** The acceptor presenting `cert` by default (an SNI may still switch it). */
   forCertificate(cert: WorkloadCertificate, bundle: readonly string[]): Server {
-    return cached(this.byCert, cert, bundle, () =>
+    return this.byCert.get(cert, bundle, () =>
       this.create({ key: cert.keyPem, cert: cert.certChainPem.join('\n'), ca: [...bundle] }),
     );
   }
@@ -61,7 +58,7 @@ export class Acceptors {
 
   /** The context an SNI switches to. */
   sniContext(cert: WorkloadCertificate, bundle: readonly string[]): SecureContext {
-    return cached(this.contexts, cert, bundle, () =>
+    return this.contexts.get(cert, bundle, () =>
       createSecureContext({
         ...TLS_OPTIONS,
         key: cert.keyPem,
@@ -85,23 +82,4 @@ export class Acceptors {
     server.on('tlsClientError', this.events.onTlsError);
     return server;
   }
-}
-
-function cached<V>(
-  map: WeakMap<WorkloadCertificate, WeakMap<readonly string[], V>>,
-  cert: WorkloadCertificate,
-  bundle: readonly string[],
-  build: () => V,
-): V {
-  let byBundle = map.get(cert);
-  if (!byBundle) {
-    byBundle = new WeakMap();
-    map.set(cert, byBundle);
-  }
-  let value = byBundle.get(bundle);
-  if (value === undefined) {
-    value = build();
-    byBundle.set(bundle, value);
-  }
-  return value;
 }

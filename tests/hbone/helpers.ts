@@ -3,13 +3,20 @@
 // Nothing here ever dials an address other than 127.0.0.1.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
+import type { Test } from 'tap';
 import { type Authority, createIntermediate, createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { type SocketAddr, socketAddr } from '../../hbone/address.js';
 import { StaticCertificateSource, type WorkloadCertificate } from '../../hbone/certificates.js';
-import { HboneClient, type HboneClientOptions } from '../../hbone/client/client.js';
+import {
+  HboneClient,
+  type HboneClientOptions,
+  type OpenRequest,
+} from '../../hbone/client/client.js';
 import { HboneServer, type HboneServerOptions } from '../../hbone/server/server.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import type { Logger } from '../../lib/logger.js';
@@ -144,4 +151,59 @@ export function deferred<T>(): {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** The usual cast of a tunnel test: a backend, a server, a client, torn down with the test.
+ *  `open()` opens a tunnel from CLIENT_ID to the backend through the server. */
+export async function fixture(
+  t: Test,
+  pki: Pki,
+  opts: {
+    backend?: (s: Socket) => void;
+    server?: Partial<HboneServerOptions>;
+    client?: Partial<HboneClientOptions>;
+  } = {},
+) {
+  const backend = await startBackend(opts.backend);
+  const { server, via, log } = await startServer(pki, opts.server);
+  const client = makeClient(pki, opts.client);
+  t.teardown(async () => {
+    client.close();
+    await server.close(0);
+    await closeServer(backend.server);
+  });
+  const open = (req: Partial<OpenRequest> = {}) =>
+    client.open({
+      sourceIdentity: CLIENT_ID,
+      destination: backend.addr,
+      expectedIdentities: [SERVER_ID],
+      via,
+      ...req,
+    });
+  return { backend, server, via, log, client, open };
+}
+
+/** A plain node:http2 session over our mTLS (CLIENT_ID's certificate), for sending what
+ *  HboneClient never would. Resolves once the server's SETTINGS arrived (it admitted us). */
+export async function rawSession(
+  pki: Pki,
+  port: number,
+  opts: { awaitSettings?: boolean } = {},
+): Promise<ClientHttp2Session> {
+  const cert = await pki.certs.forIdentity(CLIENT_ID);
+  const session = h2connect(`https://${LOOPBACK}:${port}`, {
+    createConnection: () =>
+      tlsConnect({
+        host: LOOPBACK,
+        port,
+        key: cert.keyPem,
+        cert: cert.certChainPem.join('\n'),
+        ca: pki.bundle,
+        ALPNProtocols: ['h2'],
+        rejectUnauthorized: false,
+      }),
+  });
+  session.on('error', () => {});
+  if (opts.awaitSettings !== false) await once(session, 'remoteSettings');
+  return session;
 }

@@ -3,11 +3,14 @@
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import t from 'tap';
+import { createRoot } from '../../ca/pki.js';
 import { socketAddr } from '../../hbone/address.js';
+import { StaticCertificateSource } from '../../hbone/certificates.js';
 import type { Tunnel } from '../../hbone/client/client.js';
 import {
   CLIENT_ID,
   closeServer,
+  fixture,
   LOOPBACK,
   makeClient,
   makePki,
@@ -15,6 +18,7 @@ import {
   SERVER_ID,
   startBackend,
   startServer,
+  TD,
   waitFor,
 } from './helpers.js';
 
@@ -24,20 +28,8 @@ const backend = await startBackend();
 t.teardown(() => closeServer(backend.server));
 
 t.test('the pool grows past 100 streams and shrinks after idle', async (t) => {
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki, { idleTimeoutMs: 300 });
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-  });
-  const open = () =>
-    client.open({
-      sourceIdentity: CLIENT_ID,
-      destination: backend.addr,
-      expectedIdentities: [SERVER_ID],
-      via,
-    });
-  const tunnels = await Promise.all(Array.from({ length: 150 }, open));
+  const { server, client, open } = await fixture(t, pki, { client: { idleTimeoutMs: 300 } });
+  const tunnels = await Promise.all(Array.from({ length: 150 }, () => open()));
   t.same(
     { ...client.stats(), byState: undefined },
     { connections: 2, streams: 150, dialed: 2, byState: undefined },
@@ -57,22 +49,8 @@ t.test('the pool grows past 100 streams and shrinks after idle', async (t) => {
 });
 
 t.test('concurrent opens to one key share one handshake', async (t) => {
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-  });
-  const tunnels = await Promise.all(
-    Array.from({ length: 50 }, () =>
-      client.open({
-        sourceIdentity: CLIENT_ID,
-        destination: backend.addr,
-        expectedIdentities: [SERVER_ID],
-        via,
-      }),
-    ),
-  );
+  const { client, open } = await fixture(t, pki);
+  const tunnels = await Promise.all(Array.from({ length: 50 }, () => open()));
   t.equal(client.stats().dialed, 1);
   for (const tun of tunnels) tun.stream.end();
   await Promise.all(tunnels.map((tun) => readAll(tun.stream)));
@@ -111,30 +89,30 @@ t.test('GOAWAY: open tunnels finish, new ones go to a new connection', async (t)
 });
 
 t.test('a rotated certificate is used by new connections; the old one drains', async (t) => {
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  const original = await pki.certs.forIdentity(CLIENT_ID);
-  t.teardown(async () => {
-    pki.certs.put(original);
-    client.close();
-    await server.close(0);
+  // The server's bundle moves to a new root at the same time, so only a connection that
+  // presents the rotated certificate can be admitted: the proof that rotation took effect.
+  const serverCerts = new StaticCertificateSource(pki.bundle, [
+    await pki.certs.forIdentity(SERVER_ID),
+  ]);
+  const clientCerts = new StaticCertificateSource(pki.bundle, [
+    await pki.certs.forIdentity(CLIENT_ID),
+  ]);
+  const { client, open } = await fixture(t, pki, {
+    server: { certificates: serverCerts },
+    client: { certificates: clientCerts },
   });
-  const open = () =>
-    client.open({
-      sourceIdentity: CLIENT_ID,
-      destination: backend.addr,
-      expectedIdentities: [SERVER_ID],
-      via,
-    });
   const before = await open();
-  pki.certs.put(await pki.issue(CLIENT_ID));
+  const newRoot = await createRoot({ trustDomain: TD });
+  clientCerts.put(await pki.issue(CLIENT_ID, { by: newRoot }));
+  clientCerts.setTrustBundle([...pki.bundle, newRoot.cert.toString('pem')]);
+  serverCerts.setTrustBundle([newRoot.cert.toString('pem')]);
   const after = await open();
-  t.equal(client.stats().dialed, 2, 'rotation forced a new handshake');
+  t.equal(client.stats().dialed, 2, 'rotation forced a new handshake, which the server admitted');
   t.same(client.stats().byState, { connecting: 0, ready: 1, draining: 1, closed: 0 });
   before.stream.end('a');
   after.stream.end('b');
   t.equal((await readAll(before.stream)).toString(), 'a', 'the old connection finished its stream');
-  await readAll(after.stream);
+  t.equal((await readAll(after.stream)).toString(), 'b');
   await waitFor(() => client.stats().connections === 1, 2000, 'the drained connection closed');
 });
 

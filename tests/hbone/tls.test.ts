@@ -14,13 +14,11 @@ import {
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import {
   CLIENT_ID,
-  closeServer,
+  fixture,
   LOOPBACK,
-  makeClient,
   makePki,
   OTHER_ID,
   SERVER_ID,
-  startBackend,
   startServer,
   TD,
   waitFor,
@@ -28,37 +26,28 @@ import {
 
 t.setTimeout(30_000);
 const pki = await makePki();
-const backend = await startBackend();
-t.teardown(() => closeServer(backend.server));
 
 function refusals(lines: Array<Record<string, unknown>>) {
   return lines.filter((l) => l['msg'] === 'hbone connection refused');
 }
 
+/** A server whose handler counts calls: a refused connection must never reach it. */
+function counting() {
+  const calls = { n: 0 };
+  const handler = () => {
+    calls.n++;
+    return { allow: true } as const;
+  };
+  return { calls, handler };
+}
+
 t.test('the client refuses a server that presents an unexpected identity', async (t) => {
-  let handled = 0;
-  const { server, via } = await startServer(pki, {
-    handler: () => {
-      handled++;
-      return { allow: true };
-    },
-  });
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-  });
-  const err = await client
-    .open({
-      sourceIdentity: CLIENT_ID,
-      destination: backend.addr,
-      expectedIdentities: [OTHER_ID],
-      via,
-    })
-    .catch((e: unknown) => e);
+  const { calls, handler } = counting();
+  const { open } = await fixture(t, pki, { server: { handler } });
+  const err = await open({ expectedIdentities: [OTHER_ID] }).catch((e: unknown) => e);
   t.type(err, IdentityMismatchError);
   t.match((err as Error).message, /presented spiffe:\/\/cluster.local\/ns\/default\/sa\/server/);
-  t.equal(handled, 0, 'no CONNECT was sent');
+  t.equal(calls.n, 0, 'no CONNECT was sent');
 });
 
 t.test('the client refuses a server whose chain does not reach its bundle', async (t) => {
@@ -66,20 +55,8 @@ t.test('the client refuses a server whose chain does not reach its bundle', asyn
   const serverCerts = new StaticCertificateSource(pki.bundle, [
     await pki.issue(SERVER_ID, { by: stranger }),
   ]);
-  const { server, via } = await startServer(pki, { certificates: serverCerts });
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-  });
-  const err = await client
-    .open({
-      sourceIdentity: CLIENT_ID,
-      destination: backend.addr,
-      expectedIdentities: [SERVER_ID],
-      via,
-    })
-    .catch((e: unknown) => e);
+  const { open } = await fixture(t, pki, { server: { certificates: serverCerts } });
+  const err = await open().catch((e: unknown) => e);
   t.type(err, TlsFailureError);
   t.match((err as Error).message, /not trusted: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
 });
@@ -127,33 +104,19 @@ const badClients: Array<{
 
 for (const bad of badClients) {
   t.test(`the server refuses ${bad.name} and logs why`, async (t) => {
-    let handled = 0;
-    const { server, via, log } = await startServer(pki, {
-      handler: () => {
-        handled++;
-        return { allow: true };
-      },
+    const { calls, handler } = counting();
+    const { server, log, open } = await fixture(t, pki, {
+      server: { handler },
+      client: { certificates: await bad.make() },
     });
-    const client = makeClient(pki, { certificates: await bad.make() });
-    t.teardown(async () => {
-      client.close();
-      await server.close(0);
-    });
-    const err = await client
-      .open({
-        sourceIdentity: bad.id,
-        destination: backend.addr,
-        expectedIdentities: [SERVER_ID],
-        via,
-      })
-      .catch((e: unknown) => e);
+    const err = await open({ sourceIdentity: bad.id }).catch((e: unknown) => e);
     t.type(err, TlsFailureError, 'the client learns the server closed on it');
     t.match((err as Error).message, /refuses a client certificate/);
     await waitFor(() => refusals(log.lines).length > 0, 2000, 'refusal logged');
     const [line] = refusals(log.lines);
     t.match(String(line!['reason']), bad.reason);
     t.equal(line!['level'], 40, 'at warn');
-    t.equal(handled, 0);
+    t.equal(calls.n, 0);
     t.equal(server.stats().sessions, 0);
   });
 }
@@ -204,21 +167,9 @@ t.test('a connection that never finishes its handshake is closed after the timeo
 });
 
 t.test('no certificate for the source identity is a typed error', async (t) => {
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-  });
+  const { client, open } = await fixture(t, pki);
   const unknown = SpiffeId.of(TD, 'default', 'nobody');
-  const err = await client
-    .open({
-      sourceIdentity: unknown,
-      destination: backend.addr,
-      expectedIdentities: [SERVER_ID],
-      via,
-    })
-    .catch((e: unknown) => e);
+  const err = await open({ sourceIdentity: unknown }).catch((e: unknown) => e);
   t.type(err, IdentityUnavailableError);
   t.equal(client.stats().dialed, 0);
 });

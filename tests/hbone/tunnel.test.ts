@@ -1,12 +1,11 @@
 // End-to-end tunnels over real TLS on loopback: data, half-close both ways, reset
 // propagation both ways, status codes, metadata headers, SNI, and no leaks afterwards.
 import { once } from 'node:events';
-import { constants as h2, connect as h2connect } from 'node:http2';
+import { constants as h2 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
 import { socketAddr } from '../../hbone/address.js';
-import { TunnelDeniedError, UpstreamFailedError } from '../../hbone/errors.js';
+import { OpenAbortedError, TunnelDeniedError, UpstreamFailedError } from '../../hbone/errors.js';
 import type { InboundTunnel } from '../../hbone/server/connect.js';
 import { sniForDestination } from '../../hbone/sni.js';
 import { splice } from '../../hbone/splice.js';
@@ -15,13 +14,13 @@ import {
   closedPort,
   closeServer,
   deferred,
+  fixture,
   LOOPBACK,
-  makeClient,
   makePki,
+  rawSession,
   readAll,
   SERVER_ID,
   startBackend,
-  startServer,
   waitFor,
 } from './helpers.js';
 
@@ -29,20 +28,8 @@ t.setTimeout(30_000);
 const pki = await makePki();
 
 t.test('a tunnel carries bytes both ways and closes cleanly', async (t) => {
-  const backend = await startBackend();
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const { backend, server, client, open } = await fixture(t, pki);
+  const tunnel = await open();
   t.ok(tunnel.peerIdentity.equals(SERVER_ID));
   tunnel.stream.end('hello through hbone');
   t.equal((await readAll(tunnel.stream)).toString(), 'hello through hbone');
@@ -52,24 +39,14 @@ t.test('a tunnel carries bytes both ways and closes cleanly', async (t) => {
 });
 
 t.test('half-close: client FIN first, backend answers after it', async (t) => {
-  const backend = await startBackend((s) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (c) => chunks.push(c));
-    s.on('end', () => s.end(`got ${Buffer.concat(chunks).length} bytes`));
+  const { backend, server, open } = await fixture(t, pki, {
+    backend: (s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c) => chunks.push(c));
+      s.on('end', () => s.end(`got ${Buffer.concat(chunks).length} bytes`));
+    },
   });
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const tunnel = await open();
   tunnel.stream.end(Buffer.alloc(1000, 1));
   t.equal(
     (await readAll(tunnel.stream)).toString(),
@@ -82,26 +59,16 @@ t.test('half-close: client FIN first, backend answers after it', async (t) => {
 t.test('half-close: backend FIN first, client keeps writing', async (t) => {
   let received = '';
   const backendDone = deferred<void>();
-  const backend = await startBackend((s) => {
-    s.end('banner'); // FIN right away, but keep reading
-    s.on('data', (c) => {
-      received += c;
-    });
-    s.on('end', () => backendDone.resolve());
+  const { backend, server, open } = await fixture(t, pki, {
+    backend: (s) => {
+      s.end('banner'); // FIN right away, but keep reading
+      s.on('data', (c) => {
+        received += c;
+      });
+      s.on('end', () => backendDone.resolve());
+    },
   });
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const tunnel = await open();
   t.equal((await readAll(tunnel.stream)).toString(), 'banner', 'end seen while still writable');
   t.ok(tunnel.stream.writable, 'our direction is still open');
   tunnel.stream.write('after ');
@@ -112,22 +79,10 @@ t.test('half-close: backend FIN first, client keeps writing', async (t) => {
 });
 
 t.test('reset from the backend reaches the client as a stream reset', async (t) => {
-  const backend = await startBackend((s) => {
-    s.once('data', () => s.resetAndDestroy());
+  const { server, client, open } = await fixture(t, pki, {
+    backend: (s) => s.once('data', () => s.resetAndDestroy()),
   });
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const tunnel = await open();
   const errored = once(tunnel.stream, 'error');
   const closed = new Promise((r) => tunnel.stream.once('close', r));
   tunnel.stream.write('trigger');
@@ -145,27 +100,17 @@ t.test('reset from the backend reaches the client as a stream reset', async (t) 
 
 t.test('reset from the client reaches the backend as a TCP reset', async (t) => {
   const backendErr = deferred<string>();
-  const backend = await startBackend((s) => {
-    s.on('error', (e: NodeJS.ErrnoException) => backendErr.resolve(e.code ?? e.message));
-    s.on('close', () => backendErr.resolve('closed without error'));
-    s.resume();
-  });
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
+  const { backend, server, client, open } = await fixture(t, pki, {
+    backend: (s) => {
+      s.on('error', (e: NodeJS.ErrnoException) => backendErr.resolve(e.code ?? e.message));
+      s.on('close', () => backendErr.resolve('closed without error'));
+      s.resume();
+    },
   });
   // The client side as the agent uses it: an app socket spliced to the tunnel, which resets.
   const app = await startBackend();
   t.teardown(() => closeServer(app.server));
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const tunnel = await open();
   const appSide = netConnect({ host: LOOPBACK, port: app.addr.port, allowHalfOpen: true });
   await once(appSide, 'connect');
   const spliced = new Promise((r) => splice(appSide, tunnel.stream, r));
@@ -183,28 +128,14 @@ t.test('reset from the client reaches the backend as a TCP reset', async (t) => 
 });
 
 t.test('upstream refused: the client gets a typed 503 within 100 ms', async (t) => {
-  const backend = await startBackend();
   const down = await closedPort();
-  const { server, via } = await startServer(pki);
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
+  const { client, open } = await fixture(t, pki);
   // Warm the pool so that only the refused path is timed.
-  const warm = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const warm = await open();
   warm.stream.end();
   await readAll(warm.stream);
   const start = performance.now();
-  const err = await client
-    .open({ sourceIdentity: CLIENT_ID, destination: down, expectedIdentities: [SERVER_ID], via })
-    .catch((e: unknown) => e);
+  const err = await open({ destination: down }).catch((e: unknown) => e);
   const ms = performance.now() - start;
   t.type(err, UpstreamFailedError);
   t.ok(ms < 100, `refused in ${ms.toFixed(1)} ms`);
@@ -212,43 +143,17 @@ t.test('upstream refused: the client gets a typed 503 within 100 ms', async (t) 
 });
 
 t.test('deny -> 401, bad authority -> 400, non-CONNECT -> 405', async (t) => {
-  const backend = await startBackend();
-  const { server, via } = await startServer(pki, {
-    handler: (tun) =>
-      tun.target.port === backend.addr.port
-        ? { allow: true }
-        : { allow: false, reason: 'policy says no' },
-    selectIdentity: () => ({ identity: SERVER_ID, destinationIp: LOOPBACK }),
+  const { server, via, open } = await fixture(t, pki, {
+    server: {
+      handler: (tun) =>
+        tun.target.port === 9 ? { allow: false, reason: 'policy says no' } : { allow: true },
+      selectIdentity: () => ({ identity: SERVER_ID, destinationIp: LOOPBACK }),
+    },
   });
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
-  const denied = await client
-    .open({
-      sourceIdentity: CLIENT_ID,
-      destination: socketAddr(LOOPBACK, 9),
-      expectedIdentities: [SERVER_ID],
-      via,
-    })
-    .catch((e: unknown) => e);
+  const denied = await open({ destination: socketAddr(LOOPBACK, 9) }).catch((e: unknown) => e);
   t.type(denied, TunnelDeniedError);
   // Raw HTTP/2 on the same mTLS to send what our client never would.
-  const cert = await pki.certs.forIdentity(CLIENT_ID);
-  const session = h2connect(`https://${LOOPBACK}:${via.port}`, {
-    createConnection: () =>
-      tlsConnect({
-        host: LOOPBACK,
-        port: via.port,
-        key: cert.keyPem,
-        cert: cert.certChainPem.join('\n'),
-        ca: pki.bundle,
-        ALPNProtocols: ['h2'],
-        rejectUnauthorized: false,
-      }),
-  });
+  const session = await rawSession(pki, via.port);
   t.teardown(() => session.destroy());
   const status = async (headers: Record<string, string>) => {
     const req = session.request(headers, { endStream: false });
@@ -277,34 +182,26 @@ t.test('deny -> 401, bad authority -> 400, non-CONNECT -> 405', async (t) => {
 });
 
 t.test('metadata headers reach the handler; SNI selects the certificate', async (t) => {
-  const backend = await startBackend();
   const seen: InboundTunnel[] = [];
   const sniSeen: string[] = [];
-  const { server, via } = await startServer(pki, {
-    // Agent-address mode: nothing is known before the SNI.
-    selectIdentity: (req) => {
-      if (req.kind === 'connection') return undefined;
-      sniSeen.push(req.destinationIp);
-      return { identity: SERVER_ID };
+  const f = await fixture(t, pki, {
+    server: {
+      // Agent-address mode: nothing is known before the SNI.
+      selectIdentity: (req) => {
+        if (req.kind === 'connection') return undefined;
+        sniSeen.push(req.destinationIp);
+        return { identity: SERVER_ID };
+      },
+      handler: (tun) => {
+        seen.push(tun);
+        // 198.18.0.10 is only a label in :authority and SNI; the bytes go to the loopback backend.
+        return { allow: true, upstream: f.backend.addr };
+      },
     },
-    handler: (tun) => {
-      seen.push(tun);
-      // 198.18.0.10 is only a label in :authority and SNI; the bytes go to the loopback backend.
-      return { allow: true, upstream: backend.addr };
-    },
-  });
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
   });
   const destination = socketAddr('198.18.0.10', 8080);
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
+  const tunnel = await f.open({
     destination,
-    expectedIdentities: [SERVER_ID],
-    via,
     metadata: {
       forwardedFor: socketAddr('10.1.2.3', 4567),
       forwardedHost: 'reviews.default.svc.cluster.local',
@@ -329,27 +226,55 @@ t.test('metadata headers reach the handler; SNI selects the certificate', async 
 });
 
 t.test('no SNI is sent when the captured destination is dialed', async (t) => {
-  const backend = await startBackend();
   const kinds: string[] = [];
-  const { server, via } = await startServer(pki, {
-    selectIdentity: (req) => {
-      kinds.push(req.kind);
-      return { identity: SERVER_ID };
+  const { open } = await fixture(t, pki, {
+    server: {
+      selectIdentity: (req) => {
+        kinds.push(req.kind);
+        return { identity: SERVER_ID };
+      },
     },
   });
-  const client = makeClient(pki);
-  t.teardown(async () => {
-    client.close();
-    await server.close(0);
-    await closeServer(backend.server);
-  });
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const tunnel = await open();
   tunnel.stream.end();
   await readAll(tunnel.stream);
   t.same(kinds, ['connection'], 'the SNI callback never ran');
+});
+
+t.test('open() can be aborted while connecting and while waiting for the answer', async (t) => {
+  const answer = deferred<void>();
+  const { backend, server, client, open } = await fixture(t, pki, {
+    server: {
+      handler: async () => {
+        await answer.promise;
+        return { allow: true };
+      },
+    },
+    client: { connectTimeoutMs: 300 },
+  });
+  t.teardown(() => answer.resolve());
+  // A listener that accepts and never speaks TLS: the dial hangs until aborted.
+  const silent = await startBackend((s) => {
+    s.resume(); // swallow the ClientHello, answer nothing, close when the client does
+    s.on('end', () => s.end());
+  });
+  t.teardown(() => closeServer(silent.server));
+  const connecting = new AbortController();
+  setTimeout(() => connecting.abort(), 50);
+  const start = performance.now();
+  const err1 = await open({ via: silent.addr, signal: connecting.signal }).catch((e: unknown) => e);
+  t.type(err1, OpenAbortedError, 'aborted during the handshake');
+  t.ok(performance.now() - start < 1000, 'promptly');
+
+  const waiting = new AbortController();
+  setTimeout(() => waiting.abort(), 50);
+  const err2 = await open({ signal: waiting.signal }).catch((e: unknown) => e);
+  t.type(err2, OpenAbortedError, 'aborted while the server decides');
+  answer.resolve();
+  await waitFor(
+    () =>
+      client.stats().streams === 0 && server.stats().tunnels === 0 && backend.sockets.size === 0,
+    2000,
+    'nothing left behind',
+  );
 });
