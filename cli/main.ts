@@ -2,6 +2,7 @@
 // The `mtun` command: wiring only. Each subcommand lives in its own file and registers
 // itself on the program; nothing here holds logic of its own.
 import { Command } from 'commander';
+import { registerAgent } from './agent.js';
 import { registerAuthz } from './authz.js';
 import { registerCa } from './ca.js';
 import { registerDemo } from './demo.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
       process.exit(err.exitCode === 0 ? 0 : 2);
     });
   registerAuthz(program);
+  registerAgent(program);
   registerCa(program);
   registerDemo(program);
   return program;

@@ -1,0 +1,296 @@
+// `mtun agent`: flags → AgentConfig, then run one agent (or N worker processes sharing the
+// listeners), ready when its certificates are loaded, drained on SIGTERM.
+import cluster from 'node:cluster';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { type Command, Option } from 'commander';
+import { Agent } from '../agent/agent.js';
+import {
+  originalDestinationFor,
+  REDIRECT_MODES,
+  type RedirectMode,
+  startNodeRedirect,
+  startRedirect,
+} from '../agent/capture/index.js';
+import { AGENT_DEFAULTS, type AgentConfig, type HostPort } from '../agent/config.js';
+import { CaClient } from '../ca/client.js';
+import { isValidTrustDomain } from '../identity/spiffe-id.js';
+import { parseDurationMs } from '../lib/duration.js';
+import { ConfigError } from '../lib/errors.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
+import { FileMeshSource } from '../mesh/file-source.js';
+import { parseHostPort } from './args.js';
+import { runUntilSignal } from './signals.js';
+
+interface AgentFlags {
+  node: string;
+  mesh: string[];
+  ca: string;
+  caTokenFile: string;
+  caBundle: string;
+  listenIp: string;
+  outbound: string;
+  inbound: string;
+  inboundPlaintext: string;
+  hbonePort?: string;
+  socks5: string;
+  socks5Workload?: string;
+  admin: string;
+  metrics: string;
+  workers: string;
+  trustDomain: string;
+  clusterDomain: string;
+  rootNamespace: string;
+  drainPeriod: string;
+  certTtl?: string;
+  connectTimeout: string;
+  logLevel: LogLevel;
+  redirect: RedirectMode;
+}
+
+/** Every problem of the flags at once, each naming its flag. */
+export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
+  const problems: string[] = [];
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      problems.push((err as Error).message);
+      return undefined;
+    }
+  };
+  const port = (text: string, flag: string): number => {
+    const n = Number(text);
+    if (!/^\d{1,5}$/.test(text) || n > 65535)
+      throw new ConfigError(`${flag}: expected a port 0-65535, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const optionalHostPort = (text: string, flag: string): HostPort | undefined =>
+    text === 'off' ? undefined : parseHostPort(text, flag);
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(f.node))
+    problems.push(`--node: ${JSON.stringify(f.node)} is not a Kubernetes node name`);
+  if (isIP(f.listenIp) === 0)
+    problems.push(`--listen-ip: expected an IP address, got ${JSON.stringify(f.listenIp)}`);
+  // REDIRECT delivers to the address of the interface a packet came in on: any of them.
+  if (f.redirect === 'iptables' && f.listenIp !== '0.0.0.0' && f.listenIp !== '::')
+    problems.push(`--redirect iptables: needs --listen-ip 0.0.0.0 or ::, got ${f.listenIp}`);
+  if (!isValidTrustDomain(f.trustDomain))
+    problems.push(`--trust-domain: ${JSON.stringify(f.trustDomain)} is not a trust domain`);
+  let caUrl: URL | undefined;
+  try {
+    caUrl = new URL(f.ca);
+    if (caUrl.protocol !== 'https:')
+      problems.push(`--ca: expected an https:// URL, got ${JSON.stringify(f.ca)}`);
+  } catch {
+    problems.push(`--ca: expected a URL like https://127.0.0.1:15012, got ${JSON.stringify(f.ca)}`);
+  }
+  const workers = Number(f.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+    problems.push(`--workers: expected 1-64, got ${JSON.stringify(f.workers)}`);
+  if (f.socks5Workload !== undefined && !/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(f.socks5Workload)) {
+    problems.push(
+      `--socks5-workload: expected NAMESPACE/POD, got ${JSON.stringify(f.socks5Workload)}`,
+    );
+  }
+  const inboundPort = attempt(() => port(f.inbound, '--inbound'));
+  const config = {
+    node: f.node,
+    meshPaths: f.mesh,
+    trustDomain: f.trustDomain,
+    clusterDomain: f.clusterDomain,
+    rootNamespace: f.rootNamespace,
+    ca: {
+      url: f.ca,
+      tokenFile: f.caTokenFile,
+      bundleFile: f.caBundle,
+      certTtlSeconds:
+        f.certTtl === undefined
+          ? undefined
+          : attempt(() => Math.round(parseDurationMs(f.certTtl!, '--cert-ttl') / 1000)),
+    },
+    listenIp: f.listenIp,
+    outboundPort: attempt(() => port(f.outbound, '--outbound')),
+    inboundPort,
+    inboundPlaintextPort: attempt(() => port(f.inboundPlaintext, '--inbound-plaintext')),
+    hbonePort:
+      f.hbonePort === undefined ? inboundPort : attempt(() => port(f.hbonePort!, '--hbone-port')),
+    socks5: attempt(() => optionalHostPort(f.socks5, '--socks5')),
+    socks5Workload: f.socks5Workload,
+    admin: attempt(() => optionalHostPort(f.admin, '--admin')),
+    metrics: attempt(() => optionalHostPort(f.metrics, '--metrics')),
+    workers,
+    drainPeriodMs: attempt(() => parseDurationMs(f.drainPeriod, '--drain-period')),
+    connectTimeoutMs: attempt(() => parseDurationMs(f.connectTimeout, '--connect-timeout')),
+  };
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return Object.freeze(config) as AgentConfig;
+}
+
+async function readText(file: string, flag: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`,
+    );
+  }
+}
+
+export async function runAgent(
+  config: AgentConfig,
+  logLevel: LogLevel,
+  redirect: RedirectMode = 'none',
+): Promise<void> {
+  const logger = createLogger({ level: logLevel, name: 'agent' });
+  const originalDestination = originalDestinationFor(redirect, logger);
+  const bundle = await readText(config.ca.bundleFile, '--ca-bundle');
+  if (!bundle.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ConfigError(`--ca-bundle ${config.ca.bundleFile}: expected PEM certificates`);
+  // The token is re-read at every CA request: projected service-account tokens rotate.
+  const token = async () => (await readText(config.ca.tokenFile, '--ca-token-file')).trim();
+  await token();
+  const mesh = await FileMeshSource.open({
+    paths: config.meshPaths,
+    logger: logger.child({ module: 'mesh' }),
+    clusterDomain: config.clusterDomain,
+  });
+  let stop: () => void = () => {};
+  const agent = await Agent.create(config, {
+    mesh,
+    ca: new CaClient({ url: config.ca.url, caBundlePem: bundle, token }),
+    caBundlePem: [bundle],
+    logger,
+    onQuit: () => stop(),
+    ...(originalDestination ? { originalDestination } : {}),
+  }).catch(async (err) => {
+    await mesh.close();
+    throw err;
+  });
+  // Rules only once every listener is bound; with --workers the primary keeps them.
+  const rules = cluster.isWorker
+    ? undefined
+    : await startRedirect(redirect, agent.ctx.state, config, logger).catch(async (err) => {
+        await agent.close(0);
+        await mesh.close();
+        throw err;
+      });
+  await runUntilSignal(
+    logger,
+    async () => {
+      await agent.close();
+      await rules?.close();
+      await mesh.close();
+    },
+    (trigger) => {
+      stop = trigger;
+    },
+  );
+}
+
+export function registerAgent(program: Command): void {
+  const d = AGENT_DEFAULTS;
+  program
+    .command('agent')
+    .description(
+      "run the node agent: capture this node's pods' TCP, tunnel it over HBONE with their identities, enforce policy inbound",
+    )
+    .requiredOption('--node <name>', 'this node (pods with spec.nodeName = NAME are local)')
+    .requiredOption(
+      '--mesh <path...>',
+      'mesh YAML file(s) or directory (Pods, Services, Nodes, Namespaces, policies); watched',
+    )
+    .requiredOption('--ca <url>', 'CA service URL, e.g. https://127.0.0.1:15012')
+    .requiredOption(
+      '--ca-token-file <file>',
+      "this node's credential for the CA (re-read at every request)",
+    )
+    .requiredOption('--ca-bundle <file>', 'PEM roots of the CA (its trust bundle)')
+    .option('--listen-ip <ip>', 'address of the capture and HBONE listeners', d.listenIp)
+    .option(
+      '--outbound <port>',
+      'outbound capture port (needs transparent capture)',
+      String(d.outboundPort),
+    )
+    .option('--inbound <port>', 'inbound HBONE port', String(d.inboundPort))
+    .option(
+      '--inbound-plaintext <port>',
+      'inbound plaintext capture port (needs transparent capture)',
+      String(d.inboundPlaintextPort),
+    )
+    .option('--hbone-port <port>', "other agents' HBONE port (default: the same as --inbound)")
+    .option('--socks5 <host:port|off>', 'SOCKS5 outbound listener', d.socks5)
+    .option(
+      '--socks5-workload <ns/pod>',
+      'identity for SOCKS5 clients whose source IP is no local pod',
+    )
+    .option(
+      '--admin <host:port|off>',
+      'admin endpoint: /config_dump, /logging, /quitquitquit',
+      d.admin,
+    )
+    .option('--metrics <host:port|off>', 'Prometheus /metrics and /healthz/ready', d.metrics)
+    .option('--workers <n>', 'processes sharing the listeners', String(d.workers))
+    .option('--trust-domain <td>', 'SPIFFE trust domain', d.trustDomain)
+    .option(
+      '--cluster-domain <domain>',
+      'Kubernetes cluster domain of service names',
+      d.clusterDomain,
+    )
+    .option('--root-namespace <ns>', 'Istio root namespace (mesh-wide policies)', d.rootNamespace)
+    .option(
+      '--drain-period <duration>',
+      'how long open connections may finish on shutdown',
+      d.drainPeriod,
+    )
+    .option('--cert-ttl <duration>', 'certificate lifetime to ask the CA for (it may grant less)')
+    .option('--connect-timeout <duration>', 'TCP/HBONE connect timeout', '10s')
+    .addOption(
+      new Option('--log-level <level>', 'log level (change at run time: admin /logging?level=)')
+        .choices(LOG_LEVELS)
+        .default('info'),
+    )
+    .addOption(
+      new Option(
+        '--redirect <mode>',
+        'capture rules: iptables = this agent installs them for its pods and removes them on exit (root, native addon); none = none, or deploy/iptables/mtun-redirect.sh',
+      )
+        .choices(REDIRECT_MODES)
+        .default('none'),
+    )
+    .action(async (flags: AgentFlags) => {
+      const config = agentConfigFromFlags(flags);
+      if (config.workers > 1) return runWorkers(config, flags.logLevel, flags.redirect);
+      await runAgent(config, flags.logLevel, flags.redirect);
+    });
+}
+
+/** N processes with the same listeners; the kernel spreads accepted connections. */
+async function runWorkers(
+  config: AgentConfig,
+  logLevel: LogLevel,
+  redirect: RedirectMode,
+): Promise<void> {
+  if (cluster.isWorker) return runAgent(config, logLevel, redirect);
+  const logger = createLogger({ level: logLevel, name: 'agent' });
+  originalDestinationFor(redirect, logger); // fail before forking when capture cannot work
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // Until the workers listen, captured connections are refused: closed, never around the mesh.
+  const rules = await startNodeRedirect(redirect, config, logger);
+  cluster.setupPrimary({ args: process.argv.slice(2) });
+  for (let i = 0; i < config.workers; i++) cluster.fork();
+  let stopping = false;
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    logger.error({ worker: worker.id, code, signal }, 'worker died; starting another');
+    cluster.fork();
+  });
+  await runUntilSignal(logger, async () => {
+    stopping = true;
+    const exits = Object.values(cluster.workers ?? {}).map(
+      (w) => new Promise((r) => w!.once('exit', r)),
+    );
+    for (const w of Object.values(cluster.workers ?? {})) w!.process.kill('SIGTERM');
+    await Promise.all(exits);
+    await rules?.close();
+  });
+}

@@ -1,0 +1,215 @@
+// `mtun agent` as a real process next to a real `mtun ca` process: readiness, the reasons
+// it gives, bad flags, bind failures and a clean SIGTERM.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { createRoot } from '../../ca/pki.js';
+import { meshYaml } from '../helpers/ca.js';
+import { run } from '../helpers/exec.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const MTUN = ['--import', 'tsx', 'cli/main.ts'];
+const TOKEN = 'agent-cli-test-token-0123456789';
+
+function start(args: string[]): {
+  child: ChildProcess;
+  output: () => string;
+  waitFor: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+} {
+  const child = spawn(process.execPath, [...MTUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return {
+    child,
+    output: () => out,
+    waitFor: (re, ms = 20_000) =>
+      new Promise((resolve, reject) => {
+        const end = Date.now() + ms;
+        const poll = setInterval(() => {
+          const m = re.exec(out);
+          if (m) {
+            clearInterval(poll);
+            resolve(m);
+          } else if (Date.now() > end || child.exitCode !== null) {
+            clearInterval(poll);
+            reject(new Error(`no ${re} in: ${out}`));
+          }
+        }, 50);
+      }),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function setup(t: Test) {
+  const dir = await tempDir(t);
+  await writeFile(
+    join(dir, 'mesh.yaml'),
+    meshYaml([{ name: 'web-1', sa: 'web', node: 'node-a', ip: '127.0.10.1' }]),
+  );
+  await writeFile(join(dir, 'tokens.yaml'), `- {node: node-a, token: ${TOKEN}}\n`);
+  await writeFile(join(dir, 'token'), `${TOKEN}\n`);
+  return dir;
+}
+
+t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag', async (t) => {
+  const help = await run(process.execPath, [...MTUN, 'agent', '--help']);
+  for (const f of [
+    '--node',
+    '--mesh',
+    '--ca ',
+    '--ca-token-file',
+    '--ca-bundle',
+    '--listen-ip',
+    '--outbound',
+    '--inbound',
+    '--inbound-plaintext',
+    '--socks5',
+    '--admin',
+    '--metrics',
+    '--workers',
+    '--drain-period',
+  ]) {
+    t.match(help.stdout, f, `help mentions ${f}`);
+  }
+  const bad = await run(process.execPath, [
+    ...MTUN,
+    'agent',
+    '--node',
+    'n',
+    '--mesh',
+    'x',
+    '--ca',
+    'http://ca',
+    '--ca-token-file',
+    't',
+    '--ca-bundle',
+    'b',
+    '--workers',
+    '0',
+    '--inbound',
+    '99999',
+    '--socks5',
+    'nope',
+  ]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--ca: expected an https:\/\/ URL/);
+  t.match(bad.stderr, /--workers: expected 1-64/);
+  t.match(bad.stderr, /--inbound: expected a port/);
+  t.match(bad.stderr, /--socks5: expected HOST:PORT/);
+});
+
+t.test(
+  'CA unreachable at start: keeps retrying, not ready, says why; SIGTERM exits 0',
+  async (t) => {
+    const dir = await setup(t);
+    await writeFile(
+      join(dir, 'bundle.pem'),
+      (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
+    );
+    const [inbound, metrics, caPort] = [await freePort(), await freePort(), await freePort()];
+    const agent = start([
+      'agent',
+      '--node',
+      'node-a',
+      '--mesh',
+      join(dir, 'mesh.yaml'),
+      '--ca',
+      `https://127.0.0.1:${caPort}`,
+      '--ca-token-file',
+      join(dir, 'token'),
+      '--ca-bundle',
+      join(dir, 'bundle.pem'),
+      '--listen-ip',
+      '127.0.0.1',
+      '--inbound',
+      String(inbound),
+      '--socks5',
+      '127.0.0.1:0',
+      '--admin',
+      'off',
+      '--metrics',
+      `127.0.0.1:${metrics}`,
+    ]);
+    t.teardown(() => agent.child.kill('SIGKILL'));
+    await agent.waitFor(/certificate fetch failed; retrying/);
+    const ready = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
+    t.equal(ready.status, 503);
+    t.match(
+      await ready.text(),
+      /waiting for certificates: spiffe:\/\/cluster\.local\/ns\/default\/sa\/web \(CA https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/,
+    );
+    agent.child.kill('SIGTERM');
+    const code = await new Promise((r) => agent.child.once('exit', r));
+    t.equal(code, 0);
+  },
+);
+
+t.test('with the CA up the agent becomes ready; a taken port is named', async (t) => {
+  const dir = await setup(t);
+  const ca = start([
+    'ca',
+    '--state-dir',
+    join(dir, 'ca'),
+    '--mesh',
+    join(dir, 'mesh.yaml'),
+    '--tokens',
+    join(dir, 'tokens.yaml'),
+    '--listen',
+    '127.0.0.1:0',
+  ]);
+  t.teardown(() => ca.child.kill('SIGKILL'));
+  const url = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+  const [inbound, metrics] = [await freePort(), await freePort()];
+  const args = [
+    'agent',
+    '--node',
+    'node-a',
+    '--mesh',
+    join(dir, 'mesh.yaml'),
+    '--ca',
+    url,
+    '--ca-token-file',
+    join(dir, 'token'),
+    '--ca-bundle',
+    join(dir, 'ca', 'root-cert.pem'),
+    '--listen-ip',
+    '127.0.0.1',
+    '--inbound',
+    String(inbound),
+    '--socks5',
+    '127.0.0.1:0',
+    '--admin',
+    'off',
+    '--metrics',
+    `127.0.0.1:${metrics}`,
+  ];
+  const agent = start(args);
+  t.teardown(() => agent.child.kill('SIGKILL'));
+  await agent.waitFor(/agent listening/);
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    status = (await fetch(`http://127.0.0.1:${metrics}/healthz/ready`)).status;
+    if (status !== 200) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(status, 200, 'ready once the certificate is loaded');
+  const second = await run(process.execPath, [
+    ...MTUN,
+    ...args.map((a) => (a === `127.0.0.1:${metrics}` ? '127.0.0.1:0' : a)),
+  ]);
+  t.equal(second.code, 2);
+  t.match(second.stderr, new RegExp(`inbound HBONE|cannot listen on 127\\.0\\.0\\.1:${inbound}`));
+  agent.child.kill('SIGTERM');
+  t.equal(await new Promise((r) => agent.child.once('exit', r)), 0);
+  t.match(agent.output(), /"msg":"agent stopped"/);
+});
