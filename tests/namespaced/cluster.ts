@@ -152,17 +152,26 @@ export async function startCluster(t: Test): Promise<Cluster> {
     agents.set(node, proc);
     logs[node].push(proc);
     await proc.waitFor(/"msg":"capture rules installed"/);
-    await waitUntil(async () => {
-      const r = await ns.exec(node, 'curl', [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        'http://127.0.0.1:15020/healthz/ready',
-      ]);
-      return r.stdout === '200';
-    }, `agent ${node} ready`);
+    // Ready = every local identity has its certificate; the body says what is missing.
+    let why = '';
+    try {
+      await waitUntil(
+        async () => {
+          const r = await ns.exec(node, 'curl', [
+            '-s',
+            '-w',
+            ' %{http_code}',
+            'http://127.0.0.1:15020/healthz/ready',
+          ]);
+          why = r.stdout;
+          return r.stdout.endsWith(' 200');
+        },
+        `agent ${node} ready`,
+        45_000,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${why}\n${proc.output().slice(-2000)}`);
+    }
     return proc;
   };
   const cluster: Cluster = {
