@@ -9,6 +9,8 @@ import { BindError, closeServer } from './proxy/listener.js';
 export interface AdminHooks {
   readonly logger: Logger;
   configDump(): unknown;
+  /** Also told about a new level (the primary of --workers passes it on). */
+  onLogLevel?(level: LogLevel): void;
   /** Why the agent is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
@@ -82,11 +84,11 @@ export class AdminServers {
       if (admin) {
         servers.push(
           await serve('admin', admin, {
-            '/config_dump': (_req, res) =>
+            '/config_dump': async (_req, res) =>
               send(
                 res,
                 200,
-                `${JSON.stringify(hooks.configDump(), null, 2)}\n`,
+                `${JSON.stringify(await hooks.configDump(), null, 2)}\n`,
                 'application/json',
               ),
             '/logging': (_req, res, url) => {
@@ -96,6 +98,7 @@ export class AdminServers {
                 return send(res, 400, `level must be one of ${LOG_LEVELS.join(', ')}\n`);
               }
               setLogLevel(hooks.logger, level as LogLevel);
+              hooks.onLogLevel?.(level as LogLevel);
               hooks.logger.info({ level }, 'log level changed');
               send(res, 200, `level: ${level}\n`);
             },

@@ -1,6 +1,7 @@
 // The node agent: binds every listener, loads certificates for the local workloads, keeps
 // them in step with the mesh, and shuts down by draining. Readiness: all listeners bound,
 // and a valid certificate for every local identity. Inputs are explicit (STYLE.md §7-9).
+import { networkInterfaces } from 'node:os';
 import { HboneClient } from '../hbone/index.js';
 import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
@@ -286,9 +287,17 @@ export class Agent {
 }
 
 function ownAddresses(config: AgentConfig): Set<string> {
+  // A wildcard bind (0.0.0.0, ::) listens on every local address: a loop is a connection
+  // to one of those on one of our ports, not to that port anywhere (other pods use 15020).
+  const local = Object.values(networkInterfaces())
+    .flat()
+    .map((i) => i?.address)
+    .filter((a): a is string => !!a);
   const set = new Set<string>();
-  const add = (host: string, port: number) =>
-    set.add(host === '0.0.0.0' || host === '::' ? `*:${port}` : `${host}:${port}`);
+  const add = (host: string, port: number) => {
+    for (const h of host === '0.0.0.0' || host === '::' ? local : [host])
+      set.add(h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`);
+  };
   for (const p of [config.outboundPort, config.inboundPort, config.inboundPlaintextPort])
     add(config.listenIp, p);
   for (const hp of [config.socks5, config.admin, config.metrics]) if (hp) add(hp.host, hp.port);

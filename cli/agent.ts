@@ -21,6 +21,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { FileMeshSource } from '../mesh/file-source.js';
 import { parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
+import { answerPrimary, servePrimary, workerConfig } from './workers.js';
 
 interface AgentFlags {
   node: string;
@@ -166,6 +167,7 @@ export async function runAgent(
     await mesh.close();
     throw err;
   });
+  if (cluster.isWorker) answerPrimary(agent, logger);
   // Rules only once every listener is bound; with --workers the primary keeps them.
   const rules = cluster.isWorker
     ? undefined
@@ -270,7 +272,12 @@ async function runWorkers(
   logLevel: LogLevel,
   redirect: RedirectMode,
 ): Promise<void> {
-  if (cluster.isWorker) return runAgent(config, logLevel, redirect);
+  if (cluster.isWorker) {
+    await runAgent(workerConfig(config), logLevel, redirect);
+    // The IPC channel to the primary would keep this process alive after the drain.
+    cluster.worker?.disconnect();
+    return;
+  }
   const logger = createLogger({ level: logLevel, name: 'agent' });
   originalDestinationFor(redirect, logger); // fail before forking when capture cannot work
   cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -279,18 +286,27 @@ async function runWorkers(
   cluster.setupPrimary({ args: process.argv.slice(2) });
   for (let i = 0; i < config.workers; i++) cluster.fork();
   let stopping = false;
+  let quit: () => void = () => {};
+  const admin = await servePrimary(config, logger, () => quit());
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
     logger.error({ worker: worker.id, code, signal }, 'worker died; starting another');
     cluster.fork();
   });
-  await runUntilSignal(logger, async () => {
-    stopping = true;
-    const exits = Object.values(cluster.workers ?? {}).map(
-      (w) => new Promise((r) => w!.once('exit', r)),
-    );
-    for (const w of Object.values(cluster.workers ?? {})) w!.process.kill('SIGTERM');
-    await Promise.all(exits);
-    await rules?.close();
-  });
+  await runUntilSignal(
+    logger,
+    async () => {
+      stopping = true;
+      const exits = Object.values(cluster.workers ?? {}).map(
+        (w) => new Promise((r) => w!.once('exit', r)),
+      );
+      for (const w of Object.values(cluster.workers ?? {})) w!.process.kill('SIGTERM');
+      await Promise.all(exits);
+      await rules?.close();
+      await admin.close();
+    },
+    (trigger) => {
+      quit = trigger;
+    },
+  );
 }

@@ -45,6 +45,7 @@ export class AgentMetrics implements ConnectionMetrics {
   readonly certExpirySeconds = new Gauge({
     name: 'mtun_certificate_expiry_seconds',
     help: 'Seconds until the certificate of an identity expires',
+    aggregator: 'min', // across --workers: the one that expires first
     labelNames: ['identity'] as const,
     registers: [this.registry],
   });

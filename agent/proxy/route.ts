@@ -12,8 +12,8 @@ export interface RouteSettings {
   readonly clusterDomain: string;
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
-  /** Addresses of this agent's own listeners (`ip:port`, or `*:port` for a wildcard
-   *  bind): a connection to one of them is a loop. */
+  /** Addresses of this agent's own listeners (`ip:port`, `[v6]:port`): a connection to
+   *  one of them is a loop. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
@@ -62,8 +62,8 @@ export function route(
   pick: (n: number) => number,
   sourceNamespace?: string,
 ): Route {
-  const hostKey = `${dst.host}:${dst.port}`;
-  if (settings.ownAddresses.has(hostKey) || settings.ownAddresses.has(`*:${dst.port}`)) {
+  const hostKey = dst.host.includes(':') ? `[${dst.host}]:${dst.port}` : `${dst.host}:${dst.port}`;
+  if (settings.ownAddresses.has(hostKey)) {
     return {
       kind: 'refuse',
       code: 'SELF_CALL',

@@ -213,3 +213,73 @@ t.test('with the CA up the agent becomes ready; a taken port is named', async (t
   t.equal(await new Promise((r) => agent.child.once('exit', r)), 0);
   t.match(agent.output(), /"msg":"agent stopped"/);
 });
+
+t.test(
+  '--workers 2: one readiness and metrics for both, config_dump of each, clean SIGTERM',
+  async (t) => {
+    const dir = await setup(t);
+    const ca = start([
+      'ca',
+      '--state-dir',
+      join(dir, 'ca'),
+      '--mesh',
+      join(dir, 'mesh.yaml'),
+      '--tokens',
+      join(dir, 'tokens.yaml'),
+      '--listen',
+      '127.0.0.1:0',
+    ]);
+    t.teardown(() => ca.child.kill('SIGKILL'));
+    const url = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+    const [inbound, metrics, admin] = [await freePort(), await freePort(), await freePort()];
+    const agent = start([
+      'agent',
+      '--node',
+      'node-a',
+      '--mesh',
+      join(dir, 'mesh.yaml'),
+      '--ca',
+      url,
+      '--ca-token-file',
+      join(dir, 'token'),
+      '--ca-bundle',
+      join(dir, 'ca', 'root-cert.pem'),
+      '--listen-ip',
+      '127.0.0.1',
+      '--inbound',
+      String(inbound),
+      '--socks5',
+      '127.0.0.1:0',
+      '--admin',
+      `127.0.0.1:${admin}`,
+      '--metrics',
+      `127.0.0.1:${metrics}`,
+      '--workers',
+      '2',
+    ]);
+    t.teardown(() => agent.child.kill('SIGKILL'));
+    let status = 0;
+    for (let i = 0; i < 200 && status !== 200; i++) {
+      status = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(status, 200, 'ready once both workers have their certificates');
+    const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    t.match(
+      text,
+      /mtun_ca_requests_total\{outcome="issued"\} 2/,
+      'one certificate fetched per worker, summed',
+    );
+    const dump = (await (await fetch(`http://127.0.0.1:${admin}/config_dump`)).json()) as {
+      workers: unknown[];
+    };
+    t.equal(dump.workers.length, 2);
+    const started = Date.now();
+    agent.child.kill('SIGTERM');
+    t.equal(await new Promise((r) => agent.child.once('exit', r)), 0, 'exit 0');
+    t.ok(Date.now() - started < 15_000, 'within the drain period and some');
+  },
+);
