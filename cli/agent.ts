@@ -18,14 +18,20 @@ import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
 import { ConfigError } from '../lib/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { FileMeshSource } from '../mesh/file-source.js';
+import { IN_CLUSTER, kubeAccessFrom } from '../mesh/kube/config.js';
+import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
 import { parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
 import { answerPrimary, servePrimary, workerConfig } from './workers.js';
 
 interface AgentFlags {
   node: string;
-  mesh: string[];
+  mesh?: string[];
+  meshSource: 'files' | 'kubernetes';
+  kubeconfig?: string;
+  kubeContext?: string;
+  kubeTokenFile: string;
+  kubeCaFile: string;
   ca: string;
   caTokenFile: string;
   caBundle: string;
@@ -93,10 +99,14 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
       `--socks5-workload: expected NAMESPACE/POD, got ${JSON.stringify(f.socks5Workload)}`,
     );
   }
+  if (f.meshSource === 'files' && (!f.mesh || f.mesh.length === 0))
+    problems.push(
+      "required option '--mesh <path...>' not specified (with --mesh-source files; or --mesh-source kubernetes)",
+    );
   const inboundPort = attempt(() => port(f.inbound, '--inbound'));
   const config = {
     node: f.node,
-    meshPaths: f.mesh,
+    meshPaths: f.mesh ?? [],
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,
     rootNamespace: f.rootNamespace,
@@ -141,6 +151,7 @@ export async function runAgent(
   config: AgentConfig,
   logLevel: LogLevel,
   redirect: RedirectMode = 'none',
+  meshChoice: MeshChoice = { kind: 'files', paths: config.meshPaths },
 ): Promise<void> {
   const logger = createLogger({ level: logLevel, name: 'agent' });
   const originalDestination = originalDestinationFor(redirect, logger);
@@ -150,8 +161,7 @@ export async function runAgent(
   // The token is re-read at every CA request: projected service-account tokens rotate.
   const token = async () => (await readText(config.ca.tokenFile, '--ca-token-file')).trim();
   await token();
-  const mesh = await FileMeshSource.open({
-    paths: config.meshPaths,
+  const mesh = await openMeshSource(meshChoice, {
     logger: logger.child({ module: 'mesh' }),
     clusterDomain: config.clusterDomain,
   });
@@ -197,10 +207,22 @@ export function registerAgent(program: Command): void {
       "run the node agent: capture this node's pods' TCP, tunnel it over HBONE with their identities, enforce policy inbound",
     )
     .requiredOption('--node <name>', 'this node (pods with spec.nodeName = NAME are local)')
-    .requiredOption(
+    .option(
       '--mesh <path...>',
-      'mesh YAML file(s) or directory (Pods, Services, Nodes, Namespaces, policies); watched',
+      'mesh YAML file(s) or directory (Pods, Services, Nodes, Namespaces, policies); watched (--mesh-source files)',
     )
+    .addOption(
+      new Option(
+        '--mesh-source <source>',
+        'where the mesh model comes from: --mesh files, or the Kubernetes API (list/watch)',
+      )
+        .choices(['files', 'kubernetes'])
+        .default('files'),
+    )
+    .option('--kubeconfig <file>', 'Kubernetes API access (default: in-cluster service account)')
+    .option('--kube-context <name>', 'context of --kubeconfig (default: its current context)')
+    .option('--kube-token-file <file>', 'in-cluster service-account token', IN_CLUSTER.tokenFile)
+    .option('--kube-ca-file <file>', 'in-cluster API server CA', IN_CLUSTER.caFile)
     .requiredOption('--ca <url>', 'CA service URL, e.g. https://127.0.0.1:15012')
     .requiredOption(
       '--ca-token-file <file>',
@@ -261,8 +283,18 @@ export function registerAgent(program: Command): void {
     )
     .action(async (flags: AgentFlags) => {
       const config = agentConfigFromFlags(flags);
-      if (config.workers > 1) return runWorkers(config, flags.logLevel, flags.redirect);
-      await runAgent(config, flags.logLevel, flags.redirect);
+      const meshChoice: MeshChoice =
+        flags.meshSource === 'kubernetes'
+          ? {
+              kind: 'kubernetes',
+              access: kubeAccessFrom(flags, {
+                host: process.env['KUBERNETES_SERVICE_HOST'],
+                port: process.env['KUBERNETES_SERVICE_PORT'],
+              }),
+            }
+          : { kind: 'files', paths: config.meshPaths };
+      if (config.workers > 1) return runWorkers(config, flags.logLevel, flags.redirect, meshChoice);
+      await runAgent(config, flags.logLevel, flags.redirect, meshChoice);
     });
 }
 
@@ -271,9 +303,10 @@ async function runWorkers(
   config: AgentConfig,
   logLevel: LogLevel,
   redirect: RedirectMode,
+  meshChoice: MeshChoice,
 ): Promise<void> {
   if (cluster.isWorker) {
-    await runAgent(workerConfig(config), logLevel, redirect);
+    await runAgent(workerConfig(config), logLevel, redirect, meshChoice);
     // The IPC channel to the primary would keep this process alive after the drain.
     cluster.worker?.disconnect();
     return;

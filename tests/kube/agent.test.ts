@@ -1,0 +1,375 @@
+// Agents and the CA with the Kubernetes source against the local API server, in one process
+// on loopback (node-a = 127.0.0.1, node-b = 127.0.0.2, pods in a 127.N/16 of their own):
+// traffic is tunnelled as with the file source, the agents authenticate to the CA with
+// TokenReview-checked tokens, a policy edit arriving as a watch event takes effect, a pod
+// moving nodes is followed by both agents and the CA, and a dropped watch loses nothing.
+import t, { type Test } from 'tap';
+import { Agent } from '../../agent/agent.js';
+import type { AgentConfig } from '../../agent/config.js';
+import { CaClient } from '../../ca/client.js';
+import { type RunningCa, startCa } from '../../ca/service.js';
+import { createLogger } from '../../lib/logger.js';
+import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
+import { KubeMeshSource } from '../../mesh/kube/source.js';
+import { type App, converse, startApp, stopApps } from '../helpers/apps.js';
+import { eventually } from '../helpers/world.js';
+import {
+  authorizationPolicy,
+  FakeApiServer,
+  namespace,
+  node,
+  pod,
+  service,
+} from './fake-apiserver.js';
+
+const NODES = { 'node-a': '127.0.0.1', 'node-b': '127.0.0.2' } as const;
+type NodeName = keyof typeof NODES;
+
+interface KubeWorld {
+  readonly api: FakeApiServer;
+  readonly ca: RunningCa;
+  readonly agents: Map<NodeName, Agent>;
+  readonly sources: Map<NodeName, KubeMeshSource>;
+  readonly access: Map<NodeName, Record<string, unknown>[]>;
+  readonly apps: App[];
+  ip(suffix: string): string;
+  socks(n: NodeName): { host: string; port: number };
+}
+
+async function freeHbonePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  for (let i = 0; i < 20; i++) {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.2', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port');
+}
+
+async function startKubeWorld(t: Test): Promise<KubeWorld> {
+  const net = 100 + Math.floor(Math.random() * 150);
+  const ip = (suffix: string) => `127.${net}.${suffix}`;
+  const api = await FakeApiServer.start(t);
+  api.apply('namespaces', namespace('mtun-system'));
+  api.apply('namespaces', namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
+  for (const [n, addr] of Object.entries(NODES)) {
+    api.apply('nodes', node(n, addr));
+    api.apply(
+      'pods',
+      pod({
+        ns: 'mtun-system',
+        name: `mtun-agent-${n}`,
+        uid: `uid-${n}`,
+        sa: 'mtun-agent',
+        node: n,
+        ip: addr,
+        hostNetwork: true,
+      }),
+    );
+  }
+  api.apply(
+    'pods',
+    pod({
+      ns: 'shop',
+      name: 'web-1',
+      sa: 'web',
+      node: 'node-a',
+      ip: ip('10.1'),
+      labels: { app: 'web' },
+    }),
+  );
+  api.apply(
+    'pods',
+    pod({
+      ns: 'shop',
+      name: 'reviews-1',
+      sa: 'reviews',
+      node: 'node-b',
+      ip: ip('20.1'),
+      labels: { app: 'reviews' },
+    }),
+  );
+  api.apply(
+    'pods',
+    pod({
+      ns: 'shop',
+      name: 'ratings-1',
+      sa: 'ratings',
+      node: 'node-b',
+      ip: ip('20.3'),
+      labels: { app: 'ratings' },
+    }),
+  );
+  api.apply('services', service('shop', 'reviews', ip('30.1'), { app: 'reviews' }));
+  // TokenReview: the agent's token for node N is "agent-token-N", bound to its pod.
+  api.tokenReview = (spec) => {
+    const m = /^agent-token-(node-[ab])$/.exec(String(spec['token']));
+    if (!m || !(spec['audiences'] as string[]).includes('mtun-ca'))
+      return { body: { status: { authenticated: false, error: 'invalid token' } } };
+    return {
+      body: {
+        status: {
+          authenticated: true,
+          audiences: ['mtun-ca'],
+          user: {
+            username: 'system:serviceaccount:mtun-system:mtun-agent',
+            extra: {
+              'authentication.kubernetes.io/pod-name': [`mtun-agent-${m[1]}`],
+              'authentication.kubernetes.io/pod-uid': [`uid-${m[1]}`],
+            },
+          },
+        },
+      },
+    };
+  };
+  const apps = await Promise.all([
+    startApp('web-1', ip('10.1'), 9080),
+    startApp('reviews-1', ip('20.1'), 9080),
+    startApp('ratings-1', ip('20.3'), 9080),
+    startApp('reviews-1-moved', ip('10.7'), 9080),
+  ]);
+  t.teardown(() => stopApps(apps));
+  const debug = !!process.env['MTUN_TEST_LOG'];
+  const logger = createLogger({ level: debug ? 'debug' : 'silent' });
+  const ca = await startCa(
+    {
+      stateDir: '',
+      meshPaths: [],
+      tokensFile: '',
+      host: '127.0.0.1',
+      port: 0,
+      trustDomain: 'cluster.local',
+      cacertsDir: undefined,
+      maxTtlMs: 3_600_000,
+      rateLimit: { burst: 1000, perSecond: 100 },
+      meshSource: 'kubernetes',
+      auth: {
+        kind: 'tokenreview',
+        audience: 'mtun-ca',
+        serviceAccounts: ['mtun-system/mtun-agent'],
+      },
+      rootSecret: { namespace: 'mtun-system', name: 'mtun-ca-root' },
+    },
+    logger.child({ module: 'ca' }),
+    { kube: api.api() },
+  );
+  t.teardown(() => ca.close());
+  // The agents' trust bundle is the Secret's root-cert.pem, as the DaemonSet mounts it.
+  const bundle = Buffer.from(
+    api.get('secrets', 'mtun-system/mtun-ca-root')!['data']['root-cert.pem'],
+    'base64',
+  ).toString();
+  const hbonePort = await freeHbonePort();
+  const agents = new Map<NodeName, Agent>();
+  const sources = new Map<NodeName, KubeMeshSource>();
+  const access = new Map<NodeName, Record<string, unknown>[]>();
+  for (const [n, addr] of Object.entries(NODES) as [NodeName, string][]) {
+    const mesh = await KubeMeshSource.open({
+      api: api.api(),
+      logger: logger.child({ node: n }),
+      debounceMs: 5,
+      reflector: { backoff: { initialMs: 10, maxMs: 100, jitter: 0 } },
+    });
+    t.teardown(() => mesh.close());
+    sources.set(n, mesh);
+    access.set(n, []);
+    const config: AgentConfig = Object.freeze({
+      node: n,
+      meshPaths: [],
+      trustDomain: 'cluster.local',
+      clusterDomain: 'cluster.local',
+      rootNamespace: 'istio-system',
+      ca: { url: ca.url, tokenFile: '', bundleFile: '', certTtlSeconds: undefined },
+      listenIp: addr,
+      outboundPort: 0,
+      inboundPort: hbonePort,
+      inboundPlaintextPort: 0,
+      hbonePort,
+      socks5: { host: addr, port: 0 },
+      socks5Workload: undefined,
+      admin: { host: addr, port: 0 },
+      metrics: { host: addr, port: 0 },
+      workers: 1,
+      drainPeriodMs: 200,
+      connectTimeoutMs: 5_000,
+    });
+    const agent = await Agent.create(config, {
+      mesh,
+      ca: new CaClient({ url: ca.url, caBundlePem: bundle, token: async () => `agent-token-${n}` }),
+      caBundlePem: [bundle],
+      logger: logger.child({ node: n }),
+      accessLog: { write: (line) => access.get(n)!.push(line) },
+    });
+    t.teardown(() => agent.close(200));
+    agents.set(n, agent);
+  }
+  await eventually(
+    () => [...agents.values()].every((a) => !a.notReadyReason()),
+    'agents ready',
+    15_000,
+  );
+  return {
+    api,
+    ca,
+    agents,
+    sources,
+    access,
+    apps,
+    ip,
+    socks(n) {
+      const a = agents.get(n)!.addresses().socks5!;
+      return { host: a.host, port: a.port };
+    },
+  };
+}
+
+t.test('traffic through agents fed by the Kubernetes API, and live changes', async (t) => {
+  const w = await startKubeWorld(t);
+  const from = { localAddress: w.ip('10.1') };
+
+  await t.test('tunnelled with verified identities, certificates via TokenReview', async (t) => {
+    const conn = await socks5Connect(w.socks('node-a'), { host: w.ip('20.1'), port: 9080 }, from);
+    t.equal(await converse(conn, ['hello']), 'reviews-1 hello\nreviews-1 bye\n');
+    await eventually(
+      () => w.access.get('node-b')!.some((l) => l['direction'] === 'inbound'),
+      'inbound logged',
+    );
+    const inbound = w.access.get('node-b')!.find((l) => l['direction'] === 'inbound')!;
+    t.equal(inbound['src.identity'], 'spiffe://cluster.local/ns/shop/sa/web');
+    t.equal(inbound['dst.workload'], 'reviews-1');
+    const viaService = await socks5Connect(
+      w.socks('node-a'),
+      { host: 'reviews.shop.svc.cluster.local', port: 80 },
+      from,
+    );
+    t.equal(
+      await converse(viaService, ['svc']),
+      'reviews-1 svc\nreviews-1 bye\n',
+      'Service from the API',
+    );
+    t.ok(
+      w.api.requests.filter((r) => r.path.endsWith('/tokenreviews')).length >= 2,
+      'agents authenticated by TokenReview',
+    );
+  });
+
+  await t.test('a policy edit arriving as a watch event is enforced', async (t) => {
+    const ok = await socks5Connect(w.socks('node-a'), { host: w.ip('20.3'), port: 9080 }, from);
+    t.equal(await converse(ok, ['x']), 'ratings-1 x\nratings-1 bye\n', 'allowed before');
+    w.api.apply(
+      'authorizationpolicies',
+      authorizationPolicy('shop', 'ratings-from-reviews', {
+        selector: { matchLabels: { app: 'ratings' } },
+        action: 'ALLOW',
+        rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/reviews'] } }] }],
+      }),
+    );
+    await eventually(
+      () => w.sources.get('node-b')!.current().authorizationPolicies.length === 1,
+      'node-b has the policy',
+    );
+    const err = await socks5Connect(
+      w.socks('node-a'),
+      { host: w.ip('20.3'), port: 9080 },
+      from,
+    ).catch((e: unknown) => e);
+    t.type(err, Socks5Refused, 'web → ratings denied now');
+    // The watch drops; meanwhile the policy is edited to allow web too. Nothing is lost.
+    w.api.dropWatches();
+    w.api.apply(
+      'authorizationpolicies',
+      authorizationPolicy('shop', 'ratings-from-reviews', {
+        selector: { matchLabels: { app: 'ratings' } },
+        action: 'ALLOW',
+        rules: [
+          {
+            from: [
+              {
+                source: {
+                  principals: ['cluster.local/ns/shop/sa/reviews', 'cluster.local/ns/shop/sa/web'],
+                },
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    await eventually(
+      () =>
+        (w.sources.get('node-b')!.current().authorizationPolicies[0]?.rules?.[0]?.from?.[0]?.source
+          .principals?.length ?? 0) === 2,
+      'edit made while disconnected arrives',
+    );
+    const again = await socks5Connect(w.socks('node-a'), { host: w.ip('20.3'), port: 9080 }, from);
+    t.equal(await converse(again, ['y']), 'ratings-1 y\nratings-1 bye\n', 'allowed after the edit');
+  });
+
+  await t.test('a pod moving nodes: the CA, node-a and node-b all follow', async (t) => {
+    w.api.remove('pods', 'shop', 'reviews-1');
+    w.api.apply(
+      'pods',
+      pod({
+        ns: 'shop',
+        name: 'reviews-1',
+        sa: 'reviews',
+        node: 'node-a',
+        ip: w.ip('10.7'),
+        labels: { app: 'reviews' },
+      }),
+    );
+    await eventually(
+      () =>
+        [...w.sources.values()].every(
+          (s) => s.current().workload('shop', 'reviews-1')?.node === 'node-a',
+        ) && w.ca.mesh.current().runsIdentityOnNode('node-a', 'shop', 'reviews'),
+      'everyone sees the move',
+    );
+    // node-a now needs a certificate for shop/reviews: the CA grants it only after the move.
+    await eventually(
+      () => !w.agents.get('node-a')!.notReadyReason(),
+      'node-a ready with the reviews identity',
+      10_000,
+    );
+    const before = w.access.get('node-a')!.length;
+    const conn = await socks5Connect(
+      w.socks('node-a'),
+      { host: 'reviews.shop.svc.cluster.local', port: 80 },
+      from,
+    );
+    t.equal(
+      await converse(conn, ['moved']),
+      'reviews-1-moved moved\nreviews-1-moved bye\n',
+      'the Service now reaches the moved pod',
+    );
+    // Same node now: node-a decides and logs it once, no HBONE hop.
+    await eventually(
+      () =>
+        w.access
+          .get('node-a')!
+          .slice(before)
+          .some((l) => l['dst.workload'] === 'reviews-1'),
+      'logged on node-a',
+    );
+    const line = w.access
+      .get('node-a')!
+      .slice(before)
+      .find((l) => l['dst.workload'] === 'reviews-1')!;
+    t.equal(line['dst.addr'], `${w.ip('10.7')}:9080`, 'to the new pod IP');
+    t.equal(line['verdict'], 'allow');
+    t.equal(line['dst.hbone_addr'], undefined, 'no tunnel to node-b any more');
+    t.equal(
+      w.sources.get('node-a')!.current().workloadByIp(w.ip('20.1')),
+      undefined,
+      'old IP forgotten',
+    );
+  });
+});
