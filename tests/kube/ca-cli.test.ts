@@ -1,0 +1,153 @@
+// `mtun ca` as a real process on Kubernetes flags: --kubeconfig to the local API server,
+// --mesh-source kubernetes, --auth tokenreview, --root-secret; it issues to a node agent's
+// token and stops on SIGTERM. Without API access it exits 2 and says what to pass.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { CaClient } from '../../ca/client.js';
+import { SpiffeId } from '../../identity/spiffe-id.js';
+import { run } from '../helpers/exec.js';
+import { tempDir } from '../helpers/tmp.js';
+import { eventually } from '../helpers/world.js';
+import { FakeApiServer, namespace, pod } from './fake-apiserver.js';
+
+const MTUN = ['--import', 'tsx', 'cli/main.ts'];
+
+t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly', async (t) => {
+  const api = await FakeApiServer.start(t);
+  api.apply('namespaces', namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
+  api.apply(
+    'pods',
+    pod({
+      ns: 'mtun-system',
+      name: 'mtun-agent-x',
+      uid: 'uid-x',
+      sa: 'mtun-agent',
+      node: 'node-a',
+      ip: '198.18.0.1',
+      hostNetwork: true,
+    }),
+  );
+  api.apply(
+    'pods',
+    pod({ ns: 'shop', name: 'web-1', sa: 'web', node: 'node-a', ip: '198.18.10.1' }),
+  );
+  api.tokenReview = (spec) =>
+    spec['token'] === 'agent-token'
+      ? {
+          body: {
+            status: {
+              authenticated: true,
+              audiences: ['mtun-ca'],
+              user: {
+                username: 'system:serviceaccount:mtun-system:mtun-agent',
+                extra: {
+                  'authentication.kubernetes.io/pod-name': ['mtun-agent-x'],
+                  'authentication.kubernetes.io/pod-uid': ['uid-x'],
+                },
+              },
+            },
+          },
+        }
+      : { body: { status: { authenticated: false } } };
+  const dir = await tempDir(t, 'mtun-ca-cli-');
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: ${api.url}\n    certificate-authority-data: ${Buffer.from(api.caPem).toString('base64')}\nusers:\n- name: fake\n  user:\n    token: ${api.token}\ncontexts:\n- name: fake\n  context: {cluster: fake, user: fake}\ncurrent-context: fake\n`,
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      ...MTUN,
+      'ca',
+      '--mesh-source',
+      'kubernetes',
+      '--auth',
+      'tokenreview',
+      '--root-secret',
+      'mtun-system/mtun-ca-root',
+      '--kubeconfig',
+      kubeconfig,
+      '--listen',
+      '127.0.0.1:0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  t.teardown(() => child.kill('SIGKILL'));
+  await eventually(() => /CA listening/.test(out), `CA listening (stderr: ${err})`, 20_000);
+  const listening = JSON.parse(out.split('\n').find((l) => l.includes('CA listening'))!);
+  t.equal(listening.auth, 'tokenreview');
+  const bundle = Buffer.from(
+    api.get('secrets', 'mtun-system/mtun-ca-root')!['data']['root-cert.pem'],
+    'base64',
+  ).toString();
+  const ca = (token: string) =>
+    new CaClient({ url: listening.url, caBundlePem: bundle, token: async () => token });
+  const cert = await ca('agent-token').fetchCertificate(
+    SpiffeId.of('cluster.local', 'shop', 'web'),
+  );
+  t.equal(cert.id.toString(), 'spiffe://cluster.local/ns/shop/sa/web');
+  const refused = await ca('stolen')
+    .fetchCertificate(SpiffeId.of('cluster.local', 'shop', 'web'))
+    .catch((e: { status?: number }) => e);
+  t.equal((refused as { status?: number }).status, 401);
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM exits 0');
+});
+
+t.test('without API access it exits 2 naming the fix', async (t) => {
+  const res = await run('env', [
+    '-u',
+    'KUBERNETES_SERVICE_HOST',
+    '-u',
+    'KUBERNETES_SERVICE_PORT',
+    process.execPath,
+    ...MTUN,
+    'ca',
+    '--mesh-source',
+    'kubernetes',
+    '--auth',
+    'tokenreview',
+  ]);
+  t.equal(res.code, 2);
+  t.match(
+    res.stderr,
+    /not in a cluster \(KUBERNETES_SERVICE_HOST\/PORT unset\); pass --kubeconfig FILE/,
+  );
+  const agent = await run(process.execPath, [
+    ...MTUN,
+    'agent',
+    '--node',
+    'n',
+    '--ca',
+    'https://127.0.0.1:1',
+    '--ca-token-file',
+    '/x',
+    '--ca-bundle',
+    '/x',
+  ]);
+  t.equal(agent.code, 2);
+  t.match(
+    agent.stderr,
+    /required option '--mesh <path\.\.\.>' not specified \(with --mesh-source files/,
+  );
+  const noFile = await run(process.execPath, [
+    ...MTUN,
+    'ca',
+    '--mesh-source',
+    'kubernetes',
+    '--auth',
+    'tokenreview',
+    '--kubeconfig',
+    '/nonexistent/kubeconfig',
+  ]);
+  t.equal(noFile.code, 2);
+  t.match(noFile.stderr, /--kubeconfig \/nonexistent\/kubeconfig:/);
+});
