@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { socks5Connect } from '../lib/socks5-client.js';
-import { bulk, type Connector, percentile, roundTrips, startTarget } from './lib/load.js';
+import {
+  bulk,
+  bulkParallel,
+  type Connector,
+  percentile,
+  roundTrips,
+  startTarget,
+} from './lib/load.js';
 import { cpuSeconds, mtun, type Proc, rssKiB } from './lib/procs.js';
 
 const { values } = parseArgs({
@@ -138,35 +145,7 @@ async function main() {
     // Warm up (certificates, pooled HBONE connection).
     for (let i = 0; i < 50; i++) await roundTrips(viaMesh, 5, 2);
 
-    const rows: Record<string, number[]> = {
-      directGbps: [],
-      meshGbps: [],
-      directP50: [],
-      meshP50: [],
-      directP99: [],
-      meshP99: [],
-    };
-    let meshCpu = 0;
-    let meshBytes = 0;
-    for (let r = 0; r < ROUNDS; r++) {
-      rows['directGbps']!.push(await bulk(direct, 4 * 2 ** 30, SECONDS));
-      const cpu0 = cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!);
-      const t0 = performance.now();
-      const g = await bulk(viaMesh, 4 * 2 ** 30, SECONDS);
-      meshBytes += (g * 1e9 * ((performance.now() - t0) / 1000)) / 8;
-      meshCpu += cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!) - cpu0;
-      rows['meshGbps']!.push(g);
-      const dl = (await roundTrips(direct, 3000, SECONDS)).sort((x, y) => x - y);
-      const ml = (await roundTrips(viaMesh, 3000, SECONDS)).sort((x, y) => x - y);
-      rows['directP50']!.push(percentile(dl, 50));
-      rows['directP99']!.push(percentile(dl, 99));
-      rows['meshP50']!.push(percentile(ml, 50));
-      rows['meshP99']!.push(percentile(ml, 99));
-    }
-    const med = (k: string) =>
-      [...rows[k]!].sort((x, y) => x - y)[Math.floor(rows[k]!.length / 2)]!;
-
-    // Memory: 1,000 open tunnels through the pair.
+    // Memory first, on fresh agents (bulk transfers would leave their buffers in the RSS).
     const idleA = rssKiB(a.child.pid!);
     const idleB = rssKiB(b.child.pid!);
     const open: Socket[] = [];
@@ -195,12 +174,47 @@ async function main() {
     );
     for (const s of open) s.destroy();
 
+    const rows: Record<string, number[]> = {
+      directGbps: [],
+      meshGbps: [],
+      direct8: [],
+      mesh8: [],
+      directP50: [],
+      meshP50: [],
+      directP99: [],
+      meshP99: [],
+    };
+    let meshCpu = 0;
+    let meshBytes = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      rows['directGbps']!.push(await bulk(direct, 4 * 2 ** 30, SECONDS));
+      const cpu0 = cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!);
+      const t0 = performance.now();
+      const g = await bulk(viaMesh, 4 * 2 ** 30, SECONDS);
+      meshBytes += (g * 1e9 * ((performance.now() - t0) / 1000)) / 8;
+      meshCpu += cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!) - cpu0;
+      rows['meshGbps']!.push(g);
+      rows['direct8']!.push(await bulkParallel(direct, 8, 2 ** 30, SECONDS));
+      rows['mesh8']!.push(await bulkParallel(viaMesh, 8, 2 ** 30, SECONDS));
+      const dl = (await roundTrips(direct, 3000, SECONDS)).sort((x, y) => x - y);
+      const ml = (await roundTrips(viaMesh, 3000, SECONDS)).sort((x, y) => x - y);
+      rows['directP50']!.push(percentile(dl, 50));
+      rows['directP99']!.push(percentile(dl, 99));
+      rows['meshP50']!.push(percentile(ml, 50));
+      rows['meshP99']!.push(percentile(ml, 99));
+    }
+    const med = (k: string) =>
+      [...rows[k]!].sort((x, y) => x - y)[Math.floor(rows[k]!.length / 2)]!;
+
     const f = (n: number, d = 2) => n.toFixed(d);
     console.log(
       `agent pair vs direct TCP, loopback, median of ${ROUNDS} interleaved rounds, workers=${values.workers}`,
     );
     console.log(
       `bulk 1 stream      direct ${f(med('directGbps'))} Gb/s   mesh ${f(med('meshGbps'))} Gb/s   ratio ${f(med('meshGbps') / med('directGbps'))}x`,
+    );
+    console.log(
+      `bulk 8 streams     direct ${f(med('direct8'))} Gb/s   mesh ${f(med('mesh8'))} Gb/s   ratio ${f(med('mesh8') / med('direct8'))}x`,
     );
     console.log(
       `64 B round trip    direct p50 ${f(med('directP50'), 0)} µs p99 ${f(med('directP99'), 0)} µs   mesh p50 ${f(med('meshP50'), 0)} µs p99 ${f(med('meshP99'), 0)} µs   p50 ratio ${f(med('meshP50') / med('directP50'))}x`,

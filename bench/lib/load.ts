@@ -100,3 +100,16 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** `streams` bulk transfers at once; returns the total Gbit/s. */
+export async function bulkParallel(
+  connect: Connector,
+  streams: number,
+  bytesEach: number,
+  seconds: number,
+): Promise<number> {
+  const rates = await Promise.all(
+    Array.from({ length: streams }, () => bulk(connect, bytesEach, seconds)),
+  );
+  return rates.reduce((a, b) => a + b, 0);
+}

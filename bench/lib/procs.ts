@@ -1,7 +1,7 @@
 // Processes for benchmarks: spawn `mtun` subcommands, wait for a log line, read RSS and CPU
 // time from /proc, and kill everything on exit, whatever happened.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -21,8 +21,11 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
+/** Runs the built `dist/` (what operators run; the TypeScript loader costs memory and
+ *  start-up time that would be measured too), falling back to the sources. */
 export function mtun(args: string[], opts: { cpus?: string } = {}): Proc {
-  const cmd = [process.execPath, '--import', 'tsx', 'cli/main.ts', ...args];
+  const entry = existsSync('dist/cli/main.js') ? ['dist/cli/main.js'] : ['--import', 'tsx', 'cli/main.ts'];
+  const cmd = [process.execPath, ...entry, ...args];
   const child = opts.cpus
     ? spawn('taskset', ['-c', opts.cpus, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -139,6 +139,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
 }
 
 if (process.send) {
+  process.on('disconnect', () => process.exit(0)); // the parent went away
   let running: { close: () => Promise<void> } | undefined;
   process.on('message', async (msg: PairRequest | 'close') => {
     if (msg === 'close') {
