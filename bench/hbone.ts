@@ -2,7 +2,8 @@
 // through a client+server HBONE tunnel pair on loopback, against direct TCP and against a
 // plain Node TLS pair (one mTLS 1.3 connection per TCP connection), measured in the same
 // run, rounds interleaved, medians reported with ratios. Also the effect of the HTTP/2
-// window and frame sizes. The load generator and target run in this process; each pair
+// window and frame sizes, on one connection and on PARALLEL concurrent ones (which share one
+// pooled HTTP/2 connection through the HBONE pair). The load generator and target run in this process; each pair
 // runs in its own child process. Bounded: every measurement is capped in bytes/count and
 // seconds. Usage: node --import tsx bench/hbone.ts [--rounds N] [--seconds S] [--mib M]
 
@@ -20,12 +21,16 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '2' },
     mib: { type: 'string', default: '256' },
     trips: { type: 'string', default: '3000' },
+    parallel: { type: 'string', default: '8' },
   },
 });
 const ROUNDS = Math.min(Number(values.rounds), 10);
 const SECONDS = Math.min(Number(values.seconds), 10);
 const BYTES = Math.min(Number(values.mib), 4096) * 2 ** 20;
 const TRIPS = Math.min(Number(values.trips), 20_000);
+// Concurrent bulk connections: through an HBONE pair they share one pooled HTTP/2
+// connection, which is where the connection window matters.
+const PARALLEL = Math.min(Number(values.parallel), 64);
 const HOST = '127.0.0.1';
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -111,6 +116,7 @@ for (const config of CONFIGS) {
 
 const results = entries.map(() => ({
   gbps: [] as number[],
+  par: [] as number[],
   p50: [] as number[],
   p99: [] as number[],
 }));
@@ -122,6 +128,10 @@ for (let round = 0; round < ROUNDS; round++) {
     // One warm-up round trip per connection type opens pooled connections and JITs paths.
     await roundTrips(e.connect, 50, SECONDS);
     results[i]!.gbps.push(await bulk(e.connect, BYTES, SECONDS));
+    const each = await Promise.all(
+      Array.from({ length: PARALLEL }, () => bulk(e.connect, BYTES / PARALLEL, SECONDS)),
+    );
+    results[i]!.par.push(each.reduce((a, b) => a + b, 0));
     const lat = (await roundTrips(e.connect, TRIPS, SECONDS)).sort((a, b) => a - b);
     results[i]!.p50.push(percentile(lat, 50));
     results[i]!.p99.push(percentile(lat, 99));
@@ -129,17 +139,48 @@ for (let round = 0; round < ROUNDS; round++) {
   process.stdout.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
 
-const med = results.map((r) => ({ gbps: median(r.gbps), p50: median(r.p50), p99: median(r.p99) }));
+const med = results.map((r) => ({
+  gbps: median(r.gbps),
+  par: median(r.par),
+  p50: median(r.p50),
+  p99: median(r.p99),
+}));
 const direct = med[0]!;
 const tls = med[1]!;
 const pad = (s: string, n: number) => s.padEnd(n);
+const cols = (xs: Array<[string, number]>) => xs.map(([v, n]) => pad(v, n)).join(' ');
+const W = [56, 9, 8, 6, 12, 8, 6, 8, 7, 8, 6] as const;
 console.log(
-  `\n${pad('config', 56)} ${pad('bulk Gb/s', 10)} ${pad('x direct', 9)} ${pad('x TLS', 7)} ${pad('RTT p50 µs', 11)} ${pad('p99 µs', 8)} ${pad('p50 x direct', 13)} p50 x TLS`,
+  `\n${cols([
+    ['config', W[0]],
+    ['bulk Gb/s', W[1]],
+    ['x direct', W[2]],
+    ['x TLS', W[3]],
+    [`${PARALLEL}x bulk Gb/s`, W[4]],
+    ['x direct', W[5]],
+    ['x TLS', W[6]],
+    ['RTT p50 µs', W[7]],
+    ['p99 µs', W[8]],
+    ['x direct', W[9]],
+    ['x TLS', W[10]],
+  ])}`,
 );
 for (const [i, e] of entries.entries()) {
   const m = med[i]!;
   console.log(
-    `${pad(e.config.name, 56)} ${pad(m.gbps.toFixed(2), 10)} ${pad((m.gbps / direct.gbps).toFixed(2), 9)} ${pad((m.gbps / tls.gbps).toFixed(2), 7)} ${pad(m.p50.toFixed(0), 11)} ${pad(m.p99.toFixed(0), 8)} ${pad((m.p50 / direct.p50).toFixed(2), 13)} ${(m.p50 / tls.p50).toFixed(2)}`,
+    cols([
+      [e.config.name, W[0]],
+      [m.gbps.toFixed(2), W[1]],
+      [(m.gbps / direct.gbps).toFixed(2), W[2]],
+      [(m.gbps / tls.gbps).toFixed(2), W[3]],
+      [m.par.toFixed(2), W[4]],
+      [(m.par / direct.par).toFixed(2), W[5]],
+      [(m.par / tls.par).toFixed(2), W[6]],
+      [m.p50.toFixed(0), W[7]],
+      [m.p99.toFixed(0), W[8]],
+      [(m.p50 / direct.p50).toFixed(2), W[9]],
+      [(m.p50 / tls.p50).toFixed(2), W[10]],
+    ]),
   );
 }
 

@@ -7,7 +7,9 @@
 //
 // Invariants:
 // - streams are only opened in `ready`; `reserved` counts streams opened or promised to a
-//   waiter and never exceeds `capacity` (= min(maxStreams, peer's MAX_CONCURRENT_STREAMS));
+//   waiter and never exceeds `capacity` (= min(maxStreams, peer's MAX_CONCURRENT_STREAMS)),
+//   except that a peer limit below maxStreams is only learned at `ready`: streams promised
+//   before that beyond the limit wait in nghttp2's queue until others finish;
 // - in `ready`, the idle timer is armed exactly when reserved === 0;
 // - every timer is unref()ed and cleared on the way to `closed`;
 // - `ready` (the promise) settles exactly once: resolved on reaching `ready`, rejected with a
