@@ -12,6 +12,9 @@ export interface SocketAddr {
 
 /** Canonical form of an IP literal, or undefined if `text` is not one. */
 export function canonicalIp(text: string): string | undefined {
+  // isIP accepts IPv6 zone ids (`fe80::1%eth0`); they name a local interface, never a
+  // workload, and would make two spellings of one address compare unequal.
+  if (text.includes('%')) return undefined;
   const family = isIP(text);
   if (family === 0) return undefined;
   if (family === 4) return text; // isIP already refuses leading zeros and out-of-range octets
@@ -39,7 +42,7 @@ export function parseSocketAddr(text: string): SocketAddr | undefined {
     if (close < 0 || text[close + 1] !== ':') return undefined;
     host = text.slice(1, close);
     portText = text.slice(close + 2);
-    if (isIP(host) !== 6) return undefined;
+    if (isIP(host) !== 6 || host.includes('%')) return undefined;
   } else {
     const colon = text.lastIndexOf(':');
     if (colon < 0) return undefined;
@@ -55,8 +58,4 @@ export function parseSocketAddr(text: string): SocketAddr | undefined {
 
 export function formatSocketAddr(a: SocketAddr): string {
   return a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`;
-}
-
-export function sameAddr(a: SocketAddr, b: SocketAddr): boolean {
-  return a.ip === b.ip && a.port === b.port;
 }
