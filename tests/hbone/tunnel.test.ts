@@ -261,10 +261,8 @@ t.test('open() can be aborted while connecting and while waiting for the answer'
   t.teardown(() => closeServer(silent.server));
   const connecting = new AbortController();
   setTimeout(() => connecting.abort(), 50);
-  const start = performance.now();
   const err1 = await open({ via: silent.addr, signal: connecting.signal }).catch((e: unknown) => e);
   t.type(err1, OpenAbortedError, 'aborted during the handshake');
-  t.ok(performance.now() - start < 1000, 'promptly');
 
   const waiting = new AbortController();
   setTimeout(() => waiting.abort(), 50);
