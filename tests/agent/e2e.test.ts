@@ -170,3 +170,29 @@ t.test('editing a policy file closes a now-denied open connection', async (t) =>
     'logged',
   );
 });
+
+t.test(
+  'a service with no ready endpoint is refused quickly, with a clear access-log error',
+  async (t) => {
+    const empty = (net: string) =>
+      `apiVersion: v1\nkind: Service\nmetadata: {name: empty, namespace: shop}\nspec: {clusterIP: ${net}, selector: {app: nothing}, ports: [{port: 80}]}\n`;
+    const w = await startWorld(t);
+    await writeFile(join(w.meshDir, 'empty.yaml'), empty(w.ip('30.9')));
+    await eventually(
+      () =>
+        w.mesh.agents.get('node-a')!.ctx.state.current.snapshot.serviceByIp(w.ip('30.9')) !==
+        undefined,
+      'service loaded',
+    );
+    const started = Date.now();
+    const err = await socks5Connect(
+      w.socks('node-a'),
+      { host: 'empty.shop', port: 80 },
+      web(w),
+    ).catch((e) => e);
+    t.type(err, Socks5Refused);
+    t.ok(Date.now() - started < 1_000, 'refused at once, not after a timeout');
+    const line = w.access.get('node-a')!.find((l) => l['error'] === 'NO_HEALTHY_UPSTREAM');
+    t.match(line?.['error_message'], /service shop\/empty has no ready endpoint for port 80/);
+  },
+);
