@@ -41,6 +41,11 @@ export function registerDemo(program: Command): void {
     )
     .option('--once', 'exit after the scenario (status 1 if an expectation failed)')
     .option('--keep', 'keep the temporary state directory on exit')
+    .addOption(
+      new Option('--log-level <level>', 'log level of the CA and agents (JSON lines on stdout)')
+        .choices(LOG_LEVELS)
+        .default('error'),
+    )
     .option(
       '--port-offset <n>',
       'add N to every port (CA 15012, HBONE 15008, SOCKS5 15080, admin 15000, metrics 15020)',
