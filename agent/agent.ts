@@ -14,7 +14,7 @@ import { AgentMetrics } from './observe/metrics.js';
 import type { AccessLogSink } from './observe/record.js';
 import { InboundListener } from './proxy/inbound.js';
 import { InboundPlaintextListener } from './proxy/inbound-plaintext.js';
-import { formatHostPort } from './proxy/listener.js';
+import { formatHostPort, type TcpListener } from './proxy/listener.js';
 import { LiveInbound } from './proxy/live.js';
 import { OutboundCaptureListener } from './proxy/outbound-capture.js';
 import { Socks5Listener } from './proxy/socks5.js';
@@ -43,9 +43,9 @@ export interface AgentAddresses {
 
 interface Listeners {
   readonly inbound: InboundListener;
-  readonly plaintext: InboundPlaintextListener | undefined;
-  readonly outbound: OutboundCaptureListener | undefined;
-  readonly socks5: Socks5Listener | undefined;
+  readonly plaintext: TcpListener | undefined;
+  readonly outbound: TcpListener | undefined;
+  readonly socks5: TcpListener | undefined;
 }
 
 export class Agent {

@@ -20,7 +20,7 @@ import { ConfigError } from '../lib/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { IN_CLUSTER, kubeAccessFrom } from '../mesh/kube/config.js';
 import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
-import { parseHostPort } from './args.js';
+import { Problems, parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
 import { answerPrimary, servePrimary, workerConfig } from './workers.js';
 
@@ -57,15 +57,8 @@ interface AgentFlags {
 
 /** Every problem of the flags at once, each naming its flag. */
 export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
-  const problems: string[] = [];
-  const attempt = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn();
-    } catch (err) {
-      problems.push((err as Error).message);
-      return undefined;
-    }
-  };
+  const problems = new Problems();
+  const attempt = <T>(fn: () => T): T | undefined => problems.attempt(fn);
   const port = (text: string, flag: string): number => {
     const n = Number(text);
     if (!/^\d{1,5}$/.test(text) || n > 65535)
@@ -75,32 +68,32 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
   const optionalHostPort = (text: string, flag: string): HostPort | undefined =>
     text === 'off' ? undefined : parseHostPort(text, flag);
   if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(f.node))
-    problems.push(`--node: ${JSON.stringify(f.node)} is not a Kubernetes node name`);
+    problems.add(`--node: ${JSON.stringify(f.node)} is not a Kubernetes node name`);
   if (isIP(f.listenIp) === 0)
-    problems.push(`--listen-ip: expected an IP address, got ${JSON.stringify(f.listenIp)}`);
+    problems.add(`--listen-ip: expected an IP address, got ${JSON.stringify(f.listenIp)}`);
   // REDIRECT delivers to the address of the interface a packet came in on: any of them.
   if (f.redirect === 'iptables' && f.listenIp !== '0.0.0.0' && f.listenIp !== '::')
-    problems.push(`--redirect iptables: needs --listen-ip 0.0.0.0 or ::, got ${f.listenIp}`);
+    problems.add(`--redirect iptables: needs --listen-ip 0.0.0.0 or ::, got ${f.listenIp}`);
   if (!isValidTrustDomain(f.trustDomain))
-    problems.push(`--trust-domain: ${JSON.stringify(f.trustDomain)} is not a trust domain`);
+    problems.add(`--trust-domain: ${JSON.stringify(f.trustDomain)} is not a trust domain`);
   let caUrl: URL | undefined;
   try {
     caUrl = new URL(f.ca);
     if (caUrl.protocol !== 'https:')
-      problems.push(`--ca: expected an https:// URL, got ${JSON.stringify(f.ca)}`);
+      problems.add(`--ca: expected an https:// URL, got ${JSON.stringify(f.ca)}`);
   } catch {
-    problems.push(`--ca: expected a URL like https://127.0.0.1:15012, got ${JSON.stringify(f.ca)}`);
+    problems.add(`--ca: expected a URL like https://127.0.0.1:15012, got ${JSON.stringify(f.ca)}`);
   }
   const workers = Number(f.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64)
-    problems.push(`--workers: expected 1-64, got ${JSON.stringify(f.workers)}`);
+    problems.add(`--workers: expected 1-64, got ${JSON.stringify(f.workers)}`);
   if (f.socks5Workload !== undefined && !/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(f.socks5Workload)) {
-    problems.push(
+    problems.add(
       `--socks5-workload: expected NAMESPACE/POD, got ${JSON.stringify(f.socks5Workload)}`,
     );
   }
   if (f.meshSource === 'files' && (!f.mesh || f.mesh.length === 0))
-    problems.push(
+    problems.add(
       "required option '--mesh <path...>' not specified (with --mesh-source files; or --mesh-source kubernetes)",
     );
   const inboundPort = attempt(() => port(f.inbound, '--inbound'));
@@ -133,7 +126,7 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     drainPeriodMs: attempt(() => parseDurationMs(f.drainPeriod, '--drain-period')),
     connectTimeoutMs: attempt(() => parseDurationMs(f.connectTimeout, '--connect-timeout')),
   };
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  problems.throwIfAny();
   return Object.freeze(config) as AgentConfig;
 }
 

@@ -13,3 +13,27 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
   }
   return { host, port };
 }
+
+/** Collects every problem of a set of flags, so that one run reports all of them. */
+export class Problems {
+  readonly list: string[] = [];
+
+  add(message: string): void {
+    this.list.push(message);
+  }
+
+  /** Runs a parser; on failure records its message and returns undefined. */
+  attempt<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.list.push((err as Error).message);
+      return undefined;
+    }
+  }
+
+  /** Throws one ConfigError listing them all, if there are any. */
+  throwIfAny(): void {
+    if (this.list.length > 0) throw new ConfigError(this.list.join('\n'));
+  }
+}

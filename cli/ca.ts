@@ -6,11 +6,10 @@ import { parseSecretRef } from '../ca/kube-root.js';
 import { type CaConfig, type CaDeps, startCa } from '../ca/service.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
-import { ConfigError } from '../lib/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { IN_CLUSTER, kubeAccessFrom, kubeConfigFor } from '../mesh/kube/config.js';
 import { KubeApi } from '../mesh/kube/http.js';
-import { parseHostPort } from './args.js';
+import { Problems, parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
 
 interface CaFlags {
@@ -36,36 +35,29 @@ interface CaFlags {
 }
 
 export function caConfigFromFlags(f: CaFlags): CaConfig {
-  const problems: string[] = [];
-  const attempt = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn();
-    } catch (err) {
-      problems.push((err as Error).message);
-      return undefined;
-    }
-  };
+  const problems = new Problems();
+  const attempt = <T>(fn: () => T): T | undefined => problems.attempt(fn);
   const listen = attempt(() => parseHostPort(f.listen, '--listen'));
   const maxTtlMs = attempt(() => parseDurationMs(f.maxTtl, '--max-ttl'));
   if (!isValidTrustDomain(f.trustDomain)) {
-    problems.push(
+    problems.add(
       `--trust-domain: ${JSON.stringify(f.trustDomain)} is not a trust domain (lowercase letters, digits, '.', '-', '_')`,
     );
   }
   const perSecond = Number(f.nodeRate);
   const burst = Number(f.nodeBurst);
   if (!(perSecond > 0))
-    problems.push(
+    problems.add(
       `--node-rate: expected a positive number of requests per second, got ${JSON.stringify(f.nodeRate)}`,
     );
   if (!(Number.isInteger(burst) && burst >= 1))
-    problems.push(`--node-burst: expected a positive integer, got ${JSON.stringify(f.nodeBurst)}`);
+    problems.add(`--node-burst: expected a positive integer, got ${JSON.stringify(f.nodeBurst)}`);
   if (f.meshSource === 'files' && (!f.mesh || f.mesh.length === 0))
-    problems.push(
+    problems.add(
       "required option '--mesh <path...>' not specified (with --mesh-source files; or --mesh-source kubernetes)",
     );
   if (f.auth === 'tokens' && !f.tokens)
-    problems.push(
+    problems.add(
       "required option '--tokens <file>' not specified (with --auth tokens; or --auth tokenreview)",
     );
   const rootSecret =
@@ -74,9 +66,9 @@ export function caConfigFromFlags(f: CaFlags): CaConfig {
       : attempt(() => parseSecretRef(f.rootSecret!, '--root-secret'));
   for (const sa of f.agentServiceAccount) {
     if (!/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(sa))
-      problems.push(`--agent-service-account: expected NAMESPACE/NAME, got ${JSON.stringify(sa)}`);
+      problems.add(`--agent-service-account: expected NAMESPACE/NAME, got ${JSON.stringify(sa)}`);
   }
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  problems.throwIfAny();
   return Object.freeze({
     stateDir: f.stateDir,
     meshPaths: f.mesh ?? [],

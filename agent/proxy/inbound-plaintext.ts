@@ -1,37 +1,19 @@
 // Inbound plaintext (15006): TCP to a local mesh pod that did not come through HBONE,
 // redirected here by the capture rules. Decided with no identity (STRICT denies it,
 // PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod.
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { decideInbound } from './inbound-decision.js';
-import { bindTcp, closeServer } from './listener.js';
+import { TcpListener } from './listener.js';
 import { dialTcp } from './outbound.js';
 import { joinSockets } from './pipe.js';
 
-export class InboundPlaintextListener {
-  readonly #server: Server;
-
-  private constructor(server: Server) {
-    this.#server = server;
-  }
-
-  static async create(ctx: AgentContext, at: HostPort): Promise<InboundPlaintextListener> {
-    return new InboundPlaintextListener(
-      await bindTcp('inbound plaintext', at, (s) => void handle(ctx, s)),
-    );
-  }
-
-  address(): HostPort {
-    const a = this.#server.address() as { address: string; port: number };
-    return { host: a.address, port: a.port };
-  }
-
-  close(): Promise<void> {
-    return closeServer(this.#server);
-  }
-}
+export const InboundPlaintextListener = {
+  create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
+    TcpListener.create('inbound plaintext', at, (s) => void handle(ctx, s)),
+};
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.on('error', () => {});

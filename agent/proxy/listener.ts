@@ -34,3 +34,30 @@ export async function bindTcp(
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
+
+/** A plain TCP listener of the agent (outbound capture, inbound plaintext, SOCKS5): bound
+ *  at creation, closed by stopping to accept. */
+export class TcpListener {
+  readonly #server: Server;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async create(
+    what: string,
+    at: HostPort,
+    onConnection: (s: Socket) => void,
+  ): Promise<TcpListener> {
+    return new TcpListener(await bindTcp(what, at, onConnection));
+  }
+
+  address(): HostPort {
+    const a = this.#server.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.#server);
+  }
+}

@@ -1,32 +1,16 @@
 // Outbound capture (15001): TCP from a local pod redirected by iptables; the destination is
 // the kernel's original destination. A connection that was not redirected (its original
 // destination is this listener itself) is a loop and is refused.
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
-import { bindTcp, closeServer } from './listener.js';
+import { TcpListener } from './listener.js';
 import { openOutbound } from './outbound.js';
 
-export class OutboundCaptureListener {
-  readonly #server: Server;
-
-  private constructor(server: Server) {
-    this.#server = server;
-  }
-
-  static async create(ctx: AgentContext, at: HostPort): Promise<OutboundCaptureListener> {
-    return new OutboundCaptureListener(await bindTcp('outbound', at, (s) => void handle(ctx, s)));
-  }
-
-  address(): HostPort {
-    const a = this.#server.address() as { address: string; port: number };
-    return { host: a.address, port: a.port };
-  }
-
-  close(): Promise<void> {
-    return closeServer(this.#server);
-  }
-}
+export const OutboundCaptureListener = {
+  create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
+    TcpListener.create('outbound', at, (s) => void handle(ctx, s)),
+};
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.on('error', () => {});

@@ -1,38 +1,21 @@
 // SOCKS5 outbound listener (15080, loopback): for hosts without iptables, the local demo
 // and tests. The source workload is the mesh pod whose IP the client connects from, or the
 // configured --socks5-workload. Handshake bytes are bounded and timed.
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Workload } from '../../mesh/types.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
-import { bindTcp, closeServer } from './listener.js';
+import { TcpListener } from './listener.js';
 import { openOutbound } from './outbound.js';
 import { parseGreeting, parseRequest, REPLY, reply } from './socks5-protocol.js';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_HANDSHAKE_BYTES = 600;
 
-export class Socks5Listener {
-  readonly #server: Server;
-
-  private constructor(server: Server) {
-    this.#server = server;
-  }
-
-  static async create(ctx: AgentContext, at: HostPort): Promise<Socks5Listener> {
-    const server = await bindTcp('socks5', at, (s) => void handle(ctx, s));
-    return new Socks5Listener(server);
-  }
-
-  address(): HostPort {
-    const a = this.#server.address() as { address: string; port: number };
-    return { host: a.address, port: a.port };
-  }
-
-  close(): Promise<void> {
-    return closeServer(this.#server);
-  }
-}
+export const Socks5Listener = {
+  create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
+    TcpListener.create('socks5', at, (s) => void handle(ctx, s)),
+};
 
 function sourceWorkload(ctx: AgentContext, ip: string): Workload | undefined {
   const view = ctx.state.current;
