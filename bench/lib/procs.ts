@@ -22,13 +22,26 @@ export interface Proc {
 }
 
 /** Runs the built `dist/` (what operators run; the TypeScript loader costs memory and
- *  start-up time that would be measured too), falling back to the sources. */
-export function mtun(args: string[], opts: { cpus?: string } = {}): Proc {
-  const entry = existsSync('dist/cli/main.js') ? ['dist/cli/main.js'] : ['--import', 'tsx', 'cli/main.ts'];
-  const cmd = [process.execPath, ...entry, ...args];
-  const child = opts.cpus
-    ? spawn('taskset', ['-c', opts.cpus, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+ *  start-up time that would be measured too), falling back to the sources. `nodeArgs` go
+ *  before the script (e.g. `--cpu-prof`). */
+export function mtun(args: string[], opts: { cpus?: string; nodeArgs?: string[] } = {}): Proc {
+  const entry = existsSync('dist/cli/main.js')
+    ? ['dist/cli/main.js']
+    : ['--import', 'tsx', 'cli/main.ts'];
+  const cmd = [process.execPath, ...(opts.nodeArgs ?? []), ...entry, ...args];
+  return opts.cpus
+    ? spawnProc('taskset', ['-c', opts.cpus, ...cmd])
+    : spawnProc(cmd[0]!, cmd.slice(1));
+}
+
+/** Any process, with its output kept (bounded) for `waitFor`, killed when we exit.
+ *  `nofile` raises its open-file limit (10,000 idle connections need 2 fds each). */
+export function spawnProc(file: string, args: string[], opts: { nofile?: number } = {}): Proc {
+  const child = opts.nofile
+    ? spawn('prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', file, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   const keep = (d: Buffer) => {
@@ -37,6 +50,7 @@ export function mtun(args: string[], opts: { cpus?: string } = {}): Proc {
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  child.on('error', (err) => keep(Buffer.from(`spawn ${file}: ${err.message}\n`)));
   child.on('exit', () => children.delete(child));
   return {
     child,
@@ -49,20 +63,32 @@ export function mtun(args: string[], opts: { cpus?: string } = {}): Proc {
           if (m) {
             clearInterval(poll);
             resolve(m);
-          } else if (Date.now() > end || child.exitCode !== null) {
+          } else if (Date.now() > end || child.exitCode !== null || child.signalCode !== null) {
             clearInterval(poll);
-            reject(new Error(`waiting for ${re}: ${out.slice(-2000)}`));
+            reject(new Error(`${file}: waiting for ${re}: ${out.slice(-2000)}`));
           }
         }, 50);
       }),
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
       }),
   };
+}
+
+/** Peak resident memory (VmHWM) of a process and its descendants, in KiB. */
+export function peakRssKiB(pid: number): number {
+  let total = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += Number(m?.[1] ?? 0);
+    } catch {}
+  }
+  return total;
 }
 
 /** Resident memory of a process and its descendants' (workers), in KiB. */

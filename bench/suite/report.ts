@@ -1,0 +1,372 @@
+// The run's outputs: a table on the terminal (each figure with its ratio to direct TCP and
+// to the best C peer for that figure), a JSON file with every raw sample, a Markdown file
+// with the machine description and the table, and an SVG chart of the ratios.
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+
+interface Lat {
+  count: number;
+  p50Us: number;
+  p99Us: number;
+  perSec: number;
+  samplesUs: number[];
+}
+export interface Round {
+  bulk1Gbps: number;
+  bulk8Gbps: number;
+  cpuSecPerGB: number;
+  rr: Lat;
+  conn1: Lat & { failed: number };
+  conn8: Lat & { failed: number };
+  cpuSecPerKConn: number;
+}
+export interface ConfigResult {
+  kind: 'direct' | 'mtun' | 'c';
+  rounds: Round[];
+  idleRssKiB: number;
+  peakRssKiB: number;
+  errors?: string[];
+  idle?: {
+    opened: number;
+    answered: number;
+    failed: number;
+    rssBeforeKiB: number;
+    rssLoadedKiB: number;
+    kibPerConn: number;
+  };
+}
+export interface RunResult {
+  mode: string;
+  params: object;
+  startedAt: string;
+  elapsedSeconds?: number;
+  configs: Record<string, ConfigResult>;
+  missing: Record<string, string>;
+  machine?: Record<string, string>;
+}
+
+interface Metric {
+  readonly key: string;
+  readonly label: string;
+  readonly unit: string;
+  readonly better: 'higher' | 'lower';
+  readonly get: (c: ConfigResult) => number;
+  readonly digits: number;
+}
+
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : Number.NaN;
+};
+const med = (f: (r: Round) => number) => (c: ConfigResult) => median(c.rounds.map(f));
+
+export const METRICS: readonly Metric[] = [
+  {
+    key: 'bulk1',
+    label: 'bulk, 1 stream',
+    unit: 'Gb/s',
+    better: 'higher',
+    digits: 2,
+    get: med((r) => r.bulk1Gbps),
+  },
+  {
+    key: 'bulk8',
+    label: 'bulk, 8 streams',
+    unit: 'Gb/s',
+    better: 'higher',
+    digits: 2,
+    get: med((r) => r.bulk8Gbps),
+  },
+  {
+    key: 'rrP50',
+    label: '64 B round trip p50',
+    unit: 'µs',
+    better: 'lower',
+    digits: 0,
+    get: med((r) => r.rr.p50Us),
+  },
+  {
+    key: 'rrP99',
+    label: '64 B round trip p99',
+    unit: 'µs',
+    better: 'lower',
+    digits: 0,
+    get: med((r) => r.rr.p99Us),
+  },
+  {
+    key: 'rrRate',
+    label: '64 B round trips/s',
+    unit: '/s',
+    better: 'higher',
+    digits: 0,
+    get: med((r) => r.rr.perSec),
+  },
+  {
+    key: 'conn1',
+    label: 'new conns/s, 1 client',
+    unit: '/s',
+    better: 'higher',
+    digits: 0,
+    get: med((r) => r.conn1.perSec),
+  },
+  {
+    key: 'conn1P50',
+    label: 'setup→reply p50, 1 client',
+    unit: 'µs',
+    better: 'lower',
+    digits: 0,
+    get: med((r) => r.conn1.p50Us),
+  },
+  {
+    key: 'conn1P99',
+    label: 'setup→reply p99, 1 client',
+    unit: 'µs',
+    better: 'lower',
+    digits: 0,
+    get: med((r) => r.conn1.p99Us),
+  },
+  {
+    key: 'conn8',
+    label: 'new conns/s, 8 clients',
+    unit: '/s',
+    better: 'higher',
+    digits: 0,
+    get: med((r) => r.conn8.perSec),
+  },
+  {
+    key: 'conn8P50',
+    label: 'setup→reply p50, 8 clients',
+    unit: 'µs',
+    better: 'lower',
+    digits: 0,
+    get: med((r) => r.conn8.p50Us),
+  },
+  {
+    key: 'conn8P99',
+    label: 'setup→reply p99, 8 clients',
+    unit: 'µs',
+    better: 'lower',
+    digits: 0,
+    get: med((r) => r.conn8.p99Us),
+  },
+  {
+    key: 'cpuGB',
+    label: 'proxy CPU per GB (both sides)',
+    unit: 's',
+    better: 'lower',
+    digits: 2,
+    get: med((r) => r.cpuSecPerGB),
+  },
+  {
+    key: 'cpuKConn',
+    label: 'proxy CPU per 1,000 conns',
+    unit: 's',
+    better: 'lower',
+    digits: 3,
+    get: med((r) => r.cpuSecPerKConn),
+  },
+  {
+    key: 'idleConn',
+    label: 'memory per idle conn (both sides)',
+    unit: 'KiB',
+    better: 'lower',
+    digits: 1,
+    get: (c) => (c.kind === 'direct' ? Number.NaN : (c.idle?.kibPerConn ?? Number.NaN)),
+  },
+  {
+    key: 'idleAns',
+    label: 'idle conns answering',
+    unit: '',
+    better: 'higher',
+    digits: 0,
+    get: (c) => c.idle?.answered ?? Number.NaN,
+  },
+  {
+    key: 'rssIdle',
+    label: 'RSS idle (both sides)',
+    unit: 'MiB',
+    better: 'lower',
+    digits: 1,
+    get: (c) => (c.kind === 'direct' ? Number.NaN : c.idleRssKiB / 1024),
+  },
+  {
+    key: 'rssPeak',
+    label: 'RSS peak (both sides)',
+    unit: 'MiB',
+    better: 'lower',
+    digits: 1,
+    get: (c) => (c.kind === 'direct' ? Number.NaN : c.peakRssKiB / 1024),
+  },
+];
+
+function best(run: RunResult, m: Metric): number {
+  const vals = Object.values(run.configs)
+    .filter((c) => c.kind === 'c')
+    .map(m.get)
+    .filter((v) => !Number.isNaN(v));
+  if (!vals.length) return Number.NaN;
+  return m.better === 'higher' ? Math.max(...vals) : Math.min(...vals);
+}
+
+const fmt = (v: number, d: number) => (Number.isNaN(v) ? '–' : v.toFixed(d));
+const ratio = (v: number, ref: number) =>
+  Number.isNaN(v) || Number.isNaN(ref) || ref === 0 ? '–' : `${(v / ref).toFixed(2)}×`;
+
+export function table(run: RunResult): string {
+  const names = Object.keys(run.configs);
+  const lines = [`| figure | ${names.join(' | ')} |`, `|---|${names.map(() => '---').join('|')}|`];
+  for (const m of METRICS) {
+    const direct = run.configs['direct'] ? m.get(run.configs['direct']) : Number.NaN;
+    const b = best(run, m);
+    const cells = names.map((n) => {
+      const v = m.get(run.configs[n]!);
+      const rs = [ratio(v, direct), ratio(v, b)];
+      return Number.isNaN(v) ? '–' : `${fmt(v, m.digits)} (${rs[0]} d, ${rs[1]} C)`;
+    });
+    lines.push(
+      `| ${m.label}${m.unit ? ` (${m.unit})` : ''}, ${m.better} is better | ${cells.join(' | ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function targets(run: RunResult): string[] {
+  const mt = run.configs['mtun'];
+  if (!mt) return ['mtun not in this run'];
+  const m = (k: string) => METRICS.find((x) => x.key === k)!;
+  const out: string[] = [];
+  const chk = (name: string, ok: boolean, text: string) =>
+    out.push(`${ok ? 'MET   ' : 'MISSED'} ${name}: ${text}`);
+  const r = (k: string) => m(k).get(mt) / best(run, m(k));
+  chk('bulk ≥ 0.8× best C (1 stream)', r('bulk1') >= 0.8, `${r('bulk1').toFixed(2)}×`);
+  chk('bulk ≥ 0.8× best C (8 streams)', r('bulk8') >= 0.8, `${r('bulk8').toFixed(2)}×`);
+  chk('round trip p50 ≤ 1.3× best C', r('rrP50') <= 1.3, `${r('rrP50').toFixed(2)}×`);
+  chk('new conns/s ≥ 3× best C (1 client)', r('conn1') >= 3, `${r('conn1').toFixed(2)}×`);
+  chk('new conns/s ≥ 3× best C (8 clients)', r('conn8') >= 3, `${r('conn8').toFixed(2)}×`);
+  const perAgent = m('idleConn').get(mt) / 2;
+  chk(
+    '≤ 10 KiB per idle tunnel per agent',
+    perAgent <= 10,
+    `${perAgent.toFixed(1)} KiB per agent (${m('idleConn').get(mt).toFixed(1)} both)`,
+  );
+  return out;
+}
+
+function machine(): Record<string, string> {
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .split('\n')[0]!
+        .trim();
+    } catch (err) {
+      const e = err as { stderr?: string };
+      return (e.stderr ?? '').split('\n')[0]?.trim() || 'not installed';
+    }
+  };
+  return {
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+    memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    kernel: release(),
+    node: process.version,
+    openssl: process.versions.openssl ?? '?',
+    stunnel: sh('sh', ['-c', 'stunnel4 -version 2>&1 | grep -m1 "^stunnel"']),
+    haproxy: sh('/usr/sbin/haproxy', ['-v']),
+    nginx: sh('sh', ['-c', 'nginx -v 2>&1']),
+  };
+}
+
+export function svg(run: RunResult): string {
+  // One panel per headline figure; a bar per configuration, as its ratio to the best C peer.
+  const keys = ['bulk1', 'bulk8', 'rrP50', 'conn1', 'conn8', 'cpuGB', 'idleConn'];
+  const names = Object.keys(run.configs);
+  const colors: Record<string, string> = {
+    direct: '#999',
+    mtun: '#1f77b4',
+    'mtun-w2': '#6baed6',
+    stunnel: '#d62728',
+    haproxy: '#ff7f0e',
+    nginx: '#2ca02c',
+  };
+  const W = 260,
+    H = 200,
+    pad = 30;
+  const parts: string[] = [];
+  keys.forEach((k, i) => {
+    const m = METRICS.find((x) => x.key === k)!;
+    const b = best(run, m);
+    const x0 = (i % 4) * W + 10,
+      y0 = Math.floor(i / 4) * (H + 40) + 40;
+    const vals = names.map((n) => m.get(run.configs[n]!) / b);
+    const max = Math.max(1.2, ...vals.filter((v) => Number.isFinite(v)));
+    parts.push(
+      `<text x="${x0}" y="${y0 - 8}" font-size="12" font-weight="bold">${m.label} (${m.better} is better)</text>`,
+    );
+    const bw = (W - pad) / names.length;
+    const yOf = (v: number) => y0 + H - (v / max) * H;
+    parts.push(
+      `<line x1="${x0}" x2="${x0 + W - 20}" y1="${yOf(1)}" y2="${yOf(1)}" stroke="#000" stroke-dasharray="3,3"/>`,
+    );
+    parts.push(`<text x="${x0 + W - 18}" y="${yOf(1) + 4}" font-size="9">1×</text>`);
+    names.forEach((n, j) => {
+      const v = vals[j]!;
+      if (!Number.isFinite(v)) return;
+      const x = x0 + j * bw;
+      parts.push(
+        `<rect x="${x}" y="${yOf(v)}" width="${bw - 4}" height="${y0 + H - yOf(v)}" fill="${colors[n] ?? '#555'}"/>`,
+      );
+      parts.push(
+        `<text x="${x + (bw - 4) / 2}" y="${yOf(v) - 2}" font-size="9" text-anchor="middle">${v.toFixed(2)}</text>`,
+      );
+    });
+  });
+  const legend = names.map(
+    (n, j) =>
+      `<rect x="${10 + j * 110}" y="${2 * (H + 40) + 40}" width="10" height="10" fill="${colors[n] ?? '#555'}"/><text x="${24 + j * 110}" y="${2 * (H + 40) + 49}" font-size="11">${n}</text>`,
+  );
+  const width = 4 * W + 20,
+    height = 2 * (H + 40) + 70;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="10" y="16" font-size="14" font-weight="bold">mtun bench (${run.mode}, ${run.startedAt}): each figure as a ratio to the best C peer (stunnel, HAProxy, nginx)</text>
+${parts.join('\n')}
+${legend.join('\n')}
+</svg>
+`;
+}
+
+export async function writeReport(run: RunResult, prefix?: string): Promise<void> {
+  run.machine = machine();
+  const stem = prefix ?? `bench/results/${run.mode}-${run.startedAt.replace(/[:.]/g, '-')}`;
+  await mkdir(stem.replace(/\/[^/]*$/, '') || '.', { recursive: true });
+  const t = table(run);
+  const tg = targets(run);
+  const miss = Object.entries(run.missing).map(([k, v]) => `- ${k}: MISSING (${v})`);
+  const md = [
+    `# mtun bench, ${run.mode} run, ${run.startedAt} (${Math.round(run.elapsedSeconds ?? 0)} s)`,
+    '',
+    'Machine: ' +
+      Object.entries(run.machine)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; '),
+    '',
+    `Parameters: ${JSON.stringify(run.params)}. Loopback. Medians of the rounds. Each cell: value (ratio to direct TCP "d", ratio to the best C peer for that figure "C").`,
+    '',
+    t,
+    '',
+    ...(miss.length ? ['Peers missing:', ...miss, ''] : []),
+    ...Object.entries(run.configs).flatMap(([n, c]) =>
+      (c.errors ?? []).map((e) => `- ${n} ERROR ${e}`),
+    ),
+    '',
+    'Targets (mtun, ratios in this run):',
+    '',
+    ...tg.map((x) => `- ${x}`),
+    '',
+  ].join('\n');
+  await writeFile(`${stem}.md`, md);
+  await writeFile(`${stem}.json`, JSON.stringify(run));
+  await writeFile(`${stem}.svg`, svg(run));
+  console.log(md);
+  console.log(`wrote ${stem}.md, ${stem}.json (raw samples), ${stem}.svg (chart)`);
+}
