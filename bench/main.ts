@@ -204,7 +204,8 @@ async function main(): Promise<void> {
     for (let round = 1; round <= P.rounds; round++) {
       for (const c of configs) {
         const at = (w: string) => progress(`round ${round}/${P.rounds} · ${c.name} · ${w}`);
-        const errors = (result.configs[c.name]!.errors ??= []);
+        const errors: string[] = [];
+        result.configs[c.name]!.errors = errors;
         const guard = async <T>(w: string, f: () => Promise<T>, none: T): Promise<T> => {
           at(w);
           try {
