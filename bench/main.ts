@@ -180,9 +180,16 @@ async function main(): Promise<void> {
         console.error(`\n${kind}: FAILED TO START, ${err}`);
       }
     }
-    for (const c of configs) {
+    for (const c of [...configs]) {
       progress(`warming ${c.name}`);
-      await warm(c);
+      try {
+        await warm(c);
+      } catch (err) {
+        result.missing[c.name] = `never answered: ${String(err).slice(0, 600)}`;
+        console.error(`\n${c.name}: FAILED, ${err}`);
+        configs.splice(configs.indexOf(c), 1);
+        continue;
+      }
       result.configs[c.name] = { kind: c.kind, rounds: [], idleRssKiB: rssOf(c), peakRssKiB: 0 };
     }
     // Idle connections first, on fresh processes (bulk buffers would hide in the baseline).

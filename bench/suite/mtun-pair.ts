@@ -77,6 +77,8 @@ export async function startMtunPair(
         ...['--node', node, '--mesh', join(dir, 'mesh.yaml'), '--ca', caUrl],
         ...['--ca-token-file', join(dir, token), '--ca-bundle', join(dir, 'ca', 'root-cert.pem')],
         ...['--listen-ip', ip, '--inbound', String(hbone), '--socks5', `${ip}:${hbone + 1}`],
+        // Two pairs run side by side: no default (fixed) capture ports.
+        ...['--outbound', String(hbone + 2), '--inbound-plaintext', String(hbone + 3)],
         // The load client connects from 127.0.0.1, not the pod IP: binding a source address
         // before connect() makes the kernel search for a free port per connection (no
         // IP_BIND_ADDRESS_NO_PORT in Node), which throttled new connections to ~200/s.
