@@ -177,7 +177,7 @@ export function registerCa(program: Command): void {
       const deps: CaDeps = needsKube
         ? {
             kube: new KubeApi(
-              kubeConfigFor(
+              await kubeConfigFor(
                 kubeAccessFrom(flags, {
                   host: process.env['KUBERNETES_SERVICE_HOST'],
                   port: process.env['KUBERNETES_SERVICE_PORT'],

@@ -2,7 +2,7 @@
 // from explicit inputs: the CLI reads KUBERNETES_SERVICE_HOST/PORT and passes them in, so
 // nothing below the entry point reads the environment (client-node's loadFromCluster does).
 import { isIPv6 } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../../lib/errors.js';
 
 export const IN_CLUSTER = Object.freeze({
@@ -22,7 +22,10 @@ export type KubeAccess =
   /** A kubeconfig file (a person's, kind's); `context` defaults to its current context. */
   | { readonly kind: 'kubeconfig'; readonly file: string; readonly context?: string };
 
-export function kubeConfigFor(access: KubeAccess): KubeConfig {
+/** Loads @kubernetes/client-node only here, when the Kubernetes API is used at all: it is
+ *  ~13 MiB of code that a file-source agent would otherwise carry in every process. */
+export async function kubeConfigFor(access: KubeAccess): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (access.kind === 'kubeconfig') {
     try {

@@ -27,7 +27,7 @@ export async function openMeshSource(
       clusterDomain: opts.clusterDomain,
     });
   return KubeMeshSource.open({
-    api: new KubeApi(kubeConfigFor(choice.access)),
+    api: new KubeApi(await kubeConfigFor(choice.access)),
     logger: opts.logger,
     clusterDomain: opts.clusterDomain,
     ...(choice.resources ? { resources: choice.resources } : {}),
