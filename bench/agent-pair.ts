@@ -18,6 +18,7 @@ import {
   startTarget,
 } from './lib/load.js';
 import { cpuSeconds, mtun, type Proc, rssKiB } from './lib/procs.js';
+import { MESH } from './suite/mtun-pair.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,41 +31,6 @@ const { values } = parseArgs({
 const SECONDS = Math.min(Number(values.seconds), 30);
 const TUNNELS = Math.min(Number(values.tunnels), 5000);
 const ROUNDS = Math.min(Number(values.rounds), 10);
-
-const MESH = `
-apiVersion: v1
-kind: Node
-metadata: {name: node-a}
-status: {addresses: [{type: InternalIP, address: 127.0.0.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: node-b}
-status: {addresses: [{type: InternalIP, address: 127.0.0.2}]}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: bench}
-spec: {serviceAccountName: client, nodeName: node-a}
-status: {podIP: 127.0.40.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: server, namespace: bench, labels: {app: server}}
-spec: {serviceAccountName: server, nodeName: node-b}
-status: {podIP: 127.0.40.2}
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: server-from-client, namespace: bench}
-spec:
-  selector: {matchLabels: {app: server}}
-  rules: [{from: [{source: {principals: [cluster.local/ns/bench/sa/client]}}]}]
-`;
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'mtun-bench-pair-'));

@@ -9,7 +9,8 @@ import { mtun, type Proc } from '../lib/procs.js';
 export const CLIENT_POD = '127.0.40.1';
 export const SERVER_POD = '127.0.40.2';
 
-const MESH = `
+/** The benchmark mesh: client on node-a, server on node-b, a policy in force. */
+export const MESH = `
 apiVersion: v1
 kind: Node
 metadata: {name: node-a}
