@@ -159,8 +159,8 @@ t.test(
   },
 );
 
-t.test('with the CA up the agent becomes ready; a taken port is named', async (t) => {
-  const dir = await setup(t);
+/** A real `mtun ca` process over the setup's mesh and tokens; resolves with its URL. */
+async function startCaProcess(t: Test, dir: string): Promise<string> {
   const ca = start([
     'ca',
     '--state-dir',
@@ -173,9 +173,16 @@ t.test('with the CA up the agent becomes ready; a taken port is named', async (t
     '127.0.0.1:0',
   ]);
   t.teardown(() => ca.child.kill('SIGKILL'));
-  const url = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
-  const [inbound, metrics] = [await freePort(), await freePort()];
-  const args = [
+  return (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+}
+
+/** `mtun agent` arguments for node-a against that CA, with no fixed capture ports. */
+function agentArgs(
+  dir: string,
+  url: string,
+  o: { inbound: number; metrics: number; admin?: number; extra?: string[] },
+): string[] {
+  return [
     'agent',
     '--node',
     'node-a',
@@ -190,7 +197,7 @@ t.test('with the CA up the agent becomes ready; a taken port is named', async (t
     '--listen-ip',
     '127.0.0.1',
     '--inbound',
-    String(inbound),
+    String(o.inbound),
     '--socks5',
     '127.0.0.1:0',
     '--outbound',
@@ -198,19 +205,35 @@ t.test('with the CA up the agent becomes ready; a taken port is named', async (t
     '--inbound-plaintext',
     '0',
     '--admin',
-    'off',
+    o.admin ? `127.0.0.1:${o.admin}` : 'off',
     '--metrics',
-    `127.0.0.1:${metrics}`,
+    `127.0.0.1:${o.metrics}`,
+    ...(o.extra ?? []),
   ];
+}
+
+/** Polls /healthz/ready until 200 or `tries` run out; returns the last status. */
+async function pollReady(metrics: number, tries: number, everyMs: number): Promise<number> {
+  let status = 0;
+  for (let i = 0; i < tries && status !== 200; i++) {
+    status = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status !== 200) await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return status;
+}
+
+t.test('with the CA up the agent becomes ready; a taken port is named', async (t) => {
+  const dir = await setup(t);
+  const url = await startCaProcess(t, dir);
+  const [inbound, metrics] = [await freePort(), await freePort()];
+  const args = agentArgs(dir, url, { inbound, metrics });
   const agent = start(args);
   t.teardown(() => agent.child.kill('SIGKILL'));
   await agent.waitFor(/agent listening/);
-  let status = 0;
-  for (let i = 0; i < 100 && status !== 200; i++) {
-    status = (await fetch(`http://127.0.0.1:${metrics}/healthz/ready`)).status;
-    if (status !== 200) await new Promise((r) => setTimeout(r, 50));
-  }
-  t.equal(status, 200, 'ready once the certificate is loaded');
+  t.equal(await pollReady(metrics, 100, 50), 200, 'ready once the certificate is loaded');
   const second = await run(process.execPath, [
     ...MTUN,
     ...args.map((a) => (a === `127.0.0.1:${metrics}` ? '127.0.0.1:0' : a)),
@@ -226,59 +249,17 @@ t.test(
   '--workers 2: one readiness and metrics for both, config_dump of each, clean SIGTERM',
   async (t) => {
     const dir = await setup(t);
-    const ca = start([
-      'ca',
-      '--state-dir',
-      join(dir, 'ca'),
-      '--mesh',
-      join(dir, 'mesh.yaml'),
-      '--tokens',
-      join(dir, 'tokens.yaml'),
-      '--listen',
-      '127.0.0.1:0',
-    ]);
-    t.teardown(() => ca.child.kill('SIGKILL'));
-    const url = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+    const url = await startCaProcess(t, dir);
     const [inbound, metrics, admin] = [await freePort(), await freePort(), await freePort()];
-    const agent = start([
-      'agent',
-      '--node',
-      'node-a',
-      '--mesh',
-      join(dir, 'mesh.yaml'),
-      '--ca',
-      url,
-      '--ca-token-file',
-      join(dir, 'token'),
-      '--ca-bundle',
-      join(dir, 'ca', 'root-cert.pem'),
-      '--listen-ip',
-      '127.0.0.1',
-      '--inbound',
-      String(inbound),
-      '--socks5',
-      '127.0.0.1:0',
-      '--outbound',
-      '0',
-      '--inbound-plaintext',
-      '0',
-      '--admin',
-      `127.0.0.1:${admin}`,
-      '--metrics',
-      `127.0.0.1:${metrics}`,
-      '--workers',
-      '2',
-    ]);
+    const agent = start(
+      agentArgs(dir, url, { inbound, metrics, admin, extra: ['--workers', '2'] }),
+    );
     t.teardown(() => agent.child.kill('SIGKILL'));
-    let status = 0;
-    for (let i = 0; i < 200 && status !== 200; i++) {
-      status = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    t.equal(status, 200, 'ready once both workers have their certificates');
+    t.equal(
+      await pollReady(metrics, 200, 100),
+      200,
+      'ready once both workers have their certificates',
+    );
     const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
     t.match(
       text,
