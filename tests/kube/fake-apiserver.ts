@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Test } from 'tap';
 import { createRoot, generateP256, issueLeaf, privateKeyPem } from '../../ca/pki.js';
@@ -58,6 +58,7 @@ export class FakeApiServer {
   #rv = 100;
   #compactedRv = 0;
   #server!: Server;
+  readonly #unixListeners: NetServer[] = [];
   caPem = '';
   url = '';
   /** 'event': 200 then an ERROR event with 410 (what kube-apiserver does); 'http': a 410. */
@@ -71,7 +72,8 @@ export class FakeApiServer {
     body: { status: { authenticated: false, error: 'invalid bearer token' } },
   });
 
-  static async start(t: Test): Promise<FakeApiServer> {
+  /** `ipSans`: more addresses its certificate is valid for (a relay in front of it). */
+  static async start(t: Test, opts: { ipSans?: readonly string[] } = {}): Promise<FakeApiServer> {
     const s = new FakeApiServer();
     const ca = await createRoot({ trustDomain: 'kube.test' });
     const keys = await generateP256();
@@ -81,7 +83,10 @@ export class FakeApiServer {
       publicKey: keys.publicKey,
       notBefore: new Date(now - 60_000),
       notAfter: new Date(now + 3_600_000),
-      extraSans: [{ type: 'ip', value: '127.0.0.1' }],
+      extraSans: ['127.0.0.1', ...(opts.ipSans ?? [])].map((value) => ({
+        type: 'ip' as const,
+        value,
+      })),
     });
     s.caPem = ca.cert.toString('pem');
     s.#server = createServer({
@@ -94,6 +99,17 @@ export class FakeApiServer {
     s.url = `https://127.0.0.1:${port}`;
     t.teardown(() => s.close());
     return s;
+  }
+
+  /** Also serves on a UNIX socket (same TLS, same certificate): a relay in another network
+   *  namespace can reach it there. Closed with the server. */
+  async listenUnix(path: string): Promise<void> {
+    const unix = createNetServer((socket) => this.#server.emit('connection', socket));
+    this.#unixListeners.push(unix);
+    await new Promise<void>((resolve, reject) => {
+      unix.once('error', reject);
+      unix.listen(path, resolve);
+    });
   }
 
   /** A client configured like a kubeconfig for this server. */
@@ -203,6 +219,7 @@ export class FakeApiServer {
   async close(): Promise<void> {
     for (const w of this.#watches) w.socket.destroy();
     this.#watches.clear();
+    for (const unix of this.#unixListeners.splice(0)) unix.close();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
@@ -542,6 +559,15 @@ export function authorizationPolicy(ns: string, name: string, spec: Obj): Obj {
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
+    metadata: { name, namespace: ns },
+    spec,
+  };
+}
+
+export function peerAuthentication(ns: string, name: string, spec: Obj): Obj {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
     metadata: { name, namespace: ns },
     spec,
   };

@@ -1,7 +1,9 @@
 // The mesh running on the namespaced topology: a real `mtun ca` process in the control
 // namespace, one real `mtun agent --redirect iptables` per node namespace, and unmodified
-// programs in the pods (python3's http.server, curl, iperf3, tcpdump). Everything started
-// here is tracked by the Netns and killed at teardown, whatever happened.
+// programs in the pods (python3's http.server, curl, iperf3, tcpdump). The CA and agents
+// read the mesh from files by default; a ControlPlane can feed them otherwise (kube-control.ts:
+// the Kubernetes API). Everything started here is tracked by the Netns and killed at
+// teardown, whatever happened.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { tempDir } from '../helpers/tmp.js';
 import { Netns, sweepLeftovers } from './netns.js';
-import { buildTopology, CTL_IP, meshYaml, PODS, podByName } from './topology.js';
+import { buildTopology, CTL_IP, meshYaml, NODE_NAME, PODS, podByName } from './topology.js';
 
 const MTUN = ['--import', 'tsx', 'cli/main.ts'];
 
@@ -25,6 +27,8 @@ export interface Cluster {
   /** Files the pods' HTTP servers serve: hello.txt, and marker.bin (the marker, repeated). */
   readonly www: string;
   readonly marker: string;
+  /** The `mtun ca` process in ctl. */
+  readonly ca: Proc;
   readonly agents: Map<'n1' | 'n2', Proc>;
   startAgent(node: 'n1' | 'n2'): Promise<Proc>;
   /** SIGTERM, and the exit code. */
@@ -65,28 +69,52 @@ export function track(child: ChildProcess): Proc {
   };
 }
 
-export async function startCluster(t: Test): Promise<Cluster> {
+/** Where the CA and the agents learn the mesh, and how the agents prove their node to the
+ *  CA: `mtun ca` and `mtun agent` flags (the rest — listen addresses, state dir, CA URL and
+ *  bundle, capture — is the cluster's). */
+export interface ControlPlane {
+  readonly caArgs: readonly string[];
+  agentArgs(node: 'n1' | 'n2'): readonly string[];
+}
+
+export interface ClusterOptions {
+  /** Sets up the control plane once the topology is built (its namespaces exist).
+   *  Default: the files in DIR/mesh (meshYaml()) and a tokens file. */
+  readonly controlPlane?: (ns: Netns, dir: string) => Promise<ControlPlane>;
+}
+
+/** The file source: DIR/mesh/mesh.yaml holds meshYaml(), DIR/tokens.yaml a random token per
+ *  node, DIR/token-<node> each agent's copy. */
+async function fileControlPlane(_ns: Netns, dir: string): Promise<ControlPlane> {
+  const meshDir = join(dir, 'mesh');
+  await mkdir(meshDir);
+  await writeFile(join(meshDir, 'mesh.yaml'), meshYaml());
+  const tokens = { n1: randomBytes(16).toString('hex'), n2: randomBytes(16).toString('hex') };
+  await writeFile(
+    join(dir, 'tokens.yaml'),
+    `- {node: ${NODE_NAME.n1}, token: ${tokens.n1}}\n- {node: ${NODE_NAME.n2}, token: ${tokens.n2}}\n`,
+  );
+  for (const node of ['n1', 'n2'] as const)
+    await writeFile(join(dir, `token-${node}`), tokens[node]);
+  return {
+    caArgs: ['--mesh', meshDir, '--tokens', join(dir, 'tokens.yaml')],
+    agentArgs: (node) => ['--mesh', meshDir, '--ca-token-file', join(dir, `token-${node}`)],
+  };
+}
+
+export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<Cluster> {
   sweepLeftovers();
   const ns = new Netns();
   t.teardown(() => ns.destroy());
   const dir = await tempDir(t, 'mtun-ns-');
   await buildTopology(ns);
 
-  const meshDir = join(dir, 'mesh');
   const www = join(dir, 'www');
-  await mkdir(meshDir);
   await mkdir(www);
-  await writeFile(join(meshDir, 'mesh.yaml'), meshYaml());
   const marker = `MTUN-MARKER-${randomBytes(8).toString('hex')}`;
   await writeFile(join(www, 'hello.txt'), 'hello from a pod\n');
   await writeFile(join(www, 'marker.bin'), `${marker}\n`.repeat(4096));
-  const tokens = { n1: randomBytes(16).toString('hex'), n2: randomBytes(16).toString('hex') };
-  await writeFile(
-    join(dir, 'tokens.yaml'),
-    `- {node: node-1, token: ${tokens.n1}}\n- {node: node-2, token: ${tokens.n2}}\n`,
-  );
-  for (const node of ['n1', 'n2'] as const)
-    await writeFile(join(dir, `token-${node}`), tokens[node]);
+  const control = await (opts.controlPlane ?? fileControlPlane)(ns, dir);
 
   const ca = track(
     ns.spawn('ctl', process.execPath, [
@@ -94,10 +122,7 @@ export async function startCluster(t: Test): Promise<Cluster> {
       'ca',
       '--state-dir',
       join(dir, 'ca'),
-      '--mesh',
-      meshDir,
-      '--tokens',
-      join(dir, 'tokens.yaml'),
+      ...control.caArgs,
       '--listen',
       `${CTL_IP}:15012`,
     ]),
@@ -130,13 +155,10 @@ export async function startCluster(t: Test): Promise<Cluster> {
         ...MTUN,
         'agent',
         '--node',
-        node === 'n1' ? 'node-1' : 'node-2',
-        '--mesh',
-        meshDir,
+        NODE_NAME[node],
+        ...control.agentArgs(node),
         '--ca',
         `https://${CTL_IP}:15012`,
-        '--ca-token-file',
-        join(dir, `token-${node}`),
         '--ca-bundle',
         join(dir, 'ca', 'root-cert.pem'),
         '--redirect',
@@ -179,6 +201,7 @@ export async function startCluster(t: Test): Promise<Cluster> {
     dir,
     www,
     marker,
+    ca,
     agents,
     startAgent,
     async stopAgent(node) {
@@ -223,6 +246,18 @@ export async function startCluster(t: Test): Promise<Cluster> {
     );
   }
   return cluster;
+}
+
+/** curl's exit when the agent resets an accepted connection: while curl still counts it as
+ *  connecting (7), with an empty reply (52), or on receive (56). The access log then shows
+ *  that the agent accepted and denied it. */
+export const CLOSED: readonly number[] = [7, 52, 56];
+
+/** curl from `from` gets the pod's hello.txt, whole. */
+export async function hello(t: Test, c: Cluster, from: string, url: string): Promise<void> {
+  const res = await c.curl(from, url);
+  t.equal(res.code, 0, `${from} -> ${url}: ${res.stderr || 'ok'}`);
+  t.equal(res.body, 'hello from a pod\n');
 }
 
 /** Polls `cond` every 100 ms until it holds; throws naming `what` after `ms`. */

@@ -4,9 +4,9 @@
 // STRICT and PERMISSIVE against plaintext from a non-mesh pod and a host outside the mesh,
 // passthrough to a non-mesh pod, and same-node traffic through the agent with policy.
 // Root only (CI runs it); elsewhere it skips and says what it needs.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { loadCapture } from '../../agent/capture/native.js';
-import { accessAfter, type Cluster, startCluster } from './cluster.js';
+import { accessAfter, CLOSED, type Cluster, hello, startCluster } from './cluster.js';
 import { cannotRun } from './netns.js';
 import { EXT_IP, podByName, SERVICE_VIP } from './topology.js';
 
@@ -17,17 +17,7 @@ if (why) t.comment(`namespaced mesh tests skipped: ${why}`);
 
 const ip = (name: string) => podByName(name).ip;
 
-/** curl from `from` gets the pod's hello.txt, whole. */
-async function hello(t: Test, c: Cluster, from: string, url: string): Promise<void> {
-  const res = await c.curl(from, url);
-  t.equal(res.code, 0, `${from} -> ${url}: ${res.stderr || 'ok'}`);
-  t.equal(res.body, 'hello from a pod\n');
-}
 const CLIENT_ID = 'spiffe://cluster.local/ns/apps/sa/client';
-/** curl's exit when the agent resets an accepted connection: while curl still counts it as
- *  connecting (7), with an empty reply (52), or on receive (56). The access log then shows
- *  that the agent accepted and denied it. */
-const CLOSED = [7, 52, 56];
 
 t.test(
   'two-node mesh in namespaces',

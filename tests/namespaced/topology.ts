@@ -22,6 +22,8 @@ export interface PodSpec {
 }
 
 export const NODE_IP = { n1: '198.18.0.1', n2: '198.18.0.2' } as const;
+/** The nodes' names in the mesh (spec.nodeName, --node). */
+export const NODE_NAME = { n1: 'node-1', n2: 'node-2' } as const;
 export const EXT_IP = '198.18.0.3';
 export const CTL_IP = '198.18.0.4';
 export const SERVICE_VIP = '198.19.0.10';
@@ -169,7 +171,7 @@ spec: {clusterIP: ${SERVICE_VIP}, selector: {app: web}, ports: [{name: http, por
       (p) => `apiVersion: v1
 kind: Pod
 metadata: {name: ${p.name}, namespace: ${p.namespace}, labels: {app: ${p.app}}}
-spec: {serviceAccountName: ${p.serviceAccount}, nodeName: ${p.node === 'n1' ? 'node-1' : 'node-2'}}
+spec: {serviceAccountName: ${p.serviceAccount}, nodeName: ${NODE_NAME[p.node]}}
 status: {phase: Running, podIP: ${p.ip}}`,
     ),
   ];
