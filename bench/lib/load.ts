@@ -1,9 +1,18 @@
 // Load generators shared by the benchmarks: bulk throughput over one connection and
 // 64-byte request/response round trips, each bounded in bytes/count and time. `connect`
 // returns a connected socket (direct, or through a proxy such as an agent's SOCKS5).
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 
 export type Connector = () => Promise<Socket>;
+
+/** Plain TCP to `host:port` (no source address bound: see bench/suite/mtun-pair.ts). */
+export function tcpConnector(host: string, port: number): Connector {
+  return () =>
+    new Promise<Socket>((resolve, reject) => {
+      const s = netConnect({ host, port, allowHalfOpen: true, noDelay: true }, () => resolve(s));
+      s.once('error', reject);
+    });
+}
 
 /** A server that echoes (round trips) or swallows (bulk), on `ip:port`. */
 export async function startTarget(ip: string, port: number): Promise<Server> {

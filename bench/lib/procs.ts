@@ -24,24 +24,35 @@ export interface Proc {
 /** Runs the built `dist/` (what operators run; the TypeScript loader costs memory and
  *  start-up time that would be measured too), falling back to the sources. `nodeArgs` go
  *  before the script (e.g. `--cpu-prof`). */
-export function mtun(args: string[], opts: { cpus?: string; nodeArgs?: string[] } = {}): Proc {
+export function mtun(
+  args: string[],
+  opts: { cpus?: string; nodeArgs?: string[]; netns?: string } = {},
+): Proc {
   const entry = existsSync('dist/cli/main.js')
     ? ['dist/cli/main.js']
     : ['--import', 'tsx', 'cli/main.ts'];
   const cmd = [process.execPath, ...(opts.nodeArgs ?? []), ...entry, ...args];
+  const where = opts.netns ? { netns: opts.netns } : {};
   return opts.cpus
-    ? spawnProc('taskset', ['-c', opts.cpus, ...cmd])
-    : spawnProc(cmd[0]!, cmd.slice(1));
+    ? spawnProc('taskset', ['-c', opts.cpus, ...cmd], where)
+    : spawnProc(cmd[0]!, cmd.slice(1), where);
 }
 
 /** Any process, with its output kept (bounded) for `waitFor`, killed when we exit.
- *  `nofile` raises its open-file limit (10,000 idle connections need 2 fds each). */
-export function spawnProc(file: string, args: string[], opts: { nofile?: number } = {}): Proc {
-  const child = opts.nofile
-    ? spawn('prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', file, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-    : spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+ *  `nofile` raises its open-file limit (10,000 idle connections need 2 fds each); `netns`
+ *  runs it in that network namespace (`ip netns exec` and prlimit exec, so the pid is the
+ *  program's own and /proc readings by pid still measure it); `stdin` keeps a pipe open. */
+export function spawnProc(
+  file: string,
+  args: string[],
+  opts: { nofile?: number; netns?: string; stdin?: boolean } = {},
+): Proc {
+  let argv = [file, ...args];
+  if (opts.nofile) argv = ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`, '--', ...argv];
+  if (opts.netns) argv = ['ip', 'netns', 'exec', opts.netns, ...argv];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let out = '';
   const keep = (d: Buffer) => {

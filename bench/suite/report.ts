@@ -27,6 +27,9 @@ export interface ConfigResult {
   idleRssKiB: number;
   peakRssKiB: number;
   errors?: string[];
+  /** netns mode: connections the agents' capture rules matched during this configuration's
+   *  workloads, per node (0 for direct and the C peers: their traffic passes untouched). */
+  captured?: Record<string, number>;
   idle?: {
     opened: number;
     answered: number;
@@ -36,8 +39,19 @@ export interface ConfigResult {
     kibPerConn: number;
   };
 }
+/** A configuration's error list, created on first use. */
+export function errorsOf(c: ConfigResult): string[] {
+  if (!c.errors) c.errors = [];
+  return c.errors;
+}
+
 export interface RunResult {
+  /** quick or full. */
   mode: string;
+  /** Where it ran: loopback (default) or netns (the two-node namespace topology). */
+  net?: 'loopback' | 'netns';
+  /** How the configurations are wired, one paragraph for the report. */
+  setup?: string;
   params: object;
   startedAt: string;
   elapsedSeconds?: number;
@@ -328,7 +342,7 @@ export function svg(run: RunResult): string {
     height = 2 * (H + 40) + 70;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="10" y="16" font-size="14" font-weight="bold">mtun bench (${run.mode}, ${run.startedAt}): each figure as a ratio to the best C peer (stunnel, HAProxy, nginx)</text>
+<text x="10" y="16" font-size="14" font-weight="bold">mtun bench (${run.mode}, mode: ${run.net ?? 'loopback'}, ${run.startedAt}): each figure as a ratio to the best C peer (stunnel, HAProxy, nginx)</text>
 ${parts.join('\n')}
 ${legend.join('\n')}
 </svg>
@@ -337,24 +351,41 @@ ${legend.join('\n')}
 
 export async function writeReport(run: RunResult, prefix?: string): Promise<void> {
   run.machine = machine();
-  const stem = prefix ?? `bench/results/${run.mode}-${run.startedAt.replace(/[:.]/g, '-')}`;
+  const stem =
+    prefix ??
+    `bench/results/${run.mode}-${run.net ?? 'loopback'}-${run.startedAt.replace(/[:.]/g, '-')}`;
   await mkdir(stem.replace(/\/[^/]*$/, '') || '.', { recursive: true });
   const t = table(run);
   const tg = targets(run);
   const miss = Object.entries(run.missing).map(([k, v]) => `- ${k}: MISSING (${v})`);
+  const cap = Object.entries(run.configs)
+    .filter(([, c]) => c.captured)
+    .map(
+      ([n, c]) =>
+        `- ${n}: ${Object.entries(c.captured!)
+          .map(([node, v]) => `${node} ${v}`)
+          .join(', ')}`,
+    );
   const md = [
-    `# mtun bench, ${run.mode} run, ${run.startedAt} (${Math.round(run.elapsedSeconds ?? 0)} s)`,
+    `# mtun bench, ${run.mode} run, mode: ${run.net ?? 'loopback'}, ${run.startedAt} (${Math.round(run.elapsedSeconds ?? 0)} s)`,
     '',
     'Machine: ' +
       Object.entries(run.machine)
         .map(([k, v]) => `${k}: ${v}`)
         .join('; '),
     '',
-    `Parameters: ${JSON.stringify(run.params)}. Loopback. Medians of the rounds. Each cell: value (ratio to direct TCP "d", ratio to the best C peer for that figure "C").`,
+    `Parameters: ${JSON.stringify(run.params)}. ${run.setup ?? 'Loopback.'} Medians of the rounds. Each cell: value (ratio to direct TCP "d", ratio to the best C peer for that figure "C").`,
     '',
     t,
     '',
     ...(miss.length ? ['Peers missing:', ...miss, ''] : []),
+    ...(cap.length
+      ? [
+          "Connections matched by the agents' capture rules (iptables counters) during each configuration's workloads:",
+          ...cap,
+          '',
+        ]
+      : []),
     ...Object.entries(run.configs).flatMap(([n, c]) =>
       (c.errors ?? []).map((e) => `- ${n} ERROR ${e}`),
     ),

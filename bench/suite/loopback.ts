@@ -1,0 +1,97 @@
+// Loopback mode: every process in this network namespace. The target on the server pod's
+// address (127.0.40.2); mtun's load client enters through node-a's SOCKS5 listener (no
+// capture needed); each C peer pair listens on 127.0.0.1 (client side) and 127.0.0.2.
+import { join } from 'node:path';
+import { socks5Connect } from '../../lib/socks5-client.js';
+import { tcpConnector } from '../lib/load.js';
+import { type Proc, spawnProc } from '../lib/procs.js';
+import type { Progress } from '../lib/progress.js';
+import { writeCerts } from './certs.js';
+import { inProcess } from './driver.js';
+import { SERVER_POD, startMtunPair } from './mtun-pair.js';
+import { missing, PEERS, startPeer } from './peers.js';
+import type { RunResult } from './report.js';
+import type { Config } from './runner.js';
+
+export async function loopbackConfigs(
+  dir: string,
+  want: (name: string) => boolean,
+  opts: { profile?: string | undefined },
+  all: Proc[],
+  result: RunResult,
+  progress: Progress,
+): Promise<Config[]> {
+  const base = 20_000 + Math.floor(Math.random() * 20_000);
+  const targetPort = base;
+  progress('target, certificates');
+  const target = spawnProc(process.execPath, [
+    '--import',
+    'tsx',
+    'bench/suite/target.ts',
+    SERVER_POD,
+    String(targetPort),
+  ]);
+  all.push(target);
+  await target.waitFor(/target ready/);
+  const certs = await writeCerts(dir);
+  const configs: Config[] = [];
+  if (want('direct'))
+    configs.push({
+      name: 'direct',
+      kind: 'direct',
+      driver: inProcess(tcpConnector(SERVER_POD, targetPort)),
+      procs: () => [],
+    });
+  for (const [name, workers, port] of [
+    ['mtun', 1, base + 10],
+    ['mtun-w2', 2, base + 20],
+  ] as const) {
+    if (!want(name)) continue;
+    progress(`starting ${name}`);
+    const profile =
+      name === 'mtun' && opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [];
+    const pair = await startMtunPair(join(dir, name), {
+      workers,
+      hbonePort: port,
+      nodeArgs: profile,
+    });
+    all.push(...pair.all);
+    configs.push({
+      name,
+      kind: 'mtun',
+      driver: inProcess(() => socks5Connect(pair.socks, { host: SERVER_POD, port: targetPort })),
+      procs: () => pair.agents,
+    });
+  }
+  for (const [i, kind] of PEERS.entries()) {
+    if (!want(kind)) continue;
+    const why = missing(kind);
+    if (why) {
+      result.missing[kind] = why;
+      console.error(`\n${kind}: MISSING, ${why}`);
+      continue;
+    }
+    progress(`starting ${kind}`);
+    try {
+      const pair = await startPeer(kind, dir, certs, [
+        {
+          client: base + 30 + 2 * i,
+          server: base + 31 + 2 * i,
+          target: { host: SERVER_POD, port: targetPort },
+        },
+      ]);
+      all.push(...pair.procs);
+      const entry = pair.entries[0]!;
+      configs.push({
+        name: kind,
+        kind: 'c',
+        driver: inProcess(tcpConnector(entry.host, entry.port)),
+        procs: () => pair.procs,
+      });
+    } catch (err) {
+      result.missing[kind] = `failed to start: ${String(err).slice(0, 400)}`;
+      console.error(`\n${kind}: FAILED TO START, ${err}`);
+    }
+  }
+  return configs;
+}

@@ -1,0 +1,152 @@
+// The benchmark's two-node cluster in network namespaces, wired like the interception
+// tests' topology (tests/namespaced/topology.ts, copied here with the benchmark's own pods):
+// each pod a namespace with one veth to its node, a /32 address and a default route via
+// the node's gateway address; nodes and the control plane on one bridge. Only 198.18.0.0/15.
+//
+//   fabric 198.18.0.0/24: node-1 .1, node-2 .2, ctl .4 (the CA)
+//   node-1 pods 198.18.1.0/24: client .11 (mesh), plain-client .12 (not in the mesh)
+//   node-2 pods 198.18.2.0/24: server .11 (mesh), plain-server .12 (not in the mesh)
+//
+// The agents' capture rules name mesh pod IPs only, so the plain pods' traffic (direct TCP
+// and the C peers) crosses the nodes untouched; capturedConnections() proves it.
+import type { Netns } from '../../tests/namespaced/netns.js';
+
+export type Node = 'n1' | 'n2';
+
+export interface BenchPod {
+  readonly tag: string;
+  readonly node: Node;
+  readonly ip: string;
+  readonly mesh: boolean;
+}
+
+export const NODE_IP = { n1: '198.18.0.1', n2: '198.18.0.2' } as const;
+export const CTL_IP = '198.18.0.4';
+const POD_NET = { n1: '198.18.1', n2: '198.18.2' } as const;
+
+export const POD = {
+  client: { tag: 'client', node: 'n1', ip: `${POD_NET.n1}.11`, mesh: true },
+  plainClient: { tag: 'plain-client', node: 'n1', ip: `${POD_NET.n1}.12`, mesh: false },
+  server: { tag: 'server', node: 'n2', ip: `${POD_NET.n2}.11`, mesh: true },
+  plainServer: { tag: 'plain-server', node: 'n2', ip: `${POD_NET.n2}.12`, mesh: false },
+} as const satisfies Record<string, BenchPod>;
+const PODS: readonly BenchPod[] = Object.values(POD);
+
+/** Builds every namespace, link, address and route. Throws naming the failed command. */
+export async function buildBenchTopology(ns: Netns): Promise<void> {
+  const ip = (...args: string[]) => ns.must('ip', args);
+  const sysctl = (tag: string, ...kv: string[]) =>
+    ns.must('ip', ['netns', 'exec', ns.name(tag), 'sysctl', '-qw', ...kv]);
+  for (const tag of ['fab', 'n1', 'n2', 'ctl', ...PODS.map((p) => p.tag)]) await ns.add(tag);
+  const fab = ns.name('fab');
+  await ip('-n', fab, 'link', 'add', 'br0', 'type', 'bridge');
+  await ip('-n', fab, 'link', 'set', 'br0', 'up');
+  const hosts: [string, string][] = [
+    ['n1', NODE_IP.n1],
+    ['n2', NODE_IP.n2],
+    ['ctl', CTL_IP],
+  ];
+  for (const [tag, addr] of hosts) {
+    const port = `p-${tag}`;
+    // Both ends created in their namespaces: no name in the root namespace can collide.
+    await ip(
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      ns.name(tag),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      port,
+      'netns',
+      fab,
+    );
+    await ip('-n', fab, 'link', 'set', port, 'master', 'br0', 'up');
+    await ip('-n', ns.name(tag), 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
+    await ip('-n', ns.name(tag), 'link', 'set', 'eth0', 'up');
+  }
+  for (const node of ['n1', 'n2'] as const) {
+    await sysctl(
+      node,
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.all.rp_filter=0',
+      'net.ipv4.conf.default.rp_filter=0',
+    );
+    const other = node === 'n1' ? 'n2' : 'n1';
+    await ip('-n', ns.name(node), 'route', 'add', `${POD_NET[other]}.0/24`, 'via', NODE_IP[other]);
+  }
+  for (const p of PODS) {
+    const node = ns.name(p.node);
+    const pn = ns.name(p.tag);
+    const host = `v-${p.tag}`.slice(0, 15);
+    await ip(
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      pn,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      host,
+      'netns',
+      node,
+    );
+    // The gateway address on the node side: REDIRECT delivers to the incoming interface's address.
+    await ip('-n', node, 'addr', 'add', `${POD_NET[p.node]}.1/32`, 'dev', host);
+    await ip('-n', node, 'link', 'set', host, 'up');
+    await ip('-n', node, 'route', 'add', `${p.ip}/32`, 'dev', host);
+    await ip('-n', pn, 'addr', 'add', `${p.ip}/32`, 'dev', 'eth0');
+    await ip('-n', pn, 'link', 'set', 'eth0', 'up');
+    await ip('-n', pn, 'route', 'add', `${POD_NET[p.node]}.1`, 'dev', 'eth0', 'scope', 'link');
+    await ip('-n', pn, 'route', 'add', 'default', 'via', `${POD_NET[p.node]}.1`, 'dev', 'eth0');
+    // Client pods open tens of thousands of short connections to one destination.
+    if (p.node === 'n1') await sysctl(p.tag, 'net.ipv4.tcp_tw_reuse=1');
+  }
+}
+
+/** The mesh the CA and both agents read: the two mesh pods in an ambient namespace, the
+ *  plain pods in one that is not, and an ALLOW policy on the server. No Node objects: the
+ *  client's agent dials podIP:15008, which node-2's rules capture. */
+export function benchMeshYaml(): string {
+  const pod = (name: string, ns: string, p: BenchPod, app: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${ns}, labels: {app: ${app}}}
+spec: {serviceAccountName: ${app}, nodeName: ${p.node === 'n1' ? 'node-1' : 'node-2'}}
+status: {phase: Running, podIP: ${p.ip}}`;
+  return `${[
+    `apiVersion: v1
+kind: Namespace
+metadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}`,
+    `apiVersion: v1
+kind: Namespace
+metadata: {name: plain}`,
+    pod('client', 'bench', POD.client, 'client'),
+    pod('server', 'bench', POD.server, 'server'),
+    pod('plain-client', 'plain', POD.plainClient, 'plain-client'),
+    pod('plain-server', 'plain', POD.plainServer, 'plain-server'),
+    `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: server-from-client, namespace: bench}
+spec:
+  selector: {matchLabels: {app: server}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/bench/sa/client]}}]}]`,
+  ].join('\n---\n')}\n`;
+}
+
+/** Connections the agents' capture rules have matched on a node: the packet counters of the
+ *  MTUN-PREROUTING nat rules (a nat rule sees only a connection's first packet). 0 when the
+ *  chain does not exist (no agent running). */
+export async function capturedConnections(ns: Netns, node: Node): Promise<number> {
+  const res = await ns.exec(node, 'iptables', ['-t', 'nat', '-nvxL', 'MTUN-PREROUTING']);
+  if (res.code !== 0) return 0;
+  let n = 0;
+  for (const line of res.stdout.split('\n').slice(2)) {
+    const pkts = Number(line.trim().split(/\s+/)[0]);
+    if (Number.isFinite(pkts)) n += pkts;
+  }
+  return n;
+}

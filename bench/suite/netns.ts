@@ -1,0 +1,186 @@
+// netns mode: the same configurations inside a two-node namespace topology
+// (netns-topology.ts), with real capture and real veth hops. mtun: the mesh client pod on
+// node-1 dials the mesh server pod's IP; node-1's agent captures it (PREROUTING), HBONE to
+// node-2, whose agent delivers it to the target. Direct TCP and the C peers use the plain
+// (non-mesh) pods, which no capture rule names: direct is plain-client → plain-server
+// through both nodes; a C pair listens on node-1's address (client side) and node-2's
+// (server side) and forwards to plain-server. The agents run throughout, and the capture
+// counters of every configuration's workloads are in the results (0 for direct and C).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCapture } from '../../agent/capture/native.js';
+import { cannotRun, Netns, sweepLeftovers } from '../../tests/namespaced/netns.js';
+import { type Proc, spawnProc } from '../lib/procs.js';
+import type { Progress } from '../lib/progress.js';
+import { writeCerts } from './certs.js';
+import { LoadWorker, podDriver } from './netns-driver.js';
+import { AgentPair } from './netns-mesh.js';
+import { buildBenchTopology, capturedConnections, NODE_IP, POD } from './netns-topology.js';
+import { missing, PEERS, startPeer } from './peers.js';
+import { errorsOf, type RunResult } from './report.js';
+import type { Config, Hooks } from './runner.js';
+
+const TARGET_PORT = 7000;
+const IPERF_PORT = 5201;
+
+export const NETNS_SETUP =
+  'Two-node network-namespace topology (netns mode): pods on veth pairs to node namespaces ' +
+  'joined by a bridge. mtun: mesh client pod (node-1) → server pod IP, captured by the ' +
+  "node-1 agent's iptables rules, HBONE to node-2's agent, delivered to the server pod; a " +
+  'policy in force. Direct TCP and the C peers (client side in node-1, server side in node-2, ' +
+  'on the node addresses) carry non-mesh pods whose traffic no capture rule matches. Bulk by ' +
+  'iperf3 in the pods.';
+
+/** Why netns mode cannot run here, or undefined. */
+export function cannotRunNetns(): string | undefined {
+  const why = cannotRun(['iperf3', 'curl', 'ss', 'prlimit']);
+  if (why) return why;
+  const cap = loadCapture();
+  if (!cap.available)
+    return `the agents' capture needs the native addon (npm run build:native): ${cap.reason}`;
+  if (!existsSync('dist/cli/main.js')) return 'the agents run from dist/: npm run build first';
+  return undefined;
+}
+
+export interface NetnsRun {
+  readonly configs: Config[];
+  readonly hooks: Hooks;
+  close(): Promise<void>;
+}
+
+export async function netnsConfigs(
+  dir: string,
+  want: (name: string) => boolean,
+  opts: { profile?: string | undefined },
+  all: Proc[],
+  result: RunResult,
+  progress: Progress,
+): Promise<NetnsRun> {
+  result.setup = NETNS_SETUP;
+  sweepLeftovers();
+  const ns = new Netns();
+  let pair: AgentPair | undefined;
+  const close = async () => {
+    await pair?.stop();
+    await ns.destroy();
+  };
+  try {
+    progress('building the namespaces');
+    await buildBenchTopology(ns);
+    progress('targets, iperf3 servers, certificates');
+    for (const pod of [POD.server, POD.plainServer]) {
+      const netns = ns.name(pod.tag);
+      const target = spawnProc(
+        process.execPath,
+        ['--import', 'tsx', 'bench/suite/target.ts', pod.ip, String(TARGET_PORT)],
+        { netns },
+      );
+      all.push(
+        target,
+        spawnProc('iperf3', ['-s', '-B', pod.ip, '-p', String(IPERF_PORT)], { netns }),
+      );
+      await target.waitFor(/target ready/);
+    }
+    const certs = await writeCerts(dir);
+    const meshWorker = LoadWorker.start(ns.name(POD.client.tag));
+    const plainWorker = LoadWorker.start(ns.name(POD.plainClient.tag));
+    all.push(meshWorker.proc, plainWorker.proc);
+
+    progress('CA and agents');
+    const profile = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [];
+    pair = await AgentPair.create(ns, join(dir, 'mesh'), all, profile);
+    const agents = pair;
+    // Always running, also for direct and the C peers: their capture counters must stay 0.
+    await agents.ensure(1);
+
+    const configs: Config[] = [];
+    const plain = { host: POD.plainServer.ip, port: TARGET_PORT };
+    const plainBulk = { netns: ns.name(POD.plainClient.tag), host: plain.host, port: IPERF_PORT };
+    if (want('direct'))
+      configs.push({
+        name: 'direct',
+        kind: 'direct',
+        driver: podDriver(plainWorker, plain, plainBulk),
+        procs: () => [],
+      });
+    for (const [name, workers] of [
+      ['mtun', 1],
+      ['mtun-w2', 2],
+    ] as const) {
+      if (!want(name)) continue;
+      configs.push({
+        name,
+        kind: 'mtun',
+        driver: podDriver(
+          meshWorker,
+          { host: POD.server.ip, port: TARGET_PORT },
+          { netns: ns.name(POD.client.tag), host: POD.server.ip, port: IPERF_PORT },
+        ),
+        procs: () => agents.agents,
+        up: () => agents.ensure(workers),
+      });
+    }
+    for (const [i, kind] of PEERS.entries()) {
+      if (!want(kind)) continue;
+      const why = missing(kind);
+      if (why) {
+        result.missing[kind] = why;
+        console.error(`\n${kind}: MISSING, ${why}`);
+        continue;
+      }
+      progress(`starting ${kind}`);
+      try {
+        const port = 20_000 + 10 * i;
+        const p = await startPeer(
+          kind,
+          dir,
+          certs,
+          [
+            { client: port, server: port + 1, target: plain },
+            { client: port + 2, server: port + 3, target: { ...plain, port: IPERF_PORT } },
+          ],
+          {
+            clientHost: NODE_IP.n1,
+            serverHost: NODE_IP.n2,
+            clientNetns: ns.name('n1'),
+            serverNetns: ns.name('n2'),
+          },
+        );
+        all.push(...p.procs);
+        const [rt, bulk] = [p.entries[0]!, p.entries[1]!];
+        configs.push({
+          name: kind,
+          kind: 'c',
+          driver: podDriver(plainWorker, rt, { ...plainBulk, ...bulk }),
+          procs: () => p.procs,
+        });
+      } catch (err) {
+        result.missing[kind] = `failed to start: ${String(err).slice(0, 400)}`;
+        console.error(`\n${kind}: FAILED TO START, ${err}`);
+      }
+    }
+    const hooks: Hooks = {
+      captured: async () => ({
+        n1: await capturedConnections(ns, 'n1'),
+        n2: await capturedConnections(ns, 'n2'),
+      }),
+      verify: (run) => verifyCapture(run),
+    };
+    return { configs, hooks, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Direct and the C peers must not have been captured, and mtun must have been: an error
+ *  in the results otherwise (the figures would not mean what the table says). */
+export function verifyCapture(run: RunResult): void {
+  for (const c of Object.values(run.configs)) {
+    const n = Object.values(c.captured ?? {}).reduce((a, b) => a + b, 0);
+    if (c.kind !== 'mtun' && n > 0)
+      errorsOf(c).push(`the agents captured ${n} of its connections (must be 0)`);
+    if (c.kind === 'mtun' && !(c.captured?.['n1'] && c.captured['n2']))
+      errorsOf(c).push('the agents did not capture its connections on both nodes');
+  }
+}
