@@ -349,12 +349,9 @@ ${legend.join('\n')}
 `;
 }
 
-export async function writeReport(run: RunResult, prefix?: string): Promise<void> {
-  run.machine = machine();
-  const stem =
-    prefix ??
-    `bench/results/${run.mode}-${run.net ?? 'loopback'}-${run.startedAt.replace(/[:.]/g, '-')}`;
-  await mkdir(stem.replace(/\/[^/]*$/, '') || '.', { recursive: true });
+/** The Markdown report: title with the mode, machine, parameters, table, missing peers,
+ *  capture counters (netns), errors and the targets. Pure. */
+export function markdown(run: RunResult): string {
   const t = table(run);
   const tg = targets(run);
   const miss = Object.entries(run.missing).map(([k, v]) => `- ${k}: MISSING (${v})`);
@@ -366,11 +363,11 @@ export async function writeReport(run: RunResult, prefix?: string): Promise<void
           .map(([node, v]) => `${node} ${v}`)
           .join(', ')}`,
     );
-  const md = [
+  return [
     `# mtun bench, ${run.mode} run, mode: ${run.net ?? 'loopback'}, ${run.startedAt} (${Math.round(run.elapsedSeconds ?? 0)} s)`,
     '',
     'Machine: ' +
-      Object.entries(run.machine)
+      Object.entries(run.machine ?? {})
         .map(([k, v]) => `${k}: ${v}`)
         .join('; '),
     '',
@@ -395,6 +392,15 @@ export async function writeReport(run: RunResult, prefix?: string): Promise<void
     ...tg.map((x) => `- ${x}`),
     '',
   ].join('\n');
+}
+
+export async function writeReport(run: RunResult, prefix?: string): Promise<void> {
+  run.machine = machine();
+  const stem =
+    prefix ??
+    `bench/results/${run.mode}-${run.net ?? 'loopback'}-${run.startedAt.replace(/[:.]/g, '-')}`;
+  await mkdir(stem.replace(/\/[^/]*$/, '') || '.', { recursive: true });
+  const md = markdown(run);
   await writeFile(`${stem}.md`, md);
   await writeFile(`${stem}.json`, JSON.stringify(run));
   await writeFile(`${stem}.svg`, svg(run));
