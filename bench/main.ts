@@ -5,6 +5,7 @@
 // Run bench/setup.sh first (as root) to install the C peers. Bounded in count and time;
 // every process, namespace and temp dir is removed at the end, whatever happened.
 // Usage: npm run bench [-- --full] [--configs a,b] [--profile DIR] [--out PREFIX] [--netns]
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,9 @@ const progress = progressLine(t0);
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mtun-bench-'));
+  // Also on a signal or the time limit (process.exit skips the finally below).
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', removeDir);
   const all: Proc[] = [];
   const result: RunResult = {
     mode: FULL ? 'full' : 'quick',
@@ -80,6 +84,7 @@ async function main(): Promise<void> {
     await Promise.all(all.reverse().map((p) => p.stop()));
     await close();
     await rm(dir, { recursive: true, force: true });
+    process.off('exit', removeDir);
     progress.done();
   }
 }
