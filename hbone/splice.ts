@@ -1,5 +1,5 @@
 // Joins a TCP socket and an HBONE stream so that the pair behaves like one TCP connection:
-// - data both ways with backpressure (pipe);
+// - data both ways with backpressure (lib/forward.ts: pipe() without its per-connection cost);
 // - half-close both ways: FIN -> END_STREAM and END_STREAM -> FIN (sockets must be
 //   allowHalfOpen, or Node would answer a FIN by closing the other direction too);
 // - reset both ways: socket error/abrupt close -> RST_STREAM(CONNECT_ERROR), and a stream
@@ -9,6 +9,7 @@
 // `done` runs once, after both sides are closed, with the byte counts and the first error.
 import type { Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { forward } from '../lib/forward.js';
 import { CONNECT_ERROR } from './settings.js';
 
 export interface SpliceResult {
@@ -43,15 +44,16 @@ export function splice(
     error ??= err;
   });
 
-  socket.once('close', () => {
-    // A clean close has already sent our FIN as END_STREAM (pipe ends the stream when the
+  // 'close' is emitted once: plain `on` spares a once-wrapper per tunnel.
+  socket.on('close', () => {
+    // A clean close has already sent our FIN as END_STREAM (forward() ends the stream when the
     // socket ends) and received theirs; anything else is an abort to pass on as a reset.
     if (!stream.closed && !stream.destroyed && !(stream.writableEnded && stream.readableEnded)) {
       resetTunnel(stream);
     }
     finish();
   });
-  stream.once('close', () => {
+  stream.on('close', () => {
     if (!socket.destroyed) {
       // A reset, or a close without one before the far side sent everything: an abort.
       if (stream.rstCode !== 0 || !socket.readableEnded) abortSocket(socket);
@@ -60,8 +62,8 @@ export function splice(
     finish();
   });
 
-  socket.pipe(stream);
-  stream.pipe(socket);
+  forward(socket, stream);
+  forward(stream, socket);
 }
 
 /** TCP RST, when libuv can: it refuses to reset a socket whose FIN is still being sent

@@ -2,6 +2,7 @@
 // the kernel's original destination. A connection that was not redirected (its original
 // destination is this listener itself) is a loop and is refused.
 import type { Socket } from 'node:net';
+import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { TcpListener } from './listener.js';
@@ -13,7 +14,7 @@ export const OutboundCaptureListener = {
 };
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
-  socket.on('error', () => {});
+  socket.on('error', ignoreError);
   if (ctx.drain.draining) return void socket.destroy();
   socket.pause();
   const orig = ctx.originalDestination?.(socket);

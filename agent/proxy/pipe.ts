@@ -2,6 +2,7 @@
 // on as FIN (both sockets must be allowHalfOpen), an abort on one side passed on as a
 // reset of the other. `done` runs once, after both are closed.
 import type { Socket } from 'node:net';
+import { forward } from '../../lib/forward.js';
 
 export interface PipeResult {
   /** Bytes from `a` delivered to `b`. */
@@ -20,13 +21,13 @@ export function joinSockets(a: Socket, b: Socket, done?: (r: PipeResult) => void
     from.on('error', (err) => {
       error ??= err;
     });
-    from.once('close', (hadError) => {
-      // A clean end was already forwarded by pipe(); an abort becomes a reset.
+    from.on('close', (hadError) => {
+      // A clean end was already forwarded by forward(); an abort becomes a reset.
       if (!to.destroyed && (hadError || !from.readableEnded)) to.resetAndDestroy();
       else if (!to.destroyed && !to.writableEnded) to.end();
       finish();
     });
-    from.pipe(to);
+    forward(from, to);
   };
   link(a, b);
   link(b, a);

@@ -2,6 +2,7 @@
 // and tests. The source workload is the mesh pod whose IP the client connects from, or the
 // configured --socks5-workload. Handshake bytes are bounded and timed.
 import type { Socket } from 'node:net';
+import { ignoreError } from '../../lib/ignore.js';
 import type { Workload } from '../../mesh/types.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
@@ -29,7 +30,7 @@ function sourceWorkload(ctx: AgentContext, ip: string): Workload | undefined {
 }
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
-  socket.on('error', () => {});
+  socket.on('error', ignoreError);
   if (ctx.drain.draining) return void socket.destroy();
   const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
   let buf = Buffer.alloc(0);

@@ -196,7 +196,7 @@ export class HboneClient {
         ),
       );
     }
-    stream.once('close', () => conn.release());
+    releaseOnClose(stream, conn);
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
@@ -255,6 +255,12 @@ export class HboneClient {
       stream.on('error', onError);
     });
   }
+}
+
+/** Gives the stream's slot back when it closes. Outside connect() so that the listener,
+ *  which lives as long as the tunnel, keeps only `conn` (not the request and its headers). */
+function releaseOnClose(stream: ClientHttp2Stream, conn: PooledConnection): void {
+  stream.on('close', () => conn.release());
 }
 
 /** Internal marker: the server did not process the stream, so one retry is safe. */

@@ -5,6 +5,7 @@
 import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
+import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, parseSocketAddr, type SocketAddr } from '../address.js';
 import {
@@ -92,7 +93,7 @@ export async function handleConnect(
   peer: PeerInfo,
   ctx: StreamContext,
 ): Promise<void> {
-  stream.on('error', () => {}); // outcomes are reported below; a late reset is not a crash
+  stream.on('error', ignoreError); // outcomes are reported below; a late reset is not a crash
   const early = () => ctx.onEarlyReset();
   stream.once('close', early);
   const fields = { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) };
@@ -188,11 +189,22 @@ export async function handleConnect(
       return report({ failure: new Error('client reset the stream before the answer') });
     }
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
-    ctx.onTunnel(1);
-    splice(upstream, stream, (result) => {
-      ctx.onTunnel(-1);
-      report(result);
-    });
+    carry(upstream, stream, ctx, report);
+  });
+}
+
+/** The open tunnel. A function of its own so that what lives as long as the tunnel holds
+ *  only these (not handleConnect's scope: headers, fields, timers). */
+function carry(
+  upstream: Socket,
+  stream: ServerHttp2Stream,
+  ctx: StreamContext,
+  report: (outcome: TunnelOutcome) => void,
+): void {
+  ctx.onTunnel(1);
+  splice(upstream, stream, (result) => {
+    ctx.onTunnel(-1);
+    report(result);
   });
 }
 
