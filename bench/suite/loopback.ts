@@ -9,7 +9,7 @@ import type { Progress } from '../lib/progress.js';
 import { writeCerts } from './certs.js';
 import { inProcess } from './driver.js';
 import { SERVER_POD, startMtunPair } from './mtun-pair.js';
-import { missing, PEERS, startPeer } from './peers.js';
+import { startPeer, startPeers } from './peers.js';
 import type { RunResult } from './report.js';
 import type { Config } from './runner.js';
 
@@ -63,35 +63,24 @@ export async function loopbackConfigs(
       procs: () => pair.agents,
     });
   }
-  for (const [i, kind] of PEERS.entries()) {
-    if (!want(kind)) continue;
-    const why = missing(kind);
-    if (why) {
-      result.missing[kind] = why;
-      console.error(`\n${kind}: MISSING, ${why}`);
-      continue;
-    }
-    progress(`starting ${kind}`);
-    try {
-      const pair = await startPeer(kind, dir, certs, [
-        {
-          client: base + 30 + 2 * i,
-          server: base + 31 + 2 * i,
-          target: { host: SERVER_POD, port: targetPort },
-        },
-      ]);
-      all.push(...pair.procs);
-      const entry = pair.entries[0]!;
-      configs.push({
-        name: kind,
-        kind: 'c',
-        driver: inProcess(tcpConnector(entry.host, entry.port)),
-        procs: () => pair.procs,
-      });
-    } catch (err) {
-      result.missing[kind] = `failed to start: ${String(err).slice(0, 400)}`;
-      console.error(`\n${kind}: FAILED TO START, ${err}`);
-    }
+  const peers = await startPeers(want, result.missing, progress, (kind, i) =>
+    startPeer(kind, dir, certs, [
+      {
+        client: base + 30 + 2 * i,
+        server: base + 31 + 2 * i,
+        target: { host: SERVER_POD, port: targetPort },
+      },
+    ]),
+  );
+  for (const { kind, pair } of peers) {
+    all.push(...pair.procs);
+    const entry = pair.entries[0]!;
+    configs.push({
+      name: kind,
+      kind: 'c',
+      driver: inProcess(tcpConnector(entry.host, entry.port)),
+      procs: () => pair.procs,
+    });
   }
   return configs;
 }

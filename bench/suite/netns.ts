@@ -16,7 +16,7 @@ import { writeCerts } from './certs.js';
 import { LoadWorker, podDriver } from './netns-driver.js';
 import { AgentPair } from './netns-mesh.js';
 import { buildBenchTopology, capturedConnections, NODE_IP, POD } from './netns-topology.js';
-import { missing, PEERS, startPeer } from './peers.js';
+import { startPeer, startPeers } from './peers.js';
 import { errorsOf, type RunResult } from './report.js';
 import type { Config, Hooks } from './runner.js';
 
@@ -120,44 +120,29 @@ export async function netnsConfigs(
         up: () => agents.ensure(workers),
       });
     }
-    for (const [i, kind] of PEERS.entries()) {
-      if (!want(kind)) continue;
-      const why = missing(kind);
-      if (why) {
-        result.missing[kind] = why;
-        console.error(`\n${kind}: MISSING, ${why}`);
-        continue;
-      }
-      progress(`starting ${kind}`);
-      try {
-        const port = 20_000 + 10 * i;
-        const p = await startPeer(
-          kind,
-          dir,
-          certs,
-          [
-            { client: port, server: port + 1, target: plain },
-            { client: port + 2, server: port + 3, target: { ...plain, port: IPERF_PORT } },
-          ],
-          {
-            clientHost: NODE_IP.n1,
-            serverHost: NODE_IP.n2,
-            clientNetns: ns.name('n1'),
-            serverNetns: ns.name('n2'),
-          },
-        );
-        all.push(...p.procs);
-        const [rt, bulk] = [p.entries[0]!, p.entries[1]!];
-        configs.push({
-          name: kind,
-          kind: 'c',
-          driver: podDriver(plainWorker, rt, { ...plainBulk, ...bulk }),
-          procs: () => p.procs,
-        });
-      } catch (err) {
-        result.missing[kind] = `failed to start: ${String(err).slice(0, 400)}`;
-        console.error(`\n${kind}: FAILED TO START, ${err}`);
-      }
+    const nodes = {
+      clientHost: NODE_IP.n1,
+      serverHost: NODE_IP.n2,
+      clientNetns: ns.name('n1'),
+      serverNetns: ns.name('n2'),
+    };
+    const peers = await startPeers(want, result.missing, progress, (kind, i) => {
+      const port = 20_000 + 10 * i;
+      const routes = [
+        { client: port, server: port + 1, target: plain },
+        { client: port + 2, server: port + 3, target: { ...plain, port: IPERF_PORT } },
+      ];
+      return startPeer(kind, dir, certs, routes, nodes);
+    });
+    for (const { kind, pair } of peers) {
+      all.push(...pair.procs);
+      const [rt, bulk] = [pair.entries[0]!, pair.entries[1]!];
+      configs.push({
+        name: kind,
+        kind: 'c',
+        driver: podDriver(plainWorker, rt, { ...plainBulk, ...bulk }),
+        procs: () => pair.procs,
+      });
     }
     const hooks: Hooks = {
       captured: async () => ({

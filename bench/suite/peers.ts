@@ -52,6 +52,34 @@ export function missing(kind: PeerKind): string | undefined {
   return undefined;
 }
 
+/** Starts every wanted peer with `start`; one not installed or failing to start goes into
+ *  `missing` with the reason (reported, never silently skipped). */
+export async function startPeers(
+  want: (name: string) => boolean,
+  missingOut: Record<string, string>,
+  progress: (step: string) => void,
+  start: (kind: PeerKind, index: number) => Promise<ProxyPair>,
+): Promise<{ kind: PeerKind; pair: ProxyPair }[]> {
+  const started: { kind: PeerKind; pair: ProxyPair }[] = [];
+  for (const [i, kind] of PEERS.entries()) {
+    if (!want(kind)) continue;
+    const why = missing(kind);
+    if (why) {
+      missingOut[kind] = why;
+      console.error(`\n${kind}: MISSING, ${why}`);
+      continue;
+    }
+    progress(`starting ${kind}`);
+    try {
+      started.push({ kind, pair: await start(kind, i) });
+    } catch (err) {
+      missingOut[kind] = `failed to start: ${String(err).slice(0, 400)}`;
+      console.error(`\n${kind}: FAILED TO START, ${err}`);
+    }
+  }
+  return started;
+}
+
 export async function startPeer(
   kind: PeerKind,
   dir: string,
