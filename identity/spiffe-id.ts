@@ -17,19 +17,38 @@ export function isValidTrustDomain(td: string): boolean {
   return td.length > 0 && td.length <= 255 && TRUST_DOMAIN.test(td);
 }
 
+/** IDs already validated, by `td ns sa`: the agent asks for the same few identities on
+ *  every connection, and each answer used to cost three regular expressions, an object and
+ *  (at every toString) a new string. Bounded: cleared when full. */
+const interned = new Map<string, SpiffeId>();
+const INTERNED_MAX = 4096;
+
 export class SpiffeId {
   readonly trustDomain: string;
   readonly namespace: string;
   readonly serviceAccount: string;
+  readonly #uri: string;
 
   private constructor(trustDomain: string, namespace: string, serviceAccount: string) {
     this.trustDomain = trustDomain;
     this.namespace = namespace;
     this.serviceAccount = serviceAccount;
+    this.#uri = `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
     Object.freeze(this);
   }
 
   static of(trustDomain: string, namespace: string, serviceAccount: string): SpiffeId {
+    // Spaces cannot occur in any valid part, so the key is unambiguous.
+    const key = `${trustDomain} ${namespace} ${serviceAccount}`;
+    const known = interned.get(key);
+    if (known) return known;
+    const id = SpiffeId.#validated(trustDomain, namespace, serviceAccount);
+    if (interned.size >= INTERNED_MAX) interned.clear();
+    interned.set(key, id);
+    return id;
+  }
+
+  static #validated(trustDomain: string, namespace: string, serviceAccount: string): SpiffeId {
     if (!isValidTrustDomain(trustDomain)) {
       throw new InvalidSpiffeIdError(
         `trust domain ${JSON.stringify(trustDomain)}: expected lowercase letters, digits, '.', '-' or '_'`,
@@ -80,7 +99,7 @@ export class SpiffeId {
   }
 
   toString(): string {
-    return `spiffe://${this.trustDomain}/ns/${this.namespace}/sa/${this.serviceAccount}`;
+    return this.#uri;
   }
 
   /** Istio principal form: the ID without `spiffe://` (what AuthorizationPolicy matches). */

@@ -86,6 +86,9 @@ t.test('metadata headers: strict to build, lenient to read', async (t) => {
     /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/,
     'a new one per connection',
   );
+  // Ids come from a pool refilled every 256 connections: never repeated across refills.
+  const ids = new Set(Array.from({ length: 1000 }, () => metadataHeaders({})['traceparent']));
+  t.equal(ids.size, 1000, '1,000 connections, 1,000 different traceparents');
   t.throws(() => metadataHeaders({ traceparent: 'junk' }), TypeError);
   t.throws(() => metadataHeaders({ baggage: { 'bad key': 'x' } }), TypeError);
   t.same(
