@@ -16,7 +16,7 @@ import { writeCerts } from './certs.js';
 import { LoadWorker, podDriver } from './netns-driver.js';
 import { AgentPair } from './netns-mesh.js';
 import { buildBenchTopology, capturedConnections, NODE_IP, POD } from './netns-topology.js';
-import { startPeer, startPeers } from './peers.js';
+import { startPeer, startPeers, waitListening } from './peers.js';
 import { errorsOf, type RunResult } from './report.js';
 import type { Config, Hooks } from './runner.js';
 
@@ -29,11 +29,12 @@ export const NETNS_SETUP =
   "node-1 agent's iptables rules, HBONE to node-2's agent, delivered to the server pod; a " +
   'policy in force. Direct TCP and the C peers (client side in node-1, server side in node-2, ' +
   'on the node addresses) carry non-mesh pods whose traffic no capture rule matches. Bulk by ' +
-  'iperf3 in the pods.';
+  'iperf3 in the pods. One agent per node at a time: the agents restart when the run switches ' +
+  'between mtun and mtun-w2.';
 
 /** Why netns mode cannot run here, or undefined. */
 export function cannotRunNetns(): string | undefined {
-  const why = cannotRun(['iperf3', 'curl', 'ss', 'prlimit']);
+  const why = cannotRun(['iperf3', 'curl', 'ss']);
   if (why) return why;
   const cap = loadCapture();
   if (!cap.available)
@@ -75,11 +76,10 @@ export async function netnsConfigs(
         ['--import', 'tsx', 'bench/suite/target.ts', pod.ip, String(TARGET_PORT)],
         { netns },
       );
-      all.push(
-        target,
-        spawnProc('iperf3', ['-s', '-B', pod.ip, '-p', String(IPERF_PORT)], { netns }),
-      );
+      const iperf = spawnProc('iperf3', ['-s', '-B', pod.ip, '-p', String(IPERF_PORT)], { netns });
+      all.push(target, iperf);
       await target.waitFor(/target ready/);
+      await waitListening(pod.ip, IPERF_PORT, iperf, netns);
     }
     const certs = await writeCerts(dir);
     const meshWorker = LoadWorker.start(ns.name(POD.client.tag));

@@ -115,8 +115,9 @@ export async function startPeer(
   return { entries: routes.map((r) => ({ host: place.clientHost, port: r.client })), procs };
 }
 
-/** Polls `ss` (in the proxy's namespace) until `host:port` listens. */
-async function waitListening(
+/** Polls `ss` (in the process's namespace) until `host:port` listens; throws if `proc` exits
+ *  or after 15 s, with its output. */
+export async function waitListening(
   host: string,
   port: number,
   proc: Proc,

@@ -250,19 +250,26 @@ export function targets(run: RunResult): string[] {
   if (!mt) return ['mtun not in this run'];
   const m = (k: string) => METRICS.find((x) => x.key === k)!;
   const out: string[] = [];
-  const chk = (name: string, ok: boolean, text: string) =>
-    out.push(`${ok ? 'MET   ' : 'MISSED'} ${name}: ${text}`);
+  // No figure (no C peer, a failed workload) is neither met nor missed: UNKNOWN, shown as "–".
+  const chk = (name: string, v: number, ok: (v: number) => boolean, text: string) =>
+    out.push(`${Number.isNaN(v) ? 'UNKNOWN' : ok(v) ? 'MET   ' : 'MISSED'} ${name}: ${text}`);
   const r = (k: string) => m(k).get(mt) / best(run, m(k));
-  chk('bulk ≥ 0.8× best C (1 stream)', r('bulk1') >= 0.8, `${r('bulk1').toFixed(2)}×`);
-  chk('bulk ≥ 0.8× best C (8 streams)', r('bulk8') >= 0.8, `${r('bulk8').toFixed(2)}×`);
-  chk('round trip p50 ≤ 1.3× best C', r('rrP50') <= 1.3, `${r('rrP50').toFixed(2)}×`);
-  chk('new conns/s ≥ 3× best C (1 client)', r('conn1') >= 3, `${r('conn1').toFixed(2)}×`);
-  chk('new conns/s ≥ 3× best C (8 clients)', r('conn8') >= 3, `${r('conn8').toFixed(2)}×`);
+  const x = (v: number) => (Number.isNaN(v) ? '–' : `${v.toFixed(2)}×`);
+  const ratioChk = (name: string, k: string, ok: (v: number) => boolean) =>
+    chk(name, r(k), ok, x(r(k)));
+  ratioChk('bulk ≥ 0.8× best C (1 stream)', 'bulk1', (v) => v >= 0.8);
+  ratioChk('bulk ≥ 0.8× best C (8 streams)', 'bulk8', (v) => v >= 0.8);
+  ratioChk('round trip p50 ≤ 1.3× best C', 'rrP50', (v) => v <= 1.3);
+  ratioChk('new conns/s ≥ 3× best C (1 client)', 'conn1', (v) => v >= 3);
+  ratioChk('new conns/s ≥ 3× best C (8 clients)', 'conn8', (v) => v >= 3);
   const perAgent = m('idleConn').get(mt) / 2;
   chk(
     '≤ 10 KiB per idle tunnel per agent',
-    perAgent <= 10,
-    `${perAgent.toFixed(1)} KiB per agent (${m('idleConn').get(mt).toFixed(1)} both)`,
+    perAgent,
+    (v) => v <= 10,
+    Number.isNaN(perAgent)
+      ? '–'
+      : `${perAgent.toFixed(1)} KiB per agent (${m('idleConn').get(mt).toFixed(1)} both)`,
   );
   return out;
 }

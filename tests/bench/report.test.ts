@@ -136,6 +136,9 @@ t.test('targets: MET and MISSED lines with the ratios', async (t) => {
   t.equal(met[3], 'MISSED new conns/s ≥ 3× best C (1 client): 0.40×');
   t.equal(met[5], 'MISSED ≤ 10 KiB per idle tunnel per agent: 12.0 KiB per agent (24.0 both)');
   t.same(targets(run({ direct: base().direct })), ['mtun not in this run']);
+  const noC = targets(run({ direct: base().direct, mtun: base().mtun }));
+  t.equal(noC[0], 'UNKNOWN bulk ≥ 0.8× best C (1 stream): –', 'no C peer: no verdict');
+  t.equal(noC[5], 'MET    ≤ 10 KiB per idle tunnel per agent: 8.0 KiB per agent (16.0 both)');
 });
 
 t.test('the report names missing peers, errors, capture counters and the mode', async (t) => {
