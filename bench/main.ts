@@ -14,7 +14,8 @@ import type { Proc } from './lib/procs.js';
 import { progressLine } from './lib/progress.js';
 import { loopbackConfigs } from './suite/loopback.js';
 import { cannotRunNetns, netnsConfigs } from './suite/netns.js';
-import { type RunResult, writeReport } from './suite/report.js';
+import type { RunResult } from './suite/report.js';
+import { writeReport } from './suite/report-files.js';
 import { type Config, type Hooks, type Params, runConfigs } from './suite/runner.js';
 
 const { values } = parseArgs({

@@ -1,9 +1,6 @@
-// The run's outputs: a table on the terminal (each figure with its ratio to direct TCP and
-// to the best C peer for that figure), a JSON file with every raw sample, a Markdown file
-// with the machine description and the table, and an SVG chart of the ratios.
-import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
+// The run's results as text, pure: the figures (METRICS), the table (each figure with its
+// ratio to direct TCP and to the best C peer for that figure), the targets' verdicts and the
+// Markdown report. chart.ts draws the SVG; report-files.ts writes the files.
 
 interface Lat {
   count: number;
@@ -60,7 +57,7 @@ export interface RunResult {
   machine?: Record<string, string>;
 }
 
-interface Metric {
+export interface Metric {
   readonly key: string;
   readonly label: string;
   readonly unit: string;
@@ -214,7 +211,8 @@ export const METRICS: readonly Metric[] = [
   },
 ];
 
-function best(run: RunResult, m: Metric): number {
+/** The best C peer's value of a figure: the highest or the lowest, as the figure wants. */
+export function best(run: RunResult, m: Metric): number {
   const vals = Object.values(run.configs)
     .filter((c) => c.kind === 'c')
     .map(m.get)
@@ -274,88 +272,6 @@ export function targets(run: RunResult): string[] {
   return out;
 }
 
-function machine(): Record<string, string> {
-  const sh = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-        .split('\n')[0]!
-        .trim();
-    } catch (err) {
-      const e = err as { stderr?: string };
-      return (e.stderr ?? '').split('\n')[0]?.trim() || 'not installed';
-    }
-  };
-  return {
-    cpu: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-    memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    kernel: release(),
-    node: process.version,
-    openssl: process.versions.openssl ?? '?',
-    stunnel: sh('sh', ['-c', 'stunnel4 -version 2>&1 | grep -m1 "^stunnel"']),
-    haproxy: sh('/usr/sbin/haproxy', ['-v']),
-    nginx: sh('sh', ['-c', 'nginx -v 2>&1']),
-  };
-}
-
-export function svg(run: RunResult): string {
-  // One panel per headline figure; a bar per configuration, as its ratio to the best C peer.
-  const keys = ['bulk1', 'bulk8', 'rrP50', 'conn1', 'conn8', 'cpuGB', 'idleConn'];
-  const names = Object.keys(run.configs);
-  const colors: Record<string, string> = {
-    direct: '#999',
-    mtun: '#1f77b4',
-    'mtun-w2': '#6baed6',
-    stunnel: '#d62728',
-    haproxy: '#ff7f0e',
-    nginx: '#2ca02c',
-  };
-  const W = 260,
-    H = 200,
-    pad = 30;
-  const parts: string[] = [];
-  keys.forEach((k, i) => {
-    const m = METRICS.find((x) => x.key === k)!;
-    const b = best(run, m);
-    const x0 = (i % 4) * W + 10,
-      y0 = Math.floor(i / 4) * (H + 40) + 40;
-    const vals = names.map((n) => m.get(run.configs[n]!) / b);
-    const max = Math.max(1.2, ...vals.filter((v) => Number.isFinite(v)));
-    parts.push(
-      `<text x="${x0}" y="${y0 - 8}" font-size="12" font-weight="bold">${m.label} (${m.better} is better)</text>`,
-    );
-    const bw = (W - pad) / names.length;
-    const yOf = (v: number) => y0 + H - (v / max) * H;
-    parts.push(
-      `<line x1="${x0}" x2="${x0 + W - 20}" y1="${yOf(1)}" y2="${yOf(1)}" stroke="#000" stroke-dasharray="3,3"/>`,
-    );
-    parts.push(`<text x="${x0 + W - 18}" y="${yOf(1) + 4}" font-size="9">1×</text>`);
-    names.forEach((n, j) => {
-      const v = vals[j]!;
-      if (!Number.isFinite(v)) return;
-      const x = x0 + j * bw;
-      parts.push(
-        `<rect x="${x}" y="${yOf(v)}" width="${bw - 4}" height="${y0 + H - yOf(v)}" fill="${colors[n] ?? '#555'}"/>`,
-      );
-      parts.push(
-        `<text x="${x + (bw - 4) / 2}" y="${yOf(v) - 2}" font-size="9" text-anchor="middle">${v.toFixed(2)}</text>`,
-      );
-    });
-  });
-  const legend = names.map(
-    (n, j) =>
-      `<rect x="${10 + j * 110}" y="${2 * (H + 40) + 40}" width="10" height="10" fill="${colors[n] ?? '#555'}"/><text x="${24 + j * 110}" y="${2 * (H + 40) + 49}" font-size="11">${n}</text>`,
-  );
-  const width = 4 * W + 20,
-    height = 2 * (H + 40) + 70;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
-<rect width="100%" height="100%" fill="#fff"/>
-<text x="10" y="16" font-size="14" font-weight="bold">mtun bench (${run.mode}, mode: ${run.net ?? 'loopback'}, ${run.startedAt}): each figure as a ratio to the best C peer (stunnel, HAProxy, nginx)</text>
-${parts.join('\n')}
-${legend.join('\n')}
-</svg>
-`;
-}
-
 /** The Markdown report: title with the mode, machine, parameters, table, missing peers,
  *  capture counters (netns), errors and the targets. Pure. */
 export function markdown(run: RunResult): string {
@@ -399,18 +315,4 @@ export function markdown(run: RunResult): string {
     ...tg.map((x) => `- ${x}`),
     '',
   ].join('\n');
-}
-
-export async function writeReport(run: RunResult, prefix?: string): Promise<void> {
-  run.machine = machine();
-  const stem =
-    prefix ??
-    `bench/results/${run.mode}-${run.net ?? 'loopback'}-${run.startedAt.replace(/[:.]/g, '-')}`;
-  await mkdir(stem.replace(/\/[^/]*$/, '') || '.', { recursive: true });
-  const md = markdown(run);
-  await writeFile(`${stem}.md`, md);
-  await writeFile(`${stem}.json`, JSON.stringify(run));
-  await writeFile(`${stem}.svg`, svg(run));
-  console.log(md);
-  console.log(`wrote ${stem}.md, ${stem}.json (raw samples), ${stem}.svg (chart)`);
 }

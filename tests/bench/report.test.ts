@@ -3,6 +3,7 @@
 // MISSED lines, missing peers and errors in the report, and NaN shown as "–". Pure: no
 // processes, no files.
 import t from 'tap';
+import { svg } from '../../bench/suite/chart.js';
 import {
   type ConfigResult,
   METRICS,
@@ -153,6 +154,16 @@ t.test('the report names missing peers, errors, capture counters and the mode', 
   t.match(md, /- direct: n1 0, n2 0\n- mtun: n1 2870, n2 19/);
   t.match(md, /Machine: cpu: test/);
   t.notMatch(md, /nginx \|/, 'no column for a missing peer');
+});
+
+t.test('the chart names the mode and draws no bar for a missing figure', async (t) => {
+  const configs = base();
+  const all = svg(run(configs));
+  t.match(all, /mode: netns/);
+  t.notMatch(all, /NaN|Infinity/);
+  configs.mtun.rounds[0]!.bulk1Gbps = Number.NaN;
+  const bars = (x: string) => x.match(/<rect x=[^>]*height/g)?.length ?? 0;
+  t.equal(bars(svg(run(configs))), bars(all) - 1, 'one bar fewer');
 });
 
 t.test('every metric says which way is better', async (t) => {
