@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { describeBuild, snapshotBuild } from './lib/build-snapshot.js';
 import type { Proc } from './lib/procs.js';
 import { progressLine } from './lib/progress.js';
 import { loopbackConfigs } from './suite/loopback.js';
@@ -59,11 +60,20 @@ async function main(): Promise<void> {
   const want = (name: string) => !values.configs || values.configs.split(',').includes(name);
   let close = async () => {};
   try {
+    progress('snapshot of the build');
+    result.build = describeBuild();
+    const root = await snapshotBuild(dir);
     let configs: Config[];
     let hooks: Hooks = {};
     if (values.netns) {
-      const opts = { profile: values.profile };
-      const n = await netnsConfigs(dir, want, opts, all, result, progress);
+      const n = await netnsConfigs(
+        dir,
+        want,
+        { profile: values.profile, root },
+        all,
+        result,
+        progress,
+      );
       ({ configs, hooks, close } = n);
     } else {
       configs = await loopbackConfigs(

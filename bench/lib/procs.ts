@@ -2,6 +2,7 @@
 // time from /proc, and kill everything on exit, whatever happened.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -22,15 +23,17 @@ export interface Proc {
 }
 
 /** Runs the built `dist/` (what operators run; the TypeScript loader costs memory and
- *  start-up time that would be measured too), falling back to the sources. `nodeArgs` go
- *  before the script (e.g. `--cpu-prof`). */
+ *  start-up time that would be measured too), or that of `root` (a build-snapshot.ts copy),
+ *  falling back to the sources. `nodeArgs` go before the script (e.g. `--cpu-prof`). */
 export function mtun(
   args: string[],
-  opts: { cpus?: string; nodeArgs?: string[]; netns?: string } = {},
+  opts: { cpus?: string; nodeArgs?: string[]; netns?: string; root?: string | undefined } = {},
 ): Proc {
-  const entry = existsSync('dist/cli/main.js')
-    ? ['dist/cli/main.js']
-    : ['--import', 'tsx', 'cli/main.ts'];
+  const entry = opts.root
+    ? [join(opts.root, 'dist/cli/main.js')]
+    : existsSync('dist/cli/main.js')
+      ? ['dist/cli/main.js']
+      : ['--import', 'tsx', 'cli/main.ts'];
   const cmd = [process.execPath, ...(opts.nodeArgs ?? []), ...entry, ...args];
   const where = opts.netns ? { netns: opts.netns } : {};
   return opts.cpus

@@ -16,7 +16,7 @@ import type { Config } from './runner.js';
 export async function loopbackConfigs(
   dir: string,
   want: (name: string) => boolean,
-  opts: { profile?: string | undefined },
+  opts: { profile?: string | undefined; root?: string | undefined },
   all: Proc[],
   result: RunResult,
   progress: Progress,
@@ -54,6 +54,7 @@ export async function loopbackConfigs(
       workers,
       hbonePort: port,
       nodeArgs: profile,
+      root: opts.root,
     });
     all.push(...pair.all);
     configs.push({

@@ -54,7 +54,7 @@ export interface MtunPair {
 
 export async function startMtunPair(
   dir: string,
-  opts: { workers: number; hbonePort: number; nodeArgs?: string[] },
+  opts: { workers: number; hbonePort: number; nodeArgs?: string[]; root?: string | undefined },
 ): Promise<MtunPair> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'mesh.yaml'), MESH);
@@ -64,11 +64,14 @@ export async function startMtunPair(
   );
   await writeFile(join(dir, 'token-a'), 'bench-token-node-a-000000');
   await writeFile(join(dir, 'token-b'), 'bench-token-node-b-000000');
-  const ca = mtun([
-    'ca',
-    ...['--state-dir', join(dir, 'ca'), '--mesh', join(dir, 'mesh.yaml')],
-    ...['--tokens', join(dir, 'tokens.yaml'), '--listen', '127.0.0.1:0', '--log-level', 'info'],
-  ]);
+  const ca = mtun(
+    [
+      'ca',
+      ...['--state-dir', join(dir, 'ca'), '--mesh', join(dir, 'mesh.yaml')],
+      ...['--tokens', join(dir, 'tokens.yaml'), '--listen', '127.0.0.1:0', '--log-level', 'info'],
+    ],
+    { root: opts.root },
+  );
   const caUrl = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
   const hbone = opts.hbonePort;
   const agent = (node: string, ip: string, token: string) =>
@@ -88,7 +91,7 @@ export async function startMtunPair(
         // Access logs off (warn), like the C peers' configs: they log errors only.
         ...['--log-level', 'warn'],
       ],
-      { nodeArgs: opts.nodeArgs ?? [] },
+      { nodeArgs: opts.nodeArgs ?? [], root: opts.root },
     );
   const a = agent('node-a', '127.0.0.1', 'token-a');
   const b = agent('node-b', '127.0.0.2', 'token-b');

@@ -20,7 +20,7 @@ export class AgentPair {
   private constructor(
     private readonly ns: Netns,
     private readonly dir: string,
-    private readonly nodeArgs: readonly string[],
+    private readonly opts: { nodeArgs: readonly string[]; root: string | undefined },
   ) {}
 
   /** Writes the mesh and the node tokens and starts the CA; no agent yet. */
@@ -28,7 +28,7 @@ export class AgentPair {
     ns: Netns,
     dir: string,
     all: Proc[],
-    nodeArgs: readonly string[] = [],
+    opts: { nodeArgs: readonly string[]; root: string | undefined },
   ): Promise<AgentPair> {
     await mkdir(join(dir, 'mesh'), { recursive: true });
     await writeFile(join(dir, 'mesh', 'mesh.yaml'), benchMeshYaml());
@@ -42,11 +42,11 @@ export class AgentPair {
         ...['--state-dir', join(dir, 'ca'), '--mesh', join(dir, 'mesh')],
         ...['--tokens', join(dir, 'tokens.yaml'), '--listen', `${CTL_IP}:15012`],
       ],
-      { netns: ns.name('ctl') },
+      { netns: ns.name('ctl'), root: opts.root },
     );
     all.push(ca);
     await ca.waitFor(/"url":"https:/);
-    return new AgentPair(ns, dir, nodeArgs);
+    return new AgentPair(ns, dir, opts);
   }
 
   /** The running agents (both nodes), measured for CPU and memory. */
@@ -84,7 +84,11 @@ export class AgentPair {
         ...['--workers', String(workers), '--log-level', 'warn'],
       ],
       // A profile (--profile) of the single-process variant only, as in loopback mode.
-      { netns: this.ns.name(node), nodeArgs: workers === 1 ? [...this.nodeArgs] : [] },
+      {
+        netns: this.ns.name(node),
+        nodeArgs: workers === 1 ? [...this.opts.nodeArgs] : [],
+        root: this.opts.root,
+      },
     );
   }
 

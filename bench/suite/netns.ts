@@ -52,7 +52,7 @@ export interface NetnsRun {
 export async function netnsConfigs(
   dir: string,
   want: (name: string) => boolean,
-  opts: { profile?: string | undefined },
+  opts: { profile?: string | undefined; root?: string | undefined },
   all: Proc[],
   result: RunResult,
   progress: Progress,
@@ -88,7 +88,10 @@ export async function netnsConfigs(
 
     progress('CA and agents');
     const profile = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [];
-    pair = await AgentPair.create(ns, join(dir, 'mesh'), all, profile);
+    pair = await AgentPair.create(ns, join(dir, 'mesh'), all, {
+      nodeArgs: profile,
+      root: opts.root,
+    });
     const agents = pair;
     // Always running, also for direct and the C peers: their capture counters must stay 0.
     await agents.ensure(1);

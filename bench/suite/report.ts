@@ -49,6 +49,8 @@ export interface RunResult {
   net?: 'loopback' | 'netns';
   /** How the configurations are wired, one paragraph for the report. */
   setup?: string;
+  /** Which code ran (commit, when dist/ was built); the agents run from a copy made at start. */
+  build?: string;
   params: object;
   startedAt: string;
   elapsedSeconds?: number;
@@ -294,6 +296,7 @@ export function markdown(run: RunResult): string {
         .map(([k, v]) => `${k}: ${v}`)
         .join('; '),
     '',
+    ...(run.build ? [`Build: ${run.build}.`, ''] : []),
     `Parameters: ${JSON.stringify(run.params)}. ${run.setup ?? 'Loopback.'} Medians of the rounds. Each cell: value (ratio to direct TCP "d", ratio to the best C peer for that figure "C").`,
     '',
     t,

@@ -153,6 +153,8 @@ t.test('the report names missing peers, errors, capture counters and the mode', 
   t.match(md, /- haproxy ERROR round 1 bulk, 8 streams: boom/);
   t.match(md, /- direct: n1 0, n2 0\n- mtun: n1 2870, n2 19/);
   t.match(md, /Machine: cpu: test/);
+  t.notMatch(md, /Build:/, 'no build line when not known');
+  t.match(markdown({ ...run(configs), build: 'HEAD abc1234' }), /\nBuild: HEAD abc1234\.\n/);
   t.notMatch(md, /nginx \|/, 'no column for a missing peer');
 });
 
