@@ -21,7 +21,9 @@ export async function loopbackConfigs(
   result: RunResult,
   progress: Progress,
 ): Promise<Config[]> {
-  const base = 20_000 + Math.floor(Math.random() * 20_000);
+  // Below the kernel's ephemeral range (32768+ by default): a listener there can collide
+  // with a client connection's local port, and the run would fail at start.
+  const base = 20_000 + Math.floor(Math.random() * 12_000);
   const targetPort = base;
   progress('target, certificates');
   const target = spawnProc(process.execPath, [
