@@ -1,7 +1,7 @@
-// The benchmark's two-node cluster in network namespaces, wired like the interception
-// tests' topology (tests/namespaced/topology.ts, copied here with the benchmark's own pods):
-// each pod a namespace with one veth to its node, a /32 address and a default route via
-// the node's gateway address; nodes and the control plane on one bridge. Only 198.18.0.0/15.
+// The benchmark's two-node cluster in network namespaces, wired by the interception tests'
+// builder (tests/namespaced/topology.ts) with the benchmark's own pods: each pod a
+// namespace with one veth to its node, a /32 address and a default route via the node's
+// gateway address; nodes and the control plane on one bridge. Only 198.18.0.0/15.
 //
 //   fabric 198.18.0.0/24: node-1 .1, node-2 .2, ctl .4 (the CA)
 //   node-1 pods 198.18.1.0/24: client .11 (mesh), plain-client .12 (not in the mesh)
@@ -10,6 +10,7 @@
 // The agents' capture rules name mesh pod IPs only, so the plain pods' traffic (direct TCP
 // and the C peers) crosses the nodes untouched; capturedConnections() proves it.
 import type { Netns } from '../../tests/namespaced/netns.js';
+import { buildTopology } from '../../tests/namespaced/topology.js';
 
 export type Node = 'n1' | 'n2';
 
@@ -20,8 +21,9 @@ export interface BenchPod {
   readonly mesh: boolean;
 }
 
-export const NODE_IP = { n1: '198.18.0.1', n2: '198.18.0.2' } as const;
-export const CTL_IP = '198.18.0.4';
+export { CTL_IP, NODE_IP } from '../../tests/namespaced/topology.js';
+
+/** The nodes' pod networks, as the builder routes them (gateway .1 on each node). */
 const POD_NET = { n1: '198.18.1', n2: '198.18.2' } as const;
 
 export const POD = {
@@ -32,80 +34,14 @@ export const POD = {
 } as const satisfies Record<string, BenchPod>;
 const PODS: readonly BenchPod[] = Object.values(POD);
 
-/** Builds every namespace, link, address and route. Throws naming the failed command. */
-export async function buildBenchTopology(ns: Netns): Promise<void> {
-  const ip = (...args: string[]) => ns.must('ip', args);
-  const sysctl = (tag: string, ...kv: string[]) =>
-    ns.must('ip', ['netns', 'exec', ns.name(tag), 'sysctl', '-qw', ...kv]);
-  for (const tag of ['fab', 'n1', 'n2', 'ctl', ...PODS.map((p) => p.tag)]) await ns.add(tag);
-  const fab = ns.name('fab');
-  await ip('-n', fab, 'link', 'add', 'br0', 'type', 'bridge');
-  await ip('-n', fab, 'link', 'set', 'br0', 'up');
-  const hosts: [string, string][] = [
-    ['n1', NODE_IP.n1],
-    ['n2', NODE_IP.n2],
-    ['ctl', CTL_IP],
-  ];
-  for (const [tag, addr] of hosts) {
-    const port = `p-${tag}`;
-    // Both ends created in their namespaces: no name in the root namespace can collide.
-    await ip(
-      'link',
-      'add',
-      'eth0',
-      'netns',
-      ns.name(tag),
-      'type',
-      'veth',
-      'peer',
-      'name',
-      port,
-      'netns',
-      fab,
-    );
-    await ip('-n', fab, 'link', 'set', port, 'master', 'br0', 'up');
-    await ip('-n', ns.name(tag), 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
-    await ip('-n', ns.name(tag), 'link', 'set', 'eth0', 'up');
-  }
-  for (const node of ['n1', 'n2'] as const) {
-    await sysctl(
-      node,
-      'net.ipv4.ip_forward=1',
-      'net.ipv4.conf.all.rp_filter=0',
-      'net.ipv4.conf.default.rp_filter=0',
-    );
-    const other = node === 'n1' ? 'n2' : 'n1';
-    await ip('-n', ns.name(node), 'route', 'add', `${POD_NET[other]}.0/24`, 'via', NODE_IP[other]);
-  }
-  for (const p of PODS) {
-    const node = ns.name(p.node);
-    const pn = ns.name(p.tag);
-    const host = `v-${p.tag}`.slice(0, 15);
-    await ip(
-      'link',
-      'add',
-      'eth0',
-      'netns',
-      pn,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      host,
-      'netns',
-      node,
-    );
-    // The gateway address on the node side: REDIRECT delivers to the incoming interface's address.
-    await ip('-n', node, 'addr', 'add', `${POD_NET[p.node]}.1/32`, 'dev', host);
-    await ip('-n', node, 'link', 'set', host, 'up');
-    await ip('-n', node, 'route', 'add', `${p.ip}/32`, 'dev', host);
-    await ip('-n', pn, 'addr', 'add', `${p.ip}/32`, 'dev', 'eth0');
-    await ip('-n', pn, 'link', 'set', 'eth0', 'up');
-    await ip('-n', pn, 'route', 'add', `${POD_NET[p.node]}.1`, 'dev', 'eth0', 'scope', 'link');
-    await ip('-n', pn, 'route', 'add', 'default', 'via', `${POD_NET[p.node]}.1`, 'dev', 'eth0');
+/** Builds every namespace, link, address and route with the tests' builder, for these
+ *  pods and the control plane (no outside host). Throws naming the failed command. */
+export function buildBenchTopology(ns: Netns): Promise<void> {
+  return buildTopology(ns, PODS, {
+    hosts: ['ctl'],
     // Client pods open tens of thousands of short connections to one destination.
-    if (p.node === 'n1') await sysctl(p.tag, 'net.ipv4.tcp_tw_reuse=1');
-  }
+    podSysctls: (p) => (p.node === 'n1' ? ['net.ipv4.tcp_tw_reuse=1'] : []),
+  });
 }
 
 /** The mesh the CA and both agents read: the two mesh pods in an ambient namespace, the

@@ -65,21 +65,40 @@ export function podByName(name: string): PodSpec {
   return p;
 }
 
-/** Builds every namespace, link, address and route. Throws naming the failed command. */
-export async function buildTopology(ns: Netns): Promise<void> {
+/** Where a pod sits: its namespace tag, its node and its address (all the wiring needs). */
+export interface PodWiring {
+  readonly tag: string;
+  readonly node: 'n1' | 'n2';
+  readonly ip: string;
+}
+
+export interface TopologyOptions {
+  /** The fabric's hosts besides the two nodes. Default: ext and ctl. */
+  readonly hosts?: readonly ('ext' | 'ctl')[];
+  /** sysctls (key=value) for a pod's namespace, e.g. for a load client. */
+  readonly podSysctls?: (pod: PodWiring) => readonly string[];
+}
+
+/** Builds every namespace, link, address and route, for these pods (default: the tests'
+ *  pods; the benchmark suite wires its own). Throws naming the failed command. */
+export async function buildTopology(
+  ns: Netns,
+  pods: readonly PodWiring[] = PODS,
+  opts: TopologyOptions = {},
+): Promise<void> {
+  const extra = opts.hosts ?? ['ext', 'ctl'];
   const ip = (...args: string[]) => ns.must('ip', args);
   const sysctl = (tag: string, ...kv: string[]) =>
     ns.must('ip', ['netns', 'exec', ns.name(tag), 'sysctl', '-qw', ...kv]);
-  for (const tag of ['fab', 'n1', 'n2', 'ext', 'ctl', ...PODS.map((p) => p.tag)]) await ns.add(tag);
+  for (const tag of ['fab', 'n1', 'n2', ...extra, ...pods.map((p) => p.tag)]) await ns.add(tag);
   const fab = ns.name('fab');
   await ip('-n', fab, 'link', 'add', 'br0', 'type', 'bridge');
   await ip('-n', fab, 'link', 'set', 'br0', 'up');
-  const hosts: [string, string][] = [
-    ['n1', NODE_IP.n1],
-    ['n2', NODE_IP.n2],
-    ['ext', EXT_IP],
-    ['ctl', CTL_IP],
-  ];
+  const hostIp = { n1: NODE_IP.n1, n2: NODE_IP.n2, ext: EXT_IP, ctl: CTL_IP };
+  const hosts = (['n1', 'n2', ...extra] as const).map((tag): [string, string] => [
+    tag,
+    hostIp[tag],
+  ]);
   for (const [tag, addr] of hosts) {
     const port = `p-${tag}`;
     await ip(
@@ -110,9 +129,10 @@ export async function buildTopology(ns: Netns): Promise<void> {
     );
     const other = node === 'n1' ? 'n2' : 'n1';
     await ip('-n', ns.name(node), 'route', 'add', `${POD_NET[other]}.0/24`, 'via', NODE_IP[other]);
-    await ip('-n', ns.name('ext'), 'route', 'add', `${POD_NET[node]}.0/24`, 'via', NODE_IP[node]);
+    if (extra.includes('ext'))
+      await ip('-n', ns.name('ext'), 'route', 'add', `${POD_NET[node]}.0/24`, 'via', NODE_IP[node]);
   }
-  for (const p of PODS) {
+  for (const p of pods) {
     const node = ns.name(p.node);
     const pn = ns.name(p.tag);
     const host = `v-${p.tag}`.slice(0, 15);
@@ -138,6 +158,8 @@ export async function buildTopology(ns: Netns): Promise<void> {
     await ip('-n', pn, 'link', 'set', 'eth0', 'up');
     await ip('-n', pn, 'route', 'add', `${POD_NET[p.node]}.1`, 'dev', 'eth0', 'scope', 'link');
     await ip('-n', pn, 'route', 'add', 'default', 'via', `${POD_NET[p.node]}.1`, 'dev', 'eth0');
+    const tune = opts.podSysctls?.(p) ?? [];
+    if (tune.length > 0) await sysctl(p.tag, ...tune);
   }
 }
 
