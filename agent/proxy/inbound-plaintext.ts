@@ -2,6 +2,7 @@
 // redirected here by the capture rules. Decided with no identity (STRICT denies it,
 // PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod.
 import type { Socket } from 'node:net';
+import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
@@ -16,7 +17,7 @@ export const InboundPlaintextListener = {
 };
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
-  socket.on('error', () => {});
+  socket.on('error', ignoreError);
   if (ctx.drain.draining) return void socket.destroy();
   socket.pause();
   const peerIp = socket.remoteAddress ?? '';

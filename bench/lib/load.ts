@@ -75,7 +75,12 @@ export async function roundTrips(
   count: number,
   seconds: number,
 ): Promise<number[]> {
-  const s = await connect();
+  return pingPong(await connect(), count, seconds);
+}
+
+/** 64-byte ping-pong on a connected socket, `count` times or for `seconds`, then ends it;
+ *  returns the latencies in microseconds. */
+export async function pingPong(s: Socket, count: number, seconds: number): Promise<number[]> {
   s.setNoDelay(true);
   const msg = Buffer.alloc(64, 0x62);
   const lat: number[] = [];

@@ -6,7 +6,7 @@
 
 import type { Socket } from 'node:net';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { bulk, type Connector } from '../lib/load.js';
+import { bulk, type Connector, pingPong } from '../lib/load.js';
 
 export interface Latency {
   readonly count: number;
@@ -47,37 +47,11 @@ export async function roundTrips(
   seconds: number,
 ): Promise<Latency & { perSec: number }> {
   const s = await connect();
-  s.setNoDelay(true);
-  const h = createHistogram();
-  const samples: number[] = [];
-  const msg = Buffer.alloc(64, 0x62);
   const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await new Promise<void>((resolve, reject) => {
-    let got = 0;
-    let t0 = 0;
-    s.on('error', reject);
-    const send = () => {
-      if (samples.length >= count || performance.now() > deadline) {
-        s.end();
-        return resolve();
-      }
-      got = 0;
-      t0 = performance.now();
-      s.write(msg);
-    };
-    s.on('data', (d) => {
-      got += d.length;
-      if (got >= 64) {
-        const n = ns(t0);
-        h.record(n);
-        samples.push(n / 1000);
-        send();
-      }
-    });
-    send();
-  });
+  const samples = await pingPong(s, count, seconds);
   s.destroy();
+  const h = createHistogram();
+  for (const us of samples) h.record(Math.max(1, Math.round(us * 1000)));
   return {
     ...summarize(h, samples),
     perSec: samples.length / ((performance.now() - started) / 1000),

@@ -5,6 +5,7 @@
 // nothing else is retried (as ztunnel).
 import { type ClientHttp2Stream, constants as h2 } from 'node:http2';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
+import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
@@ -206,7 +207,7 @@ export class HboneClient {
         stream.off('error', onError);
       };
       const fail = (err: Error) => {
-        stream.on('error', () => {}); // the caller never sees this stream
+        stream.on('error', ignoreError); // the caller never sees this stream
         reject(err);
       };
       const cancel = (err: Error) => {
