@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Netns } from '../../tests/namespaced/netns.js';
+import { NODE_NAME } from '../../tests/namespaced/topology.js';
 import { mtun, type Proc } from '../lib/procs.js';
 import { benchMeshYaml, CTL_IP, type Node } from './netns-topology.js';
 
 const NODES = ['n1', 'n2'] as const;
-const nodeName = (n: Node) => (n === 'n1' ? 'node-1' : 'node-2');
 
 export class AgentPair {
   #workers = 0;
@@ -33,7 +33,7 @@ export class AgentPair {
     await mkdir(join(dir, 'mesh'), { recursive: true });
     await writeFile(join(dir, 'mesh', 'mesh.yaml'), benchMeshYaml());
     const token = { n1: randomBytes(16).toString('hex'), n2: randomBytes(16).toString('hex') };
-    const lines = NODES.map((n) => `- {node: ${nodeName(n)}, token: ${token[n]}}`);
+    const lines = NODES.map((n) => `- {node: ${NODE_NAME[n]}, token: ${token[n]}}`);
     await writeFile(join(dir, 'tokens.yaml'), `${lines.join('\n')}\n`);
     for (const n of NODES) await writeFile(join(dir, `token-${n}`), token[n]);
     const ca = mtun(
@@ -77,7 +77,14 @@ export class AgentPair {
     return mtun(
       [
         'agent',
-        ...['--node', nodeName(node), '--mesh', join(d, 'mesh'), '--ca', `https://${CTL_IP}:15012`],
+        ...[
+          '--node',
+          NODE_NAME[node],
+          '--mesh',
+          join(d, 'mesh'),
+          '--ca',
+          `https://${CTL_IP}:15012`,
+        ],
         ...['--ca-token-file', join(d, `token-${node}`)],
         ...['--ca-bundle', join(d, 'ca', 'root-cert.pem'), '--redirect', 'iptables'],
         ...['--admin', 'off', '--metrics', '127.0.0.1:15020', '--drain-period', '1s'],

@@ -10,7 +10,7 @@
 // The agents' capture rules name mesh pod IPs only, so the plain pods' traffic (direct TCP
 // and the C peers) crosses the nodes untouched; capturedConnections() proves it.
 import type { Netns } from '../../tests/namespaced/netns.js';
-import { buildTopology } from '../../tests/namespaced/topology.js';
+import { buildTopology, NODE_NAME } from '../../tests/namespaced/topology.js';
 
 export type Node = 'n1' | 'n2';
 
@@ -51,7 +51,7 @@ export function benchMeshYaml(): string {
   const pod = (name: string, ns: string, p: BenchPod, app: string) => `apiVersion: v1
 kind: Pod
 metadata: {name: ${name}, namespace: ${ns}, labels: {app: ${app}}}
-spec: {serviceAccountName: ${app}, nodeName: ${p.node === 'n1' ? 'node-1' : 'node-2'}}
+spec: {serviceAccountName: ${app}, nodeName: ${NODE_NAME[p.node]}}
 status: {phase: Running, podIP: ${p.ip}}`;
   return `${[
     `apiVersion: v1
