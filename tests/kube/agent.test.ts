@@ -14,6 +14,7 @@ import { KubeMeshSource } from '../../mesh/kube/source.js';
 import { type App, converse, startApp, stopApps } from '../helpers/apps.js';
 import { eventually } from '../helpers/world.js';
 import {
+  agentTokenReviewed,
   authorizationPolicy,
   FakeApiServer,
   namespace,
@@ -115,21 +116,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
     const m = /^agent-token-(node-[ab])$/.exec(String(spec['token']));
     if (!m || !(spec['audiences'] as string[]).includes('mtun-ca'))
       return { body: { status: { authenticated: false, error: 'invalid token' } } };
-    return {
-      body: {
-        status: {
-          authenticated: true,
-          audiences: ['mtun-ca'],
-          user: {
-            username: 'system:serviceaccount:mtun-system:mtun-agent',
-            extra: {
-              'authentication.kubernetes.io/pod-name': [`mtun-agent-${m[1]}`],
-              'authentication.kubernetes.io/pod-uid': [`uid-${m[1]}`],
-            },
-          },
-        },
-      },
-    };
+    return agentTokenReviewed(`mtun-agent-${m[1]}`, `uid-${m[1]}`);
   };
   const apps = await Promise.all([
     startApp('web-1', ip('10.1'), 9080),

@@ -10,7 +10,7 @@ import { SpiffeId } from '../../identity/spiffe-id.js';
 import { run } from '../helpers/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 import { eventually } from '../helpers/world.js';
-import { FakeApiServer, namespace, pod } from './fake-apiserver.js';
+import { agentTokenReviewed, FakeApiServer, namespace, pod } from './fake-apiserver.js';
 
 const MTUN = ['--import', 'tsx', 'cli/main.ts'];
 
@@ -35,28 +35,11 @@ t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly
   );
   api.tokenReview = (spec) =>
     spec['token'] === 'agent-token'
-      ? {
-          body: {
-            status: {
-              authenticated: true,
-              audiences: ['mtun-ca'],
-              user: {
-                username: 'system:serviceaccount:mtun-system:mtun-agent',
-                extra: {
-                  'authentication.kubernetes.io/pod-name': ['mtun-agent-x'],
-                  'authentication.kubernetes.io/pod-uid': ['uid-x'],
-                },
-              },
-            },
-          },
-        }
+      ? agentTokenReviewed('mtun-agent-x', 'uid-x')
       : { body: { status: { authenticated: false } } };
   const dir = await tempDir(t, 'mtun-ca-cli-');
   const kubeconfig = join(dir, 'kubeconfig');
-  await writeFile(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: ${api.url}\n    certificate-authority-data: ${Buffer.from(api.caPem).toString('base64')}\nusers:\n- name: fake\n  user:\n    token: ${api.token}\ncontexts:\n- name: fake\n  context: {cluster: fake, user: fake}\ncurrent-context: fake\n`,
-  );
+  await writeFile(kubeconfig, api.kubeconfigYaml());
   const child = spawn(
     process.execPath,
     [

@@ -126,6 +126,28 @@ export class FakeApiServer {
     return kc;
   }
 
+  /** The same, as a kubeconfig file's text for a process; `server` when it is reached
+   *  another way (a relay) than `url`. */
+  kubeconfigYaml(server = this.url): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: fake',
+      '  cluster:',
+      `    server: ${server}`,
+      `    certificate-authority-data: ${Buffer.from(this.caPem).toString('base64')}`,
+      'users:',
+      '- name: fake',
+      `  user: {token: ${this.token}}`,
+      'contexts:',
+      '- name: fake',
+      '  context: {cluster: fake, user: fake}',
+      'current-context: fake',
+      '',
+    ].join('\n');
+  }
+
   api(opts: KubeApiOptions = {}): KubeApi {
     return new KubeApi(this.kubeConfig(), opts);
   }
@@ -465,6 +487,25 @@ function json(res: ServerResponse, code: number, body: unknown): void {
 }
 
 // ---- object builders, Kubernetes-shaped as the API returns them ----
+
+/** TokenReview's answer for a token of mtun-system/mtun-agent bound to a pod (audience mtun-ca). */
+export function agentTokenReviewed(podName: string, podUid: string): TokenReviewAnswer {
+  return {
+    body: {
+      status: {
+        authenticated: true,
+        audiences: ['mtun-ca'],
+        user: {
+          username: 'system:serviceaccount:mtun-system:mtun-agent',
+          extra: {
+            'authentication.kubernetes.io/pod-name': [podName],
+            'authentication.kubernetes.io/pod-uid': [podUid],
+          },
+        },
+      },
+    },
+  };
+}
 
 export function namespace(name: string, labels: Record<string, string> = {}): Obj {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { FakeApiServer, namespace, pod } from '../kube/fake-apiserver.js';
+import { agentTokenReviewed, FakeApiServer, namespace, pod } from '../kube/fake-apiserver.js';
 import type { ControlPlane } from './cluster.js';
 import { track } from './cluster.js';
 import type { Netns } from './netns.js';
@@ -72,21 +72,7 @@ export function kubeControlPlane(api: FakeApiServer) {
       const node = tokens.get(String(spec['token']));
       if (!node || !(spec['audiences'] as string[] | undefined)?.includes('mtun-ca'))
         return { body: { status: { authenticated: false, error: 'invalid bearer token' } } };
-      return {
-        body: {
-          status: {
-            authenticated: true,
-            audiences: ['mtun-ca'],
-            user: {
-              username: `system:serviceaccount:${AGENT_NS}:${AGENT_SA}`,
-              extra: {
-                'authentication.kubernetes.io/pod-name': [agentPod(node)],
-                'authentication.kubernetes.io/pod-uid': [`uid-${agentPod(node)}`],
-              },
-            },
-          },
-        },
-      };
+      return agentTokenReviewed(agentPod(node), `uid-${agentPod(node)}`);
     };
 
     const socket = join(dir, 'kube-api.sock');
@@ -103,26 +89,7 @@ export function kubeControlPlane(api: FakeApiServer) {
     );
     await relay.waitFor(/relay listening/);
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        'clusters:',
-        '- name: fake',
-        '  cluster:',
-        `    server: https://${CTL_IP}:${API_PORT}`,
-        `    certificate-authority-data: ${Buffer.from(api.caPem).toString('base64')}`,
-        'users:',
-        '- name: fake',
-        `  user: {token: ${api.token}}`,
-        'contexts:',
-        '- name: fake',
-        '  context: {cluster: fake, user: fake}',
-        'current-context: fake',
-        '',
-      ].join('\n'),
-    );
+    await writeFile(kubeconfig, api.kubeconfigYaml(`https://${CTL_IP}:${API_PORT}`));
     const kube = ['--mesh-source', 'kubernetes', '--kubeconfig', kubeconfig];
     return {
       caArgs: [...kube, '--auth', 'tokenreview'],
