@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { tempDir } from '../helpers/tmp.js';
 import { Netns, sweepLeftovers } from './netns.js';
-import { buildTopology, CTL_IP, meshYaml, NODE_NAME, PODS, podByName } from './topology.js';
+import {
+  buildTopology,
+  CTL_IP,
+  meshYaml,
+  NODE_NAME,
+  PODS,
+  podByName,
+  SERVICE_VIP,
+} from './topology.js';
 
 const MTUN = ['--import', 'tsx', 'cli/main.ts'];
 
@@ -258,6 +266,43 @@ export async function hello(t: Test, c: Cluster, from: string, url: string): Pro
   const res = await c.curl(from, url);
   t.equal(res.code, 0, `${from} -> ${url}: ${res.stderr || 'ok'}`);
   t.equal(res.body, 'hello from a pod\n');
+}
+
+/** client-1's SPIFFE ID, as the server side must log it. */
+export const CLIENT_ID = 'spiffe://cluster.local/ns/apps/sa/client';
+
+/** The check both control planes must pass: curl from client-1 (node-1) to web-2 (node-2)
+ *  by pod IP went through HBONE, and node-2 logged client-1's verified identity. */
+export async function podToPodThroughHbone(t: Test, c: Cluster): Promise<void> {
+  const web = podByName('web-2').ip;
+  await hello(t, c, 'client-1', `http://${web}:8080/hello.txt`);
+  const server = await accessAfter(c, 'n2', { direction: 'inbound', 'dst.addr': `${web}:8080` });
+  t.ok(server.length >= 1, 'the server side logged it');
+  t.equal(server.at(-1)?.['src.identity'], CLIENT_ID, "the caller's verified SPIFFE identity");
+  t.equal(server.at(-1)?.['src.workload'], 'client-1');
+  t.equal(server.at(-1)?.verdict, 'allow');
+  const client = await accessAfter(c, 'n1', { direction: 'outbound', 'dst.addr': `${web}:8080` });
+  t.equal(client.at(-1)?.security, 'mutual_tls');
+  t.equal(
+    client.at(-1)?.['dst.hbone_addr'],
+    `${web}:15008`,
+    'dialed podIP:15008, captured on node-2',
+  );
+}
+
+/** curl from client-1 by the Service VIP (only the agents know it) reached web-2. */
+export async function serviceVipThroughHbone(t: Test, c: Cluster): Promise<void> {
+  await hello(t, c, 'client-1', `http://${SERVICE_VIP}/hello.txt`);
+  const server = await accessAfter(c, 'n2', {
+    direction: 'inbound',
+    'dst.service': 'web.strict.svc.cluster.local',
+  });
+  t.equal(server.at(-1)?.['src.identity'], CLIENT_ID);
+  t.equal(
+    server.at(-1)?.['dst.addr'],
+    `${podByName('web-2').ip}:8080`,
+    'the VIP resolved to the pod',
+  );
 }
 
 /** Polls `cond` every 100 ms until it holds; throws naming `what` after `ms`. */

@@ -9,10 +9,20 @@
 import t from 'tap';
 import { loadCapture } from '../../agent/capture/native.js';
 import { authorizationPolicy, namespace, service } from '../kube/fake-apiserver.js';
-import { accessAfter, CLOSED, type Cluster, hello, startCluster, waitUntil } from './cluster.js';
+import {
+  accessAfter,
+  CLIENT_ID,
+  CLOSED,
+  type Cluster,
+  hello,
+  podToPodThroughHbone,
+  serviceVipThroughHbone,
+  startCluster,
+  waitUntil,
+} from './cluster.js';
 import { API_PORT, kubeControlPlane, startMeshApi } from './kube-control.js';
 import { cannotRun } from './netns.js';
-import { CTL_IP, podByName, SERVICE_VIP } from './topology.js';
+import { CTL_IP, podByName } from './topology.js';
 
 const why =
   cannotRun(['curl', 'python3']) ??
@@ -20,7 +30,6 @@ const why =
 if (why) t.comment(`namespaced Kubernetes-source tests skipped: ${why}`);
 
 const ip = (name: string) => podByName(name).ip;
-const CLIENT_ID = 'spiffe://cluster.local/ns/apps/sa/client';
 
 function logLines(output: string): Record<string, unknown>[] {
   return output
@@ -94,34 +103,10 @@ t.test(
 
     await t.test(
       'curl pod(node-1) -> pod(node-2) by pod IP: through HBONE, identity verified',
-      async (t) => {
-        await hello(t, c, 'client-1', `http://${ip('web-2')}:8080/hello.txt`);
-        const server = await accessAfter(c, 'n2', {
-          direction: 'inbound',
-          'dst.addr': `${ip('web-2')}:8080`,
-        });
-        t.ok(server.length >= 1, 'the server side logged it');
-        t.equal(server.at(-1)?.['src.identity'], CLIENT_ID, "the caller's verified identity");
-        t.equal(server.at(-1)?.['src.workload'], 'client-1');
-        t.equal(server.at(-1)?.verdict, 'allow');
-        const client = await accessAfter(c, 'n1', {
-          direction: 'outbound',
-          'dst.addr': `${ip('web-2')}:8080`,
-        });
-        t.equal(client.at(-1)?.security, 'mutual_tls');
-        t.equal(client.at(-1)?.['dst.hbone_addr'], `${ip('web-2')}:15008`);
-      },
+      (t) => podToPodThroughHbone(t, c),
     );
 
-    await t.test('curl by a Service VIP from the API', async (t) => {
-      await hello(t, c, 'client-1', `http://${SERVICE_VIP}/hello.txt`);
-      const server = await accessAfter(c, 'n2', {
-        direction: 'inbound',
-        'dst.service': 'web.strict.svc.cluster.local',
-      });
-      t.equal(server.at(-1)?.['src.identity'], CLIENT_ID);
-      t.equal(server.at(-1)?.['dst.addr'], `${ip('web-2')}:8080`, 'the VIP resolved to the pod');
-    });
+    await t.test('curl by a Service VIP from the API', (t) => serviceVipThroughHbone(t, c));
 
     await t.test('the DENY policy from the API at start', async (t) => {
       const res = await c.curl('client-1', `http://${ip('web-2')}:9090/hello.txt`);

@@ -6,7 +6,16 @@
 // Root only (CI runs it); elsewhere it skips and says what it needs.
 import t from 'tap';
 import { loadCapture } from '../../agent/capture/native.js';
-import { accessAfter, CLOSED, type Cluster, hello, startCluster } from './cluster.js';
+import {
+  accessAfter,
+  CLIENT_ID,
+  CLOSED,
+  type Cluster,
+  hello,
+  podToPodThroughHbone,
+  serviceVipThroughHbone,
+  startCluster,
+} from './cluster.js';
 import { cannotRun } from './netns.js';
 import { EXT_IP, podByName, SERVICE_VIP } from './topology.js';
 
@@ -17,8 +26,6 @@ if (why) t.comment(`namespaced mesh tests skipped: ${why}`);
 
 const ip = (name: string) => podByName(name).ip;
 
-const CLIENT_ID = 'spiffe://cluster.local/ns/apps/sa/client';
-
 t.test(
   'two-node mesh in namespaces',
   { skip: why ? `skipped: ${why}` : false, timeout: 90_000 },
@@ -27,41 +34,11 @@ t.test(
 
     await t.test(
       'curl pod(node-1) -> pod(node-2) by pod IP: through HBONE, identity verified',
-      async (t) => {
-        await hello(t, c, 'client-1', `http://${ip('web-2')}:8080/hello.txt`);
-        const server = await accessAfter(c, 'n2', {
-          direction: 'inbound',
-          'dst.addr': `${ip('web-2')}:8080`,
-        });
-        t.ok(server.length >= 1, 'the server side logged it');
-        t.equal(
-          server.at(-1)?.['src.identity'],
-          CLIENT_ID,
-          "the caller's verified SPIFFE identity",
-        );
-        t.equal(server.at(-1)?.['src.workload'], 'client-1');
-        t.equal(server.at(-1)?.verdict, 'allow');
-        const client = await accessAfter(c, 'n1', {
-          direction: 'outbound',
-          'dst.addr': `${ip('web-2')}:8080`,
-        });
-        t.equal(client.at(-1)?.security, 'mutual_tls');
-        t.equal(
-          client.at(-1)?.['dst.hbone_addr'],
-          `${ip('web-2')}:15008`,
-          'dialed podIP:15008, captured on node-2',
-        );
-      },
+      (t) => podToPodThroughHbone(t, c),
     );
 
     await t.test('curl by a Service VIP that only the agents know', async (t) => {
-      await hello(t, c, 'client-1', `http://${SERVICE_VIP}/hello.txt`);
-      const server = await accessAfter(c, 'n2', {
-        direction: 'inbound',
-        'dst.service': 'web.strict.svc.cluster.local',
-      });
-      t.equal(server.at(-1)?.['src.identity'], CLIENT_ID);
-      t.equal(server.at(-1)?.['dst.addr'], `${ip('web-2')}:8080`, 'the VIP resolved to the pod');
+      await serviceVipThroughHbone(t, c);
       const plain = await c.curl('legacy-1', `http://${SERVICE_VIP}/hello.txt`, 3);
       t.not(plain.code, 0, 'a non-mesh pod cannot use the VIP: nothing else routes it');
     });
