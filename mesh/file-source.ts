@@ -11,7 +11,7 @@ import type { Logger } from '../lib/logger.js';
 import { convertDocuments, type SourceDocument } from './convert/index.js';
 import { MeshValidationError } from './errors.js';
 import { MeshSnapshot } from './snapshot.js';
-import type { MeshSource } from './source.js';
+import { type MeshSource, SnapshotListeners, snapshotCounts } from './source.js';
 
 const MAX_FILE_BYTES = 16 << 20;
 const MAX_DOCUMENTS = 100_000;
@@ -91,7 +91,7 @@ export async function readDocuments(
 
 export class FileMeshSource implements MeshSource {
   readonly #opts: FileSourceOptions;
-  readonly #listeners = new Set<(s: MeshSnapshot) => void>();
+  readonly #listeners = new SnapshotListeners();
   readonly #watchers: FSWatcher[] = [];
   #snapshot: MeshSnapshot;
   #digest = '';
@@ -118,7 +118,7 @@ export class FileMeshSource implements MeshSource {
     });
     const source = new FileMeshSource({ ...opts, paths }, new MeshSnapshot(objects, 1), digest);
     if (opts.watch !== false) source.#watch();
-    opts.logger.info({ paths, version: 1, ...counts(source.#snapshot) }, 'mesh loaded');
+    opts.logger.info({ paths, version: 1, ...snapshotCounts(source.#snapshot) }, 'mesh loaded');
     return source;
   }
 
@@ -127,8 +127,7 @@ export class FileMeshSource implements MeshSource {
   }
 
   subscribe(listener: (s: MeshSnapshot) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Re-reads now. Resolves true when a new snapshot was published. Reloads never overlap. */
@@ -169,14 +168,11 @@ export class FileMeshSource implements MeshSource {
       );
       return false;
     }
-    log.info({ version: this.#snapshot.version, ...counts(this.#snapshot) }, 'mesh reloaded');
-    for (const l of this.#listeners) {
-      try {
-        l(this.#snapshot);
-      } catch (err) {
-        log.error({ err }, 'mesh listener failed');
-      }
-    }
+    log.info(
+      { version: this.#snapshot.version, ...snapshotCounts(this.#snapshot) },
+      'mesh reloaded',
+    );
+    this.#listeners.publish(this.#snapshot, log);
     return true;
   }
 
@@ -218,13 +214,4 @@ export class FileMeshSource implements MeshSource {
     for (const w of this.#watchers) w.close();
     await this.#reloading;
   }
-}
-
-function counts(s: MeshSnapshot) {
-  return {
-    workloads: s.workloads.length,
-    services: s.services.length,
-    nodes: s.nodes.length,
-    policies: s.authorizationPolicies.length + s.peerAuthentications.length,
-  };
 }

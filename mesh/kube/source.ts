@@ -4,7 +4,7 @@
 // yields a new snapshot, coalesced over `debounceMs`, and problems keep the last good state.
 import type { Logger } from '../../lib/logger.js';
 import { MeshSnapshot } from '../snapshot.js';
-import type { MeshSource } from '../source.js';
+import { type MeshSource, SnapshotListeners, snapshotCounts } from '../source.js';
 import { assemble, type Rejection, type StoredObject } from './assemble.js';
 import { KubeError } from './errors.js';
 import type { KubeApi } from './http.js';
@@ -29,7 +29,7 @@ export interface KubeSourceOptions {
 export class KubeMeshSource implements MeshSource {
   readonly reflectors: readonly Reflector[];
   readonly #opts: KubeSourceOptions;
-  readonly #listeners = new Set<(s: MeshSnapshot) => void>();
+  readonly #listeners = new SnapshotListeners();
   #snapshot = MeshSnapshot.empty();
   #lastGood: ReadonlyMap<string, Wire> = new Map();
   #timer: NodeJS.Timeout | undefined;
@@ -78,7 +78,11 @@ export class KubeMeshSource implements MeshSource {
     }
     source.#rebuild();
     opts.logger.info(
-      { api: opts.api.server, version: source.#snapshot.version, ...counts(source.#snapshot) },
+      {
+        api: opts.api.server,
+        version: source.#snapshot.version,
+        ...snapshotCounts(source.#snapshot),
+      },
       'mesh loaded from Kubernetes',
     );
     return source;
@@ -89,8 +93,7 @@ export class KubeMeshSource implements MeshSource {
   }
 
   subscribe(listener: (s: MeshSnapshot) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   async close(): Promise<void> {
@@ -141,22 +144,7 @@ export class KubeMeshSource implements MeshSource {
       return;
     }
     this.#snapshot = next;
-    log.debug({ version: next.version, ...counts(next) }, 'mesh updated from Kubernetes');
-    for (const l of this.#listeners) {
-      try {
-        l(next);
-      } catch (err) {
-        log.error({ err }, 'mesh listener failed');
-      }
-    }
+    log.debug({ version: next.version, ...snapshotCounts(next) }, 'mesh updated from Kubernetes');
+    this.#listeners.publish(next, log);
   }
-}
-
-function counts(s: MeshSnapshot) {
-  return {
-    workloads: s.workloads.length,
-    services: s.services.length,
-    nodes: s.nodes.length,
-    policies: s.authorizationPolicies.length + s.peerAuthentications.length,
-  };
 }
