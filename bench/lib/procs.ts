@@ -95,23 +95,21 @@ export function spawnProc(
 
 /** Peak resident memory (VmHWM) of a process and its descendants, in KiB. */
 export function peakRssKiB(pid: number): number {
-  let total = 0;
-  for (const p of [pid, ...descendants(pid)]) {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      total += Number(m?.[1] ?? 0);
-    } catch {}
-  }
-  return total;
+  return statusKiB(pid, 'VmHWM');
 }
 
 /** Resident memory of a process and its descendants' (workers), in KiB. */
 export function rssKiB(pid: number): number {
+  return statusKiB(pid, 'VmRSS');
+}
+
+/** A /proc/PID/status memory field summed over a process and its descendants, in KiB. */
+function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const re = new RegExp(`${field}:\\s+(\\d+) kB`);
   let total = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      total += Number(m?.[1] ?? 0);
+      total += Number(re.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
     } catch {}
   }
   return total;
