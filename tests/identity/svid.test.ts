@@ -17,9 +17,11 @@ interface Spec {
   eku?: string[] | 'absent';
 }
 
+// One issuer and one subject key serve every case: only the extensions differ.
+const root = await createRoot({ trustDomain: 'cluster.local' });
+const keys = await generateP256();
+
 async function make(spec: Spec) {
-  const root = await createRoot({ trustDomain: 'cluster.local' });
-  const keys = await generateP256();
   const ext: x509.Extension[] = [];
   if (spec.ca !== 'absent')
     ext.push(new x509.BasicConstraintsExtension(spec.ca ?? false, undefined, true));
