@@ -7,14 +7,14 @@ import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
 import { AdminServers } from './admin.js';
 import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
-import type { AgentConfig, HostPort } from './config.js';
+import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
 import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
 import { AgentMetrics } from './observe/metrics.js';
 import type { AccessLogSink } from './observe/record.js';
 import { InboundListener } from './proxy/inbound.js';
 import { InboundPlaintextListener } from './proxy/inbound-plaintext.js';
-import { formatHostPort, type TcpListener } from './proxy/listener.js';
+import type { TcpListener } from './proxy/listener.js';
 import { LiveInbound } from './proxy/live.js';
 import { OutboundCaptureListener } from './proxy/outbound-capture.js';
 import { Socks5Listener } from './proxy/socks5.js';
@@ -296,7 +296,7 @@ function ownAddresses(config: AgentConfig): Set<string> {
   const set = new Set<string>();
   const add = (host: string, port: number) => {
     for (const h of host === '0.0.0.0' || host === '::' ? local : [host])
-      set.add(h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`);
+      set.add(formatHostPort({ host: h, port }));
   };
   for (const p of [config.outboundPort, config.inboundPort, config.inboundPlaintextPort])
     add(config.listenIp, p);

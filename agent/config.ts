@@ -5,6 +5,10 @@ export interface HostPort {
   readonly port: number;
 }
 
+export function formatHostPort(at: HostPort): string {
+  return at.host.includes(':') ? `[${at.host}]:${at.port}` : `${at.host}:${at.port}`;
+}
+
 export interface AgentConfig {
   readonly node: string;
   readonly meshPaths: readonly string[];

@@ -3,7 +3,7 @@
 // connections are the shared Drain's business.
 import { createServer, type Server, type Socket } from 'node:net';
 import { MtunError } from '../../lib/errors.js';
-import type { HostPort } from '../config.js';
+import { formatHostPort, type HostPort } from '../config.js';
 
 export class BindError extends MtunError {
   constructor(what: string, at: HostPort, cause: Error) {
@@ -11,10 +11,6 @@ export class BindError extends MtunError {
       cause,
     });
   }
-}
-
-export function formatHostPort(at: HostPort): string {
-  return at.host.includes(':') ? `[${at.host}]:${at.port}` : `${at.host}:${at.port}`;
 }
 
 export async function bindTcp(

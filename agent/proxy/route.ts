@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import type { MeshSnapshot } from '../../mesh/snapshot.js';
 import type { Service, Workload } from '../../mesh/types.js';
+import { formatHostPort } from '../config.js';
 
 export interface RouteSettings {
   readonly node: string;
@@ -12,8 +13,8 @@ export interface RouteSettings {
   readonly clusterDomain: string;
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
-  /** Addresses of this agent's own listeners (`ip:port`, `[v6]:port`): a connection to
-   *  one of them is a loop. */
+  /** Addresses of this agent's own listeners, as formatHostPort spells them (`ip:port`,
+   *  `[v6]:port`): a connection to one of them is a loop. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
@@ -62,7 +63,8 @@ export function route(
   pick: (n: number) => number,
   sourceNamespace?: string,
 ): Route {
-  const hostKey = dst.host.includes(':') ? `[${dst.host}]:${dst.port}` : `${dst.host}:${dst.port}`;
+  // The same spelling as ownAddresses (formatHostPort), or a loop would go unnoticed.
+  const hostKey = formatHostPort(dst);
   if (settings.ownAddresses.has(hostKey)) {
     return {
       kind: 'refuse',
