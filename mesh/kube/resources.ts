@@ -49,13 +49,11 @@ function meta(o: Wire): Wire {
   return out;
 }
 
-function trimPod(o: Wire): Wire {
+/** What of a pod the model reads besides its metadata. */
+function podFields(o: Wire): Wire {
   const spec = obj(o['spec']);
   const containers = Array.isArray(spec['containers']) ? spec['containers'] : [];
   return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: meta(o),
     spec: {
       ...pick(spec, ['serviceAccountName', 'serviceAccount', 'nodeName', 'hostNetwork']),
       containers: containers.map((c) => ({
@@ -78,76 +76,47 @@ function podSelected(o: Wire): boolean {
 
 const all = () => true;
 
+/** A resource whose trimmed objects are apiVersion, kind, trimmed metadata and `fields`. */
+function resource(
+  apiVersion: string,
+  name: ResourceName,
+  kind: string,
+  fields: (o: Wire) => Wire,
+  selected: (o: Wire) => boolean = all,
+): Resource {
+  const base = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`;
+  return {
+    name,
+    apiVersion,
+    kind,
+    path: `${base}/${name}`,
+    trim: (o: Wire) => ({ apiVersion, kind, metadata: meta(o), ...fields(o) }),
+    selected,
+  };
+}
+
+// Policies are small and read whole: unknown fields must reach the converter's checks.
+const wholeSpec = (o: Wire): Wire => (o['spec'] === undefined ? {} : { spec: o['spec'] });
+
 export const RESOURCES: Readonly<Record<ResourceName, Resource>> = Object.freeze({
-  namespaces: {
-    name: 'namespaces',
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    path: '/api/v1/namespaces',
-    trim: (o: Wire) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: meta(o) }),
-    selected: all,
-  },
-  nodes: {
-    name: 'nodes',
-    apiVersion: 'v1',
-    kind: 'Node',
-    path: '/api/v1/nodes',
-    trim: (o: Wire) => ({
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: meta(o),
-      status: pick(o['status'], ['addresses']),
-    }),
-    selected: all,
-  },
-  pods: {
-    name: 'pods',
-    apiVersion: 'v1',
-    kind: 'Pod',
-    path: '/api/v1/pods',
-    trim: trimPod,
-    selected: podSelected,
-  },
-  services: {
-    name: 'services',
-    apiVersion: 'v1',
-    kind: 'Service',
-    path: '/api/v1/services',
-    trim: (o: Wire) => ({
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: meta(o),
-      spec: pick(o['spec'], ['clusterIP', 'clusterIPs', 'selector', 'ports']),
-    }),
-    selected: all,
-  },
-  // Policies are small and read whole: unknown fields must reach the converter's checks.
-  authorizationpolicies: {
-    name: 'authorizationpolicies',
-    apiVersion: 'security.istio.io/v1',
-    kind: 'AuthorizationPolicy',
-    path: '/apis/security.istio.io/v1/authorizationpolicies',
-    trim: (o: Wire) => ({
-      apiVersion: 'security.istio.io/v1',
-      kind: 'AuthorizationPolicy',
-      metadata: meta(o),
-      ...(o['spec'] === undefined ? {} : { spec: o['spec'] }),
-    }),
-    selected: all,
-  },
-  peerauthentications: {
-    name: 'peerauthentications',
-    apiVersion: 'security.istio.io/v1',
-    kind: 'PeerAuthentication',
-    path: '/apis/security.istio.io/v1/peerauthentications',
-    trim: (o: Wire) => ({
-      apiVersion: 'security.istio.io/v1',
-      kind: 'PeerAuthentication',
-      metadata: meta(o),
-      ...(o['spec'] === undefined ? {} : { spec: o['spec'] }),
-    }),
-    selected: all,
-  },
+  namespaces: resource('v1', 'namespaces', 'Namespace', () => ({})),
+  nodes: resource('v1', 'nodes', 'Node', (o) => ({ status: pick(o['status'], ['addresses']) })),
+  pods: resource('v1', 'pods', 'Pod', podFields, podSelected),
+  services: resource('v1', 'services', 'Service', (o) => ({
+    spec: pick(o['spec'], ['clusterIP', 'clusterIPs', 'selector', 'ports']),
+  })),
+  authorizationpolicies: resource(
+    'security.istio.io/v1',
+    'authorizationpolicies',
+    'AuthorizationPolicy',
+    wholeSpec,
+  ),
+  peerauthentications: resource(
+    'security.istio.io/v1',
+    'peerauthentications',
+    'PeerAuthentication',
+    wholeSpec,
+  ),
 });
 
 /** What the agent reads: everything. */
