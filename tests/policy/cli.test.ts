@@ -1,37 +1,17 @@
 // `mtun authz check` run as a real process: exit 0 allow, 1 deny, 2 bad input (error on
 // stderr naming file, document, object and field), and the --json shape.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { run } from '../helpers/exec.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const MESH = 'tests/policy/fixtures/mesh';
 const API = 'spiffe://cluster.local/ns/bar/sa/api';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function mtun(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', 'authz', 'check', ...args],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+const mtun = (...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'authz', 'check', ...args], {
+    cwd: root,
   });
-}
 
 /** `mtun authz check` against foo/web of the fixture mesh. */
 const toWeb = (port: string, ...args: string[]) =>
