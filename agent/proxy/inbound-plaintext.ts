@@ -7,7 +7,7 @@ import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { decideInbound } from './inbound-decision.js';
-import { TcpListener } from './listener.js';
+import { redirectedDestination, TcpListener } from './listener.js';
 import { dialTcp } from './outbound.js';
 import { joinSockets } from './pipe.js';
 
@@ -21,11 +21,10 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   if (ctx.drain.draining) return void socket.destroy();
   socket.pause();
   const peerIp = socket.remoteAddress ?? '';
-  const orig = ctx.originalDestination?.(socket);
-  const looped = !orig || (orig.ip === socket.localAddress && orig.port === socket.localPort);
+  const orig = redirectedDestination(ctx.originalDestination, socket);
   const view = ctx.state.current;
   const src = view.snapshot.workloadByIp(peerIp);
-  const verdict = looped
+  const verdict = !orig
     ? undefined
     : decideInbound(view, {
         peerIdentity: undefined,

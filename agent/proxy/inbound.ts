@@ -13,7 +13,7 @@ import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { decideInbound } from './inbound-decision.js';
-import { BindError } from './listener.js';
+import { BindError, redirectedDestination } from './listener.js';
 import { identityOf } from './route.js';
 
 export class InboundListener {
@@ -153,8 +153,7 @@ function selectIdentity(ctx: AgentContext): SelectIdentity {
     else {
       // Captured: iptables redirected podIP:15008 here. Not redirected = dialed directly
       // without SNI: there is no pod to speak for, so the handshake is refused.
-      const orig = ctx.originalDestination?.(req.socket);
-      if (orig && !(orig.ip === req.local.ip && orig.port === req.local.port)) ip = orig.ip;
+      ip = redirectedDestination(ctx.originalDestination, req.socket)?.ip;
     }
     const pod = ip ? view.localWorkload(ip) : undefined;
     if (!pod || !ip) return undefined;

@@ -4,6 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { MtunError } from '../../lib/errors.js';
 import { formatHostPort, type HostPort } from '../config.js';
+import type { OriginalDestination } from '../context.js';
 
 export class BindError extends MtunError {
   constructor(what: string, at: HostPort, cause: Error) {
@@ -11,6 +12,18 @@ export class BindError extends MtunError {
       cause,
     });
   }
+}
+
+/** Where a captured connection was going; undefined when it was not redirected, including
+ *  when the original destination is the listener itself: dialed directly, a loop. */
+export function redirectedDestination(
+  lookup: OriginalDestination | undefined,
+  socket: Socket,
+): { ip: string; port: number } | undefined {
+  const orig = lookup?.(socket);
+  return orig && !(orig.ip === socket.localAddress && orig.port === socket.localPort)
+    ? orig
+    : undefined;
 }
 
 export async function bindTcp(

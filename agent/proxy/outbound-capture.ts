@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
-import { TcpListener } from './listener.js';
+import { redirectedDestination, TcpListener } from './listener.js';
 import { openOutbound } from './outbound.js';
 
 export const OutboundCaptureListener = {
@@ -17,12 +17,11 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.on('error', ignoreError);
   if (ctx.drain.draining) return void socket.destroy();
   socket.pause();
-  const orig = ctx.originalDestination?.(socket);
+  const orig = redirectedDestination(ctx.originalDestination, socket);
   const ip = socket.remoteAddress ?? '';
-  const dst =
-    !orig || (orig.ip === socket.localAddress && orig.port === socket.localPort)
-      ? { host: socket.localAddress ?? '', port: socket.localPort ?? 0 }
-      : { host: orig.ip, port: orig.port };
+  const dst = orig
+    ? { host: orig.ip, port: orig.port }
+    : { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
   const out = await openOutbound(
     ctx,
     { ip, port: socket.remotePort ?? 0, workload: ctx.state.current.localWorkload(ip) },
