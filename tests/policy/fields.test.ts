@@ -2,10 +2,8 @@
 // values OR, `not` forms) and every L4 field: principals, namespaces, serviceAccounts,
 // ipBlocks, ports and the L4 `when` keys, with plaintext (no identity) against each.
 import t from 'tap';
-import { ap, type Case, ID, runTable } from './helpers.js';
+import { allow, ap, type Case, deny, ID, runTable } from './helpers.js';
 
-const allow = (rule: object) => [ap('foo/p', { rules: [rule] })];
-const deny = (rule: object) => [ap('foo/p', { action: 'DENY', rules: [rule] })];
 const from = (source: object) => ({ from: [{ source }] });
 
 const structure: Case[] = [

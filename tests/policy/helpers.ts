@@ -56,6 +56,10 @@ export function ap(m: Meta | string, spec: object | undefined): object {
   };
 }
 
+/** `foo/p` as an ALLOW or DENY policy with exactly these rules: the usual table document. */
+export const allow = (...rules: object[]): object[] => [ap('foo/p', { rules })];
+export const deny = (...rules: object[]): object[] => [ap('foo/p', { action: 'DENY', rules })];
+
 export function pa(m: Meta | string, spec: object | undefined): object {
   return {
     apiVersion: 'security.istio.io/v1',

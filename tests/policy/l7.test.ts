@@ -3,10 +3,7 @@
 // DENY: the L7 parts are stripped; a clause left empty never matches (istiod handleRule,
 // ztunnel `mg.is_empty()`), which the API reference describes differently.
 import t from 'tap';
-import { ap, type Case, ID, runTable } from './helpers.js';
-
-const allow = (...rules: object[]) => [ap('foo/p', { rules })];
-const deny = (...rules: object[]) => [ap('foo/p', { action: 'DENY', rules })];
+import { allow, type Case, deny, ID, runTable } from './helpers.js';
 
 const cases: Case[] = [
   {
