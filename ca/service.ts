@@ -59,14 +59,21 @@ export interface RunningCa {
   close(): Promise<void>;
 }
 
+/** Whether any part of the configuration reads the Kubernetes API (then `CaDeps.kube` is due). */
+export function needsKubeApi(config: CaConfig): boolean {
+  return (
+    config.meshSource === 'kubernetes' ||
+    config.auth?.kind === 'tokenreview' ||
+    config.rootSecret !== undefined
+  );
+}
+
 export async function startCa(
   config: CaConfig,
   logger: Logger,
   deps: CaDeps = {},
 ): Promise<RunningCa> {
-  const needsKube =
-    config.meshSource === 'kubernetes' || config.auth?.kind === 'tokenreview' || config.rootSecret;
-  if (needsKube && !deps.kube)
+  if (needsKubeApi(config) && !deps.kube)
     throw new ConfigError(
       'the Kubernetes mesh source, TokenReview and --root-secret need the Kubernetes API',
     );

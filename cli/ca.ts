@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parseSecretRef } from '../ca/kube-root.js';
-import { type CaConfig, type CaDeps, startCa } from '../ca/service.js';
+import { type CaConfig, type CaDeps, needsKubeApi, startCa } from '../ca/service.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
@@ -170,11 +170,7 @@ export function registerCa(program: Command): void {
     .action(async (flags: CaFlags) => {
       const config = caConfigFromFlags(flags);
       const logger = createLogger({ level: flags.logLevel, name: 'ca' });
-      const needsKube =
-        config.meshSource === 'kubernetes' ||
-        config.auth?.kind === 'tokenreview' ||
-        config.rootSecret;
-      const deps: CaDeps = needsKube
+      const deps: CaDeps = needsKubeApi(config)
         ? {
             kube: new KubeApi(
               await kubeConfigFor(
