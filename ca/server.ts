@@ -14,7 +14,14 @@ import type { NodeAuthenticator } from './auth/authenticator.js';
 import { CA_ERROR_STATUS, CaError, errorBody } from './errors.js';
 import type { Issuer } from './issuer.js';
 import type { CaMetrics } from './metrics.js';
-import { type Authority, generateP256, intermediatesOf, issueLeaf, privateKeyPem } from './pki.js';
+import {
+  type Authority,
+  BACKDATE_MS,
+  generateP256,
+  intermediatesOf,
+  issueLeaf,
+  privateKeyPem,
+} from './pki.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const SERVING_CERT_LIFETIME_MS = 7 * 86_400_000;
@@ -287,7 +294,7 @@ async function servingCredentials(opts: CaServerOptions): Promise<{ key: string;
   const leaf = await issueLeaf(opts.authority, {
     id: SpiffeId.of(opts.trustDomain, 'mtun-system', 'mtun-ca'),
     publicKey: keys.publicKey,
-    notBefore: new Date(now - 5 * 60_000),
+    notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(
       Math.min(now + SERVING_CERT_LIFETIME_MS, opts.authority.cert.notAfter.getTime()),
     ),
