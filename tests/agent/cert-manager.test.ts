@@ -1,6 +1,6 @@
 // The agent's certificate manager against the real CA (fetch, renew) and against a CA
 // double that fails (backoff, serve until expiry).
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { CertManager } from '../../agent/certs/cert-manager.js';
 import { CaClient, type CertificateBundle } from '../../ca/client.js';
@@ -9,18 +9,11 @@ import { IdentityUnavailableError } from '../../hbone/errors.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { silentLogger } from '../../lib/logger.js';
 import { startTestCa, TOKEN_A } from '../helpers/ca.js';
+import { eventually } from '../helpers/world.js';
 
 const REVIEWS = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/reviews');
 const OTHER = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/other');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await sleep(20);
-  }
-}
 
 t.test('fetches from the real CA, becomes ready, renews at half life', async (t) => {
   const tc = await startTestCa(t);
@@ -41,15 +34,11 @@ t.test('fetches from the real CA, becomes ready, renews at half life', async (t)
   t.notOk(mgr.ready(), 'not ready before the certificate arrives');
   const first = await mgr.forIdentity(REVIEWS); // waits for the first fetch
   t.ok(mgr.ready());
-  t.ok(
-    new X509Certificate(first.certChainPem[0]!).checkPrivateKey(
-      (await import('node:crypto')).createPrivateKey(first.keyPem),
-    ),
-  );
+  t.ok(new X509Certificate(first.certChainPem[0]!).checkPrivateKey(createPrivateKey(first.keyPem)));
   t.equal(await mgr.forIdentity(REVIEWS), first, 'the same object until it rotates');
-  await until(
+  await eventually(
     () => mgr.status()[0]!.serial !== undefined && mgr.status()[0]!.serial !== serial(first),
-    5_000,
+    'renewed',
   );
   const second = await mgr.forIdentity(REVIEWS);
   t.not(second, first, 'renewed before expiry');
@@ -58,7 +47,11 @@ t.test('fetches from the real CA, becomes ready, renews at half life', async (t)
 
   // An identity the CA refuses for this node: not ready, with the reason.
   mgr.want([REVIEWS, OTHER]);
-  await until(() => mgr.status().some((s) => s.identity === OTHER.toString() && s.failures > 0));
+  await eventually(
+    () => mgr.status().some((s) => s.identity === OTHER.toString() && s.failures > 0),
+    'refusal recorded',
+    10_000,
+  );
   t.notOk(mgr.ready(), 'not ready while a wanted identity has no certificate');
   t.match(mgr.status().find((s) => s.identity === OTHER.toString())!.lastError, /403/);
   await t.rejects(mgr.forIdentity(OTHER), IdentityUnavailableError);
@@ -120,7 +113,7 @@ t.test(
       `backoff keeps the retry count low (${failures} in ~1.7 s)`,
     );
     up = true;
-    await until(() => mgr.status()[0]!.state === 'valid', 10_000);
+    await eventually(() => mgr.status()[0]!.state === 'valid', 'valid again', 10_000);
     t.ok(mgr.ready(), 'recovers when the CA is back');
     t.ok(calls >= 3);
   },
