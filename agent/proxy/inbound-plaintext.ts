@@ -8,8 +8,7 @@ import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { decideInbound } from './inbound-decision.js';
 import { redirectedDestination, TcpListener } from './listener.js';
-import { dialTcp } from './outbound.js';
-import { joinSockets } from './pipe.js';
+import { dialTcp, joinRecorded } from './outbound.js';
 
 export const InboundPlaintextListener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
@@ -80,14 +79,6 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     return void socket.resetAndDestroy();
   }
   const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
-  const untrack = ctx.drain.track({ destroy: () => socket.resetAndDestroy() });
-  joinSockets(socket, upstream, (res) => {
-    forget();
-    untrack();
-    record.bytesSent = res.aToB;
-    record.bytesReceived = res.bToA;
-    if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
-    record.finish();
-  });
+  joinRecorded(ctx, record, socket, upstream, forget);
   socket.resume();
 }

@@ -176,20 +176,28 @@ function attachSockets(
   upstream: Socket,
   forget?: () => void,
 ): Outbound {
-  return {
-    ok: true,
-    attach(client: Socket) {
-      const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-      joinSockets(client, upstream, (res) => {
-        untrack();
-        forget?.();
-        record.bytesSent = res.aToB;
-        record.bytesReceived = res.bToA;
-        if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
-        record.finish();
-      });
-    },
-  };
+  return { ok: true, attach: (client) => joinRecorded(ctx, record, client, upstream, forget) };
+}
+
+/** Joins a client to its plain TCP upstream, tracked for draining, and finishes the record
+ *  with the byte counts when both are closed (outbound passthrough, same-node short cut,
+ *  inbound plaintext). `forget` takes the connection out of the live policy re-checks. */
+export function joinRecorded(
+  ctx: AgentContext,
+  record: ConnectionRecord,
+  client: Socket,
+  upstream: Socket,
+  forget?: () => void,
+): void {
+  const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+  joinSockets(client, upstream, (res) => {
+    untrack();
+    forget?.();
+    record.bytesSent = res.aToB;
+    record.bytesReceived = res.bToA;
+    if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
+    record.finish();
+  });
 }
 
 export function dialTcp(ip: string, port: number, timeoutMs: number): Promise<Socket> {
