@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MTUN_CLI, type Tracked, track } from '../../tests/helpers/process.js';
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -15,10 +16,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-export interface Proc {
-  readonly child: ChildProcess;
-  output(): string;
-  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+export interface Proc extends Tracked {
   stop(): Promise<void>;
 }
 
@@ -33,7 +31,7 @@ export function mtun(
     ? [join(opts.root, 'dist/cli/main.js')]
     : existsSync('dist/cli/main.js')
       ? ['dist/cli/main.js']
-      : ['--import', 'tsx', 'cli/main.ts'];
+      : MTUN_CLI;
   const cmd = [process.execPath, ...(opts.nodeArgs ?? []), ...entry, ...args];
   const where = opts.netns ? { netns: opts.netns } : {};
   return opts.cpus
@@ -41,7 +39,7 @@ export function mtun(
     : spawnProc(cmd[0]!, cmd.slice(1), where);
 }
 
-/** Any process, with its output kept (bounded) for `waitFor`, killed when we exit.
+/** Any process, with its output kept (tests/helpers/process.ts) for `waitFor`, killed when we exit.
  *  `nofile` raises its open-file limit (10,000 idle connections need 2 fds each); `netns`
  *  runs it in that network namespace (`ip netns exec` and prlimit exec, so the pid is the
  *  program's own and /proc readings by pid still measure it); `stdin` keeps a pipe open. */
@@ -57,32 +55,9 @@ export function spawnProc(
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   children.add(child);
-  let out = '';
-  const keep = (d: Buffer) => {
-    out += d;
-    if (out.length > 1 << 20) out = out.slice(-(1 << 19)); // bounded
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  child.on('error', (err) => keep(Buffer.from(`spawn ${file}: ${err.message}\n`)));
   child.on('exit', () => children.delete(child));
   return {
-    child,
-    output: () => out,
-    waitFor: (re, ms = 30_000) =>
-      new Promise((resolve, reject) => {
-        const end = Date.now() + ms;
-        const poll = setInterval(() => {
-          const m = re.exec(out);
-          if (m) {
-            clearInterval(poll);
-            resolve(m);
-          } else if (Date.now() > end || child.exitCode !== null || child.signalCode !== null) {
-            clearInterval(poll);
-            reject(new Error(`${file}: waiting for ${re}: ${out.slice(-2000)}`));
-          }
-        }, 50);
-      }),
+    ...track(child, file),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

@@ -1,6 +1,5 @@
 // `mtun agent` as a real process next to a real `mtun ca` process: readiness, the reasons
 // it gives, bad flags, bind failures and a clean SIGTERM.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -8,39 +7,10 @@ import t, { type Test } from 'tap';
 import { createRoot } from '../../ca/pki.js';
 import { meshYaml } from '../helpers/ca.js';
 import { run } from '../helpers/exec.js';
+import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const MTUN = ['--import', 'tsx', 'cli/main.ts'];
 const TOKEN = 'agent-cli-test-token-0123456789';
-
-function start(args: string[]): {
-  child: ChildProcess;
-  output: () => string;
-  waitFor: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
-} {
-  const child = spawn(process.execPath, [...MTUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return {
-    child,
-    output: () => out,
-    waitFor: (re, ms = 20_000) =>
-      new Promise((resolve, reject) => {
-        const end = Date.now() + ms;
-        const poll = setInterval(() => {
-          const m = re.exec(out);
-          if (m) {
-            clearInterval(poll);
-            resolve(m);
-          } else if (Date.now() > end || child.exitCode !== null) {
-            clearInterval(poll);
-            reject(new Error(`no ${re} in: ${out}`));
-          }
-        }, 50);
-      }),
-  };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -63,7 +33,7 @@ async function setup(t: Test) {
 }
 
 t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag', async (t) => {
-  const help = await run(process.execPath, [...MTUN, 'agent', '--help']);
+  const help = await run(process.execPath, [...MTUN_CLI, 'agent', '--help']);
   for (const f of [
     '--node',
     '--mesh',
@@ -83,7 +53,7 @@ t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag',
     t.match(help.stdout, f, `help mentions ${f}`);
   }
   const bad = await run(process.execPath, [
-    ...MTUN,
+    ...MTUN_CLI,
     'agent',
     '--node',
     'n',
@@ -118,7 +88,7 @@ t.test(
       (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
     );
     const [inbound, metrics, caPort] = [await freePort(), await freePort(), await freePort()];
-    const agent = start([
+    const agent = startMtun(t, [
       'agent',
       '--node',
       'node-a',
@@ -145,23 +115,20 @@ t.test(
       '--metrics',
       `127.0.0.1:${metrics}`,
     ]);
-    t.teardown(() => agent.child.kill('SIGKILL'));
-    await agent.waitFor(/certificate fetch failed; retrying/);
+    await agent.waitFor(/certificate fetch failed; retrying/, 20_000);
     const ready = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
     t.equal(ready.status, 503);
     t.match(
       await ready.text(),
       /waiting for certificates: spiffe:\/\/cluster\.local\/ns\/default\/sa\/web \(CA https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/,
     );
-    agent.child.kill('SIGTERM');
-    const code = await new Promise((r) => agent.child.once('exit', r));
-    t.equal(code, 0);
+    t.equal(await terminate(agent.child), 0);
   },
 );
 
 /** A real `mtun ca` process over the setup's mesh and tokens; resolves with its URL. */
 async function startCaProcess(t: Test, dir: string): Promise<string> {
-  const ca = start([
+  const ca = startMtun(t, [
     'ca',
     '--state-dir',
     join(dir, 'ca'),
@@ -172,8 +139,7 @@ async function startCaProcess(t: Test, dir: string): Promise<string> {
     '--listen',
     '127.0.0.1:0',
   ]);
-  t.teardown(() => ca.child.kill('SIGKILL'));
-  return (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+  return (await ca.waitFor(/"url":"(https:[^"]+)"/, 20_000))[1]!;
 }
 
 /** `mtun agent` arguments for node-a against that CA, with no fixed capture ports. */
@@ -230,18 +196,16 @@ t.test('with the CA up the agent becomes ready; a taken port is named', async (t
   const url = await startCaProcess(t, dir);
   const [inbound, metrics] = [await freePort(), await freePort()];
   const args = agentArgs(dir, url, { inbound, metrics });
-  const agent = start(args);
-  t.teardown(() => agent.child.kill('SIGKILL'));
-  await agent.waitFor(/agent listening/);
+  const agent = startMtun(t, args);
+  await agent.waitFor(/agent listening/, 20_000);
   t.equal(await pollReady(metrics, 100, 50), 200, 'ready once the certificate is loaded');
   const second = await run(process.execPath, [
-    ...MTUN,
+    ...MTUN_CLI,
     ...args.map((a) => (a === `127.0.0.1:${metrics}` ? '127.0.0.1:0' : a)),
   ]);
   t.equal(second.code, 2);
   t.match(second.stderr, new RegExp(`inbound HBONE|cannot listen on 127\\.0\\.0\\.1:${inbound}`));
-  agent.child.kill('SIGTERM');
-  t.equal(await new Promise((r) => agent.child.once('exit', r)), 0);
+  t.equal(await terminate(agent.child), 0);
   t.match(agent.output(), /"msg":"agent stopped"/);
 });
 
@@ -251,10 +215,10 @@ t.test(
     const dir = await setup(t);
     const url = await startCaProcess(t, dir);
     const [inbound, metrics, admin] = [await freePort(), await freePort(), await freePort()];
-    const agent = start(
+    const agent = startMtun(
+      t,
       agentArgs(dir, url, { inbound, metrics, admin, extra: ['--workers', '2'] }),
     );
-    t.teardown(() => agent.child.kill('SIGKILL'));
     t.equal(
       await pollReady(metrics, 200, 100),
       200,
@@ -271,8 +235,7 @@ t.test(
     };
     t.equal(dump.workers.length, 2);
     const started = Date.now();
-    agent.child.kill('SIGTERM');
-    t.equal(await new Promise((r) => agent.child.once('exit', r)), 0, 'exit 0');
+    t.equal(await terminate(agent.child), 0, 'exit 0');
     t.ok(Date.now() - started < 15_000, 'within the drain period and some');
   },
 );

@@ -1,20 +1,18 @@
 // `mtun ca` as a real process: honest --help, bad flags exit 2 naming the flag, and a
 // started CA that answers on its port and stops on SIGTERM.
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { meshYaml } from '../helpers/ca.js';
 import { run } from '../helpers/exec.js';
+import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const MTUN = ['--import', 'tsx', 'cli/main.ts'];
-
 t.test('--help lists the subcommands and the CA flags', async (t) => {
-  const top = await run(process.execPath, [...MTUN, '--help']);
+  const top = await run(process.execPath, [...MTUN_CLI, '--help']);
   t.equal(top.code, 0);
   t.match(top.stdout, /ca \[options\]/);
-  const ca = await run(process.execPath, [...MTUN, 'ca', '--help']);
+  const ca = await run(process.execPath, [...MTUN_CLI, 'ca', '--help']);
   t.equal(ca.code, 0);
   for (const flag of [
     '--state-dir',
@@ -77,7 +75,7 @@ t.test('bad input exits 2 and says what is wrong', async (t) => {
     ],
   ];
   for (const [args, why] of cases) {
-    const res = await run(process.execPath, [...MTUN, ...args]);
+    const res = await run(process.execPath, [...MTUN_CLI, ...args]);
     t.not(res.code, 0, args.join(' '));
     t.match(res.stderr, why, args.join(' '));
   }
@@ -90,35 +88,18 @@ t.test('a started CA serves and stops on SIGTERM', async (t) => {
     meshYaml([{ name: 'a', sa: 'a', node: 'n', ip: '198.18.0.5' }]),
   );
   await writeFile(join(dir, 'tokens.yaml'), '- {node: n, token: 0123456789abcdef0123}\n');
-  const child = spawn(
-    process.execPath,
-    [
-      ...MTUN,
-      'ca',
-      '--state-dir',
-      join(dir, 's'),
-      '--mesh',
-      join(dir, 'mesh.yaml'),
-      '--tokens',
-      join(dir, 'tokens.yaml'),
-      '--listen',
-      '127.0.0.1:0',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  t.teardown(() => child.kill('SIGKILL'));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /"url":"(https:\/\/[^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
+  const ca = startMtun(t, [
+    'ca',
+    '--state-dir',
+    join(dir, 's'),
+    '--mesh',
+    join(dir, 'mesh.yaml'),
+    '--tokens',
+    join(dir, 'tokens.yaml'),
+    '--listen',
+    '127.0.0.1:0',
+  ]);
+  const url = (await ca.waitFor(/"url":"(https:\/\/[^"]+)"/, 20_000))[1]!;
   const health = await run('curl', [
     '-sS',
     '--cacert',
@@ -133,8 +114,6 @@ t.test('a started CA serves and stops on SIGTERM', async (t) => {
     `${url}/metrics`,
   ]);
   t.match(metrics.stdout, /mtun_ca_certificates_issued_total 0/);
-  child.kill('SIGTERM');
-  const code = await new Promise((r) => child.on('exit', (c) => r(c)));
-  t.equal(code, 0, 'clean exit on SIGTERM');
-  t.match(out, /"msg":"shutting down"/);
+  t.equal(await terminate(ca.child), 0, 'clean exit on SIGTERM');
+  t.match(ca.output(), /"msg":"shutting down"/);
 });

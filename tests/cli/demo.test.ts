@@ -1,11 +1,12 @@
 // `mtun demo --once` as a newcomer runs it: the whole local mesh, the scenario, exit 0.
 import t from 'tap';
 import { run } from '../helpers/exec.js';
+import { MTUN_CLI } from '../helpers/process.js';
 
 t.test('mtun demo --once meets every expectation', async (t) => {
   const res = await run(
     process.execPath,
-    ['--import', 'tsx', 'cli/main.ts', 'demo', '--once', '--port-offset', '1000'],
+    [...MTUN_CLI, 'demo', '--once', '--port-offset', '1000'],
     { timeoutMs: 60_000 },
   );
   t.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);

@@ -1,0 +1,63 @@
+// Child processes whose output a test (or a benchmark) waits on: stdout and stderr kept
+// together, bounded, and polled for a line. No process-wide handlers here: bench/lib/procs.ts
+// adds killing every child on exit, which a tap test must not inherit.
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Test } from 'tap';
+
+/** Runs the CLI from its sources, as the tests do: `node ...MTUN_CLI <subcommand> ...`. */
+export const MTUN_CLI = ['--import', 'tsx', 'cli/main.ts'];
+
+export interface Tracked {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the first match of `re` in the output; rejects after `ms` or once the
+   *  process has ended without it. */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+}
+
+/** Keeps `child`'s output (the last 512 KiB-1 MiB) for `waitFor`; `label` names it in errors. */
+export function track(child: ChildProcess, label: string): Tracked {
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d;
+    if (out.length > 1 << 20) out = out.slice(-(1 << 19)); // bounded
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('error', (err) => keep(Buffer.from(`spawn ${label}: ${err.message}\n`)));
+  return {
+    child,
+    output: () => out,
+    waitFor: (re, ms = 30_000) =>
+      new Promise((resolve, reject) => {
+        const end = Date.now() + ms;
+        const poll = setInterval(() => {
+          const m = re.exec(out);
+          if (m) {
+            clearInterval(poll);
+            resolve(m);
+          } else if (Date.now() > end || child.exitCode !== null || child.signalCode !== null) {
+            clearInterval(poll);
+            reject(new Error(`${label}: waiting for ${re}: ${out.slice(-2000)}`));
+          }
+        }, 50);
+      }),
+  };
+}
+
+/** `mtun <args>` from the sources, killed at the test's teardown. */
+export function startMtun(t: Test, args: string[]): Tracked {
+  const child = spawn(process.execPath, [...MTUN_CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  return track(child, `mtun ${args[0]}`);
+}
+
+/** Sends SIGTERM and resolves with the exit code (null when a signal ended it). */
+export function terminate(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
