@@ -14,6 +14,7 @@ import { KubeMeshSource } from '../../mesh/kube/source.js';
 import { type App, converse, startApp, stopApps } from '../helpers/apps.js';
 import { eventually } from '../helpers/world.js';
 import {
+  agentPod,
   agentTokenReviewed,
   authorizationPolicy,
   FakeApiServer,
@@ -64,18 +65,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
   api.apply('namespaces', namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
   for (const [n, addr] of Object.entries(NODES)) {
     api.apply('nodes', node(n, addr));
-    api.apply(
-      'pods',
-      pod({
-        ns: 'mtun-system',
-        name: `mtun-agent-${n}`,
-        uid: `uid-${n}`,
-        sa: 'mtun-agent',
-        node: n,
-        ip: addr,
-        hostNetwork: true,
-      }),
-    );
+    api.apply('pods', agentPod(`mtun-agent-${n}`, `uid-${n}`, n, addr));
   }
   api.apply(
     'pods',

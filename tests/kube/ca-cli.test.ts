@@ -10,25 +10,14 @@ import { SpiffeId } from '../../identity/spiffe-id.js';
 import { run } from '../helpers/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 import { eventually } from '../helpers/world.js';
-import { agentTokenReviewed, FakeApiServer, namespace, pod } from './fake-apiserver.js';
+import { agentPod, agentTokenReviewed, FakeApiServer, namespace, pod } from './fake-apiserver.js';
 
 const MTUN = ['--import', 'tsx', 'cli/main.ts'];
 
 t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly', async (t) => {
   const api = await FakeApiServer.start(t);
   api.apply('namespaces', namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
-  api.apply(
-    'pods',
-    pod({
-      ns: 'mtun-system',
-      name: 'mtun-agent-x',
-      uid: 'uid-x',
-      sa: 'mtun-agent',
-      node: 'node-a',
-      ip: '198.18.0.1',
-      hostNetwork: true,
-    }),
-  );
+  api.apply('pods', agentPod('mtun-agent-x', 'uid-x', 'node-a', '198.18.0.1'));
   api.apply(
     'pods',
     pod({ ns: 'shop', name: 'web-1', sa: 'web', node: 'node-a', ip: '198.18.10.1' }),

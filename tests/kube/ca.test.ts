@@ -13,7 +13,7 @@ import { type CaConfig, type RunningCa, startCa } from '../../ca/service.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { createLogger } from '../../lib/logger.js';
 import { eventually } from '../helpers/world.js';
-import { FakeApiServer, namespace, pod } from './fake-apiserver.js';
+import { agentPod, FakeApiServer, namespace, pod } from './fake-apiserver.js';
 
 const AUDIENCE = 'mtun-ca';
 const AGENT = 'system:serviceaccount:mtun-system:mtun-agent';
@@ -58,18 +58,8 @@ async function kubeCluster(t: Test): Promise<FakeApiServer> {
   api.apply('namespaces', namespace('mtun-system'));
   api.apply('namespaces', namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }));
   for (const a of Object.values(AGENTS)) {
-    api.apply(
-      'pods',
-      pod({
-        ns: 'mtun-system',
-        name: a.pod,
-        uid: a.uid,
-        sa: 'mtun-agent',
-        node: a.node,
-        ip: a.node === 'node-a' ? '198.18.0.1' : '198.18.0.2',
-        hostNetwork: true,
-      }),
-    );
+    const ip = a.node === 'node-a' ? '198.18.0.1' : '198.18.0.2';
+    api.apply('pods', agentPod(a.pod, a.uid, a.node, ip));
   }
   api.apply(
     'pods',

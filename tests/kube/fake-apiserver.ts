@@ -507,6 +507,20 @@ export function agentTokenReviewed(podName: string, podUid: string): TokenReview
   };
 }
 
+/** A node agent's pod as the DaemonSet makes it: mtun-system/mtun-agent, on the host network
+ *  of its node (the pod that agentTokenReviewed binds a token to). */
+export function agentPod(name: string, uid: string, nodeName: string, ip: string): Obj {
+  return pod({
+    ns: 'mtun-system',
+    name,
+    uid,
+    sa: 'mtun-agent',
+    node: nodeName,
+    ip,
+    hostNetwork: true,
+  });
+}
+
 export function namespace(name: string, labels: Record<string, string> = {}): Obj {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { agentTokenReviewed, FakeApiServer, namespace, pod } from '../kube/fake-apiserver.js';
+import { agentPod, agentTokenReviewed, FakeApiServer, namespace } from '../kube/fake-apiserver.js';
 import type { ControlPlane } from './cluster.js';
 import { track } from './cluster.js';
 import type { Netns } from './netns.js';
@@ -20,8 +20,6 @@ import { CTL_IP, meshYaml, NODE_IP, NODE_NAME } from './topology.js';
 
 export const API_PORT = 6443;
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
-const AGENT_NS = 'mtun-system';
-const AGENT_SA = 'mtun-agent';
 
 const RESOURCE_OF_KIND: Record<string, string> = {
   Namespace: 'namespaces',
@@ -49,7 +47,7 @@ export async function startMeshApi(t: Test): Promise<FakeApiServer> {
  *  service-account token would be. */
 export function kubeControlPlane(api: FakeApiServer) {
   return async (ns: Netns, dir: string): Promise<ControlPlane> => {
-    api.apply('namespaces', namespace(AGENT_NS));
+    api.apply('namespaces', namespace('mtun-system'));
     const tokens = new Map<string, 'n1' | 'n2'>();
     for (const node of ['n1', 'n2'] as const) {
       const token = `agent-${node}-${randomBytes(16).toString('hex')}`;
@@ -57,22 +55,14 @@ export function kubeControlPlane(api: FakeApiServer) {
       await writeFile(join(dir, `token-${node}`), token);
       api.apply(
         'pods',
-        pod({
-          ns: AGENT_NS,
-          name: agentPod(node),
-          uid: `uid-${agentPod(node)}`,
-          sa: AGENT_SA,
-          node: NODE_NAME[node],
-          ip: NODE_IP[node],
-          hostNetwork: true,
-        }),
+        agentPod(podName(node), `uid-${podName(node)}`, NODE_NAME[node], NODE_IP[node]),
       );
     }
     api.tokenReview = (spec) => {
       const node = tokens.get(String(spec['token']));
       if (!node || !(spec['audiences'] as string[] | undefined)?.includes('mtun-ca'))
         return { body: { status: { authenticated: false, error: 'invalid bearer token' } } };
-      return agentTokenReviewed(agentPod(node), `uid-${agentPod(node)}`);
+      return agentTokenReviewed(podName(node), `uid-${podName(node)}`);
     };
 
     const socket = join(dir, 'kube-api.sock');
@@ -98,6 +88,6 @@ export function kubeControlPlane(api: FakeApiServer) {
   };
 }
 
-function agentPod(node: 'n1' | 'n2'): string {
+function podName(node: 'n1' | 'n2'): string {
   return `mtun-agent-${NODE_NAME[node]}`;
 }
