@@ -5,10 +5,10 @@
 // bound pod (name and uid must match a live pod) and its spec.nodeName. Every failure to
 // check is a refusal. Good answers are cached briefly so a node's burst of CSRs costs one
 // review; concurrent reviews are bounded.
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { KubeApi } from '../../mesh/kube/http.js';
 import { CaError } from '../errors.js';
+import { sha256 } from '../tokens.js';
 import type { NodeAuthenticator } from './authenticator.js';
 
 export const POD_NAME = 'authentication.kubernetes.io/pod-name';
@@ -85,7 +85,7 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
 
   async authenticate(token: string): Promise<string> {
     const now = this.#opts.now ?? Date.now;
-    const key = createHash('sha256').update(token).digest('hex');
+    const key = sha256(token).toString('hex');
     const hit = this.#cache.get(key);
     if (hit && hit.until > now()) return hit.node;
     this.#cache.delete(key);
