@@ -3,16 +3,12 @@
 import { constants as h2 } from 'node:http2';
 import t from 'tap';
 import {
-  CLIENT_ID,
-  closeServer,
   deferred,
+  fixture,
   LOOPBACK,
-  makeClient,
   makePki,
   rawSession,
   readAll,
-  SERVER_ID,
-  startBackend,
   startServer,
   waitFor,
 } from './helpers.js';
@@ -21,20 +17,17 @@ t.setTimeout(60_000);
 const pki = await makePki();
 
 t.test('a rapid-reset flood closes the flooding connection and bounds upstream work', async (t) => {
-  const backend = await startBackend();
-  let accepted = 0;
-  backend.server.on('connection', () => accepted++);
   let handled = 0;
-  const { server, via, log } = await startServer(pki, {
-    handler: () => {
-      handled++;
-      return { allow: true };
+  const { backend, server, via, log, open } = await fixture(t, pki, {
+    server: {
+      handler: () => {
+        handled++;
+        return { allow: true };
+      },
     },
   });
-  t.teardown(async () => {
-    await server.close(0);
-    await closeServer(backend.server);
-  });
+  let accepted = 0;
+  backend.server.on('connection', () => accepted++);
   const session = await rawSession(pki, via.port);
   t.teardown(() => session.destroy());
   const FLOOD = 5000;
@@ -59,14 +52,7 @@ t.test('a rapid-reset flood closes the flooding connection and bounds upstream w
   await waitFor(() => backend.sockets.size === 0, 3000, 'upstreams cleaned up');
 
   // A well-behaved client is served as before.
-  const client = makeClient(pki);
-  t.teardown(() => client.close());
-  const tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via,
-  });
+  const tunnel = await open();
   tunnel.stream.end('still fine');
   t.equal((await readAll(tunnel.stream)).toString(), 'still fine');
 });
