@@ -56,6 +56,22 @@ export function decideInbound(view: MeshView, req: InboundRequest): InboundVerdi
   return { allow: false, code: 'DENY', workload, decision, reason: decision.reason };
 }
 
+/** What a verdict puts into the connection record (access log, metrics). */
+export function verdictFields(v: InboundVerdict): {
+  verdict: 'allow' | 'deny';
+  policy: string | null;
+  reason: string;
+} {
+  return v.allow
+    ? { verdict: 'allow', policy: v.decision.policy, reason: v.decision.reason }
+    : { verdict: 'deny', policy: v.decision?.policy ?? null, reason: v.reason };
+}
+
+/** The record's error code for a refusal: a policy denial, or a target that is not ours. */
+export function refusalCode(v: InboundVerdict & { allow: false }): 'DENY' | 'CONNECT' {
+  return v.code === 'DENY' ? 'DENY' : 'CONNECT';
+}
+
 /** Re-evaluates an open connection against a new view (policy changed). */
 export function stillAllowed(view: MeshView, connection: Connection): Decision | undefined {
   const workload = view.localWorkload(connection.destination.ip);

@@ -6,7 +6,7 @@ import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
-import { decideInbound } from './inbound-decision.js';
+import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
 import { redirectedDestination, TcpListener } from './listener.js';
 import { dialTcp, joinRecorded } from './outbound.js';
 
@@ -45,13 +45,7 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
         namespace: verdict?.workload?.meta.namespace,
       },
       security: 'none',
-      ...(verdict
-        ? {
-            verdict: verdict.allow ? ('allow' as const) : ('deny' as const),
-            policy: verdict.decision?.policy ?? null,
-            reason: verdict.allow ? verdict.decision.reason : verdict.reason,
-          }
-        : {}),
+      ...(verdict ? verdictFields(verdict) : {}),
     },
     ctx.metrics,
     ctx.accessLog,
@@ -65,7 +59,7 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     return void socket.destroy();
   }
   if (!verdict.allow) {
-    record.fail(verdict.code === 'DENY' ? 'DENY' : 'CONNECT', verdict.reason);
+    record.fail(refusalCode(verdict), verdict.reason);
     record.finish();
     // Closed without data: the client sees a reset, as with ztunnel.
     return void socket.resetAndDestroy();

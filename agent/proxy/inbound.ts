@@ -12,7 +12,7 @@ import {
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
-import { decideInbound } from './inbound-decision.js';
+import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
 import { BindError, redirectedDestination } from './listener.js';
 import { identityOf } from './route.js';
 
@@ -77,15 +77,13 @@ export class InboundListener {
                   : {}),
               },
               security: 'mutual_tls',
-              verdict: verdict.allow ? 'allow' : 'deny',
-              policy: verdict.decision?.policy ?? null,
-              reason: verdict.allow ? verdict.decision.reason : verdict.reason,
+              ...verdictFields(verdict),
             },
             ctx.metrics,
             ctx.accessLog,
           );
           if (!verdict.allow) {
-            record.fail(verdict.code === 'DENY' ? 'DENY' : 'CONNECT', verdict.reason);
+            record.fail(refusalCode(verdict), verdict.reason);
             record.finish();
             return { allow: false, reason: verdict.reason };
           }

@@ -18,7 +18,7 @@ import {
 import type { Workload } from '../../mesh/types.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
-import { decideInbound } from './inbound-decision.js';
+import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
 import { joinSockets } from './pipe.js';
 import { type Destination, identityOf, type Route, route } from './route.js';
 import { REPLY } from './socks5-protocol.js';
@@ -105,11 +105,8 @@ export async function openOutbound(
       targetIp: r.target.ip,
       targetPort: r.target.port,
     });
-    record.fields.verdict = verdict.allow ? 'allow' : 'deny';
-    record.fields.policy = verdict.decision?.policy ?? null;
-    record.fields.reason = verdict.allow ? verdict.decision.reason : verdict.reason;
-    if (!verdict.allow)
-      return failed(verdict.code === 'DENY' ? 'DENY' : 'CONNECT', verdict.reason, REPLY.notAllowed);
+    Object.assign(record.fields, verdictFields(verdict));
+    if (!verdict.allow) return failed(refusalCode(verdict), verdict.reason, REPLY.notAllowed);
     try {
       const upstream = await dialTcp(r.target.ip, r.target.port, ctx.config.connectTimeoutMs);
       const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
