@@ -32,6 +32,43 @@ async function setup(t: Test) {
   return dir;
 }
 
+/** `mtun agent` arguments for node-a against the CA at `url` (trusting the setup's `ca/`
+ *  state unless `bundle` says otherwise), with no fixed capture ports. */
+function agentArgs(
+  dir: string,
+  url: string,
+  o: { inbound: number; metrics: number; admin?: number; bundle?: string; extra?: string[] },
+): string[] {
+  return [
+    'agent',
+    '--node',
+    'node-a',
+    '--mesh',
+    join(dir, 'mesh.yaml'),
+    '--ca',
+    url,
+    '--ca-token-file',
+    join(dir, 'token'),
+    '--ca-bundle',
+    o.bundle ?? join(dir, 'ca', 'root-cert.pem'),
+    '--listen-ip',
+    '127.0.0.1',
+    '--inbound',
+    String(o.inbound),
+    '--socks5',
+    '127.0.0.1:0',
+    '--outbound',
+    '0',
+    '--inbound-plaintext',
+    '0',
+    '--admin',
+    o.admin ? `127.0.0.1:${o.admin}` : 'off',
+    '--metrics',
+    `127.0.0.1:${o.metrics}`,
+    ...(o.extra ?? []),
+  ];
+}
+
 t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag', async (t) => {
   const help = await run(process.execPath, [...MTUN_CLI, 'agent', '--help']);
   for (const f of [
@@ -88,33 +125,14 @@ t.test(
       (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
     );
     const [inbound, metrics, caPort] = [await freePort(), await freePort(), await freePort()];
-    const agent = startMtun(t, [
-      'agent',
-      '--node',
-      'node-a',
-      '--mesh',
-      join(dir, 'mesh.yaml'),
-      '--ca',
-      `https://127.0.0.1:${caPort}`,
-      '--ca-token-file',
-      join(dir, 'token'),
-      '--ca-bundle',
-      join(dir, 'bundle.pem'),
-      '--listen-ip',
-      '127.0.0.1',
-      '--inbound',
-      String(inbound),
-      '--socks5',
-      '127.0.0.1:0',
-      '--outbound',
-      '0',
-      '--inbound-plaintext',
-      '0',
-      '--admin',
-      'off',
-      '--metrics',
-      `127.0.0.1:${metrics}`,
-    ]);
+    const agent = startMtun(
+      t,
+      agentArgs(dir, `https://127.0.0.1:${caPort}`, {
+        inbound,
+        metrics,
+        bundle: join(dir, 'bundle.pem'),
+      }),
+    );
     await agent.waitFor(/certificate fetch failed; retrying/, 20_000);
     const ready = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
     t.equal(ready.status, 503);
@@ -140,42 +158,6 @@ async function startCaProcess(t: Test, dir: string): Promise<string> {
     '127.0.0.1:0',
   ]);
   return (await ca.waitFor(/"url":"(https:[^"]+)"/, 20_000))[1]!;
-}
-
-/** `mtun agent` arguments for node-a against that CA, with no fixed capture ports. */
-function agentArgs(
-  dir: string,
-  url: string,
-  o: { inbound: number; metrics: number; admin?: number; extra?: string[] },
-): string[] {
-  return [
-    'agent',
-    '--node',
-    'node-a',
-    '--mesh',
-    join(dir, 'mesh.yaml'),
-    '--ca',
-    url,
-    '--ca-token-file',
-    join(dir, 'token'),
-    '--ca-bundle',
-    join(dir, 'ca', 'root-cert.pem'),
-    '--listen-ip',
-    '127.0.0.1',
-    '--inbound',
-    String(o.inbound),
-    '--socks5',
-    '127.0.0.1:0',
-    '--outbound',
-    '0',
-    '--inbound-plaintext',
-    '0',
-    '--admin',
-    o.admin ? `127.0.0.1:${o.admin}` : 'off',
-    '--metrics',
-    `127.0.0.1:${o.metrics}`,
-    ...(o.extra ?? []),
-  ];
 }
 
 /** Polls /healthz/ready until 200 or `tries` run out; returns the last status. */
