@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import type { KubeApi } from '../mesh/kube/http.js';
 import { statusError } from '../mesh/kube/http.js';
-import { loadCacerts, loadOrCreateRoot } from './material.js';
+import { CACERTS_FILES, loadCacerts, loadOrCreateRoot, ROOT_FILES } from './material.js';
 import { type Authority, createRoot, privateKeyPem } from './pki.js';
 
 export interface SecretRef {
@@ -19,9 +19,6 @@ export interface SecretRef {
 }
 
 export type RootLayout = 'cacerts' | 'root';
-
-const CACERTS = ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem'];
-const ROOT = ['root-cert.pem', 'root-key.pem'];
 
 export function parseSecretRef(text: string, flag: string): SecretRef {
   const m = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?)\/([a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/.exec(text);
@@ -73,19 +70,19 @@ async function fromSecret(
   const where = `Secret ${ref.namespace}/${ref.name}`;
   const raw = (body as { data?: unknown } | undefined)?.data;
   const data = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
-  const layout: RootLayout | undefined = CACERTS.every((k) => typeof data[k] === 'string')
+  const layout: RootLayout | undefined = CACERTS_FILES.every((k) => typeof data[k] === 'string')
     ? 'cacerts'
-    : ROOT.every((k) => typeof data[k] === 'string')
+    : ROOT_FILES.every((k) => typeof data[k] === 'string')
       ? 'root'
       : undefined;
   if (!layout) {
     throw new ConfigError(
-      `${where}: holds ${Object.keys(data).sort().join(', ') || 'no data'}; expected ${CACERTS.join(', ')} (Istio's cacerts) or ${ROOT.join(', ')}`,
+      `${where}: holds ${Object.keys(data).sort().join(', ') || 'no data'}; expected ${CACERTS_FILES.join(', ')} (Istio's cacerts) or ${ROOT_FILES.join(', ')}`,
     );
   }
   const dir = await mkdtemp(join(tmpdir(), 'mtun-root-'));
   try {
-    for (const k of layout === 'cacerts' ? CACERTS : ROOT)
+    for (const k of layout === 'cacerts' ? CACERTS_FILES : ROOT_FILES)
       await writeFile(join(dir, k), Buffer.from(data[k] as string, 'base64'), { mode: 0o600 });
     try {
       const authority =

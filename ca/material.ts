@@ -10,6 +10,15 @@ import { type Authority, createRoot, importPrivateKeyPem, privateKeyPem } from '
 
 const ROOT_CERT = 'root-cert.pem';
 const ROOT_KEY = 'root-key.pem';
+/** The files of a generated root (a state directory). */
+export const ROOT_FILES = [ROOT_CERT, ROOT_KEY] as const;
+/** The files of Istio's plug-in CA layout (`cacerts`). */
+export const CACERTS_FILES = [
+  'ca-cert.pem',
+  'ca-key.pem',
+  'root-cert.pem',
+  'cert-chain.pem',
+] as const;
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -83,13 +92,11 @@ export async function loadCacerts(dir: string): Promise<Authority> {
       return { file, text: await readFile(file, 'utf8') };
     } catch (err) {
       throw new ConfigError(
-        `cacerts ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message} (expected ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)`,
+        `cacerts ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message} (expected ${CACERTS_FILES.join(', ')})`,
       );
     }
   };
-  const [caCert, caKey, rootCert, chain] = await Promise.all(
-    ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem'].map(read),
-  );
+  const [caCert, caKey, rootCert, chain] = await Promise.all(CACERTS_FILES.map(read));
   const [cert] = pemBlocks(caCert!.text, caCert!.file);
   const roots = pemBlocks(rootCert!.text, rootCert!.file);
   // cert-chain.pem runs from ca-cert up to (and usually including) the root.
