@@ -1,7 +1,7 @@
 // Certificate building blocks of the CA: a self-signed root, an intermediate, and X.509-SVID
 // leaves per the SPIFFE spec (DESIGN.md §5). Pure crypto on WebCrypto keys; no files, no
 // network. Used by the CA service and by tests that need a PKI.
-import { KeyObject, randomBytes } from 'node:crypto';
+import { createPrivateKey, KeyObject, randomBytes } from 'node:crypto';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import {
   type CryptoKey,
@@ -44,7 +44,7 @@ export async function privateKeyPem(key: CryptoKey): Promise<string> {
 }
 
 export async function importPrivateKeyPem(pem: string): Promise<CryptoKey> {
-  const ko = (await import('node:crypto')).createPrivateKey(pem);
+  const ko = createPrivateKey(pem);
   if (ko.asymmetricKeyType !== 'ec' || ko.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new Error(`expected an ECDSA P-256 private key, got ${ko.asymmetricKeyType}`);
   }
