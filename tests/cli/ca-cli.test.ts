@@ -2,11 +2,22 @@
 // started CA that answers on its port and stops on SIGTERM.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { meshYaml } from '../helpers/ca.js';
 import { run } from '../helpers/exec.js';
 import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
+
+/** A temporary directory with a one-pod mesh.yaml and a tokens.yaml for node n. */
+async function setup(t: Test): Promise<string> {
+  const dir = await tempDir(t);
+  await writeFile(
+    join(dir, 'mesh.yaml'),
+    meshYaml([{ name: 'a', sa: 'a', node: 'n', ip: '198.18.0.5' }]),
+  );
+  await writeFile(join(dir, 'tokens.yaml'), '- {node: n, token: 0123456789abcdef0123}\n');
+  return dir;
+}
 
 t.test('--help lists the subcommands and the CA flags', async (t) => {
   const top = await run(process.execPath, [...MTUN_CLI, '--help']);
@@ -29,12 +40,7 @@ t.test('--help lists the subcommands and the CA flags', async (t) => {
 });
 
 t.test('bad input exits 2 and says what is wrong', async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(
-    join(dir, 'mesh.yaml'),
-    meshYaml([{ name: 'a', sa: 'a', node: 'n', ip: '198.18.0.5' }]),
-  );
-  await writeFile(join(dir, 'tokens.yaml'), '- {node: n, token: 0123456789abcdef0123}\n');
+  const dir = await setup(t);
   const base = [
     'ca',
     '--state-dir',
@@ -82,12 +88,7 @@ t.test('bad input exits 2 and says what is wrong', async (t) => {
 });
 
 t.test('a started CA serves and stops on SIGTERM', async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(
-    join(dir, 'mesh.yaml'),
-    meshYaml([{ name: 'a', sa: 'a', node: 'n', ip: '198.18.0.5' }]),
-  );
-  await writeFile(join(dir, 'tokens.yaml'), '- {node: n, token: 0123456789abcdef0123}\n');
+  const dir = await setup(t);
   const ca = startMtun(t, [
     'ca',
     '--state-dir',
