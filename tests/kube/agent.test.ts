@@ -141,10 +141,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
   );
   t.teardown(() => ca.close());
   // The agents' trust bundle is the Secret's root-cert.pem, as the DaemonSet mounts it.
-  const bundle = Buffer.from(
-    api.get('secrets', 'mtun-system/mtun-ca-root')!['data']['root-cert.pem'],
-    'base64',
-  ).toString();
+  const bundle = api.secretText('mtun-system/mtun-ca-root', 'root-cert.pem');
   const hbonePort = await freeHbonePort();
   const agents = new Map<NodeName, Agent>();
   const sources = new Map<NodeName, KubeMeshSource>();

@@ -56,10 +56,7 @@ t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly
   await eventually(() => /CA listening/.test(out), `CA listening (stderr: ${err})`, 20_000);
   const listening = JSON.parse(out.split('\n').find((l) => l.includes('CA listening'))!);
   t.equal(listening.auth, 'tokenreview');
-  const bundle = Buffer.from(
-    api.get('secrets', 'mtun-system/mtun-ca-root')!['data']['root-cert.pem'],
-    'base64',
-  ).toString();
+  const bundle = api.secretText('mtun-system/mtun-ca-root', 'root-cert.pem');
   const ca = (token: string) =>
     new CaClient({ url: listening.url, caBundlePem: bundle, token: async () => token });
   const cert = await ca('agent-token').fetchCertificate(

@@ -13,7 +13,7 @@ import { type CaConfig, type RunningCa, startCa } from '../../ca/service.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { createLogger } from '../../lib/logger.js';
 import { eventually } from '../helpers/world.js';
-import { agentPod, FakeApiServer, namespace, pod } from './fake-apiserver.js';
+import { agentPod, FakeApiServer, namespace, pod, secret } from './fake-apiserver.js';
 
 const AUDIENCE = 'mtun-ca';
 const AGENT = 'system:serviceaccount:mtun-system:mtun-agent';
@@ -343,17 +343,13 @@ t.test(
     const api = await kubeCluster(t);
     const root = await createRoot({ trustDomain: 'cluster.local' });
     const inter = await createIntermediate(root, { trustDomain: 'cluster.local' });
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
-    api.apply('secrets', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'mtun-ca-root', namespace: 'mtun-system' },
-      data: {
-        'ca-cert.pem': b64(inter.cert.toString('pem')),
-        'ca-key.pem': b64(await privateKeyPem(inter.key)),
-        'root-cert.pem': b64(root.cert.toString('pem')),
-        'cert-chain.pem': b64(`${inter.cert.toString('pem')}\n${root.cert.toString('pem')}`),
-      },
+    const rootSecret = (entries: Record<string, string>) =>
+      api.apply('secrets', secret('mtun-system', 'mtun-ca-root', entries));
+    rootSecret({
+      'ca-cert.pem': inter.cert.toString('pem'),
+      'ca-key.pem': await privateKeyPem(inter.key),
+      'root-cert.pem': root.cert.toString('pem'),
+      'cert-chain.pem': `${inter.cert.toString('pem')}\n${root.cert.toString('pem')}`,
     });
     const ca = await startKubeCa(t, api);
     t.equal(
@@ -364,24 +360,14 @@ t.test(
     const cert = await client(ca, 'tok-node-a').fetchCertificate(id('shop', 'web'));
     t.equal(cert.certChainPem.length, 2, 'leaf and intermediate');
 
-    api.apply('secrets', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'mtun-ca-root', namespace: 'mtun-system' },
-      data: { 'tls.crt': b64('x') },
-    });
+    rootSecret({ 'tls.crt': 'x' });
     await t.rejects(
       startKubeCa(t, api),
       /Secret mtun-system\/mtun-ca-root: holds tls\.crt; expected ca-cert\.pem/,
     );
-    api.apply('secrets', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'mtun-ca-root', namespace: 'mtun-system' },
-      data: {
-        'root-cert.pem': b64(root.cert.toString('pem')),
-        'root-key.pem': b64(await privateKeyPem(inter.key)),
-      },
+    rootSecret({
+      'root-cert.pem': root.cert.toString('pem'),
+      'root-key.pem': await privateKeyPem(inter.key),
     });
     await t.rejects(
       startKubeCa(t, api),

@@ -202,6 +202,11 @@ export class FakeApiServer {
     return this.#store(resource).get(key);
   }
 
+  /** One entry of a Secret ("ns/name"), decoded: what a pod mounting it would read. */
+  secretText(key: string, entry: string): string {
+    return Buffer.from(this.get('secrets', key)!['data'][entry], 'base64').toString();
+  }
+
   /** etcd compaction: history up to now is gone; watches from older versions get 410. */
   compact(): void {
     this.#compactedRv = this.#rv;
@@ -607,6 +612,18 @@ export function service(
       ports: [{ name: 'http', port, targetPort, protocol: 'TCP' }],
       type: 'ClusterIP',
     },
+  };
+}
+
+/** A Secret with these entries (plain text here, base64 on the wire). */
+export function secret(ns: string, name: string, entries: Record<string, string>): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: ns },
+    data: Object.fromEntries(
+      Object.entries(entries).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+    ),
   };
 }
 
