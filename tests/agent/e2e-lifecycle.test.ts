@@ -1,6 +1,8 @@
 // The mesh over time: plaintext under STRICT/PERMISSIVE, certificate renewal under
 // traffic, the CA going away, and draining on shutdown.
+import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import t from 'tap';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { converse, readUntil } from '../helpers/apps.js';
@@ -38,10 +40,7 @@ t.test('STRICT refuses plaintext on 15006, PERMISSIVE accepts it', async (t) => 
   const denied = w.access.get('node-b')!.find((l) => l['direction'] === 'inbound_plaintext')!;
   t.equal(denied['verdict'], 'deny');
   t.equal(denied['policy'], 'shop/default');
-  await (await import('node:fs/promises')).writeFile(
-    `${w.meshDir}/pa.yaml`,
-    strict.replace('STRICT', 'PERMISSIVE'),
-  );
+  await writeFile(join(w.meshDir, 'pa.yaml'), strict.replace('STRICT', 'PERMISSIVE'));
   await eventually(
     async () => (await attempt()) === 'reviews-1 plain\nreviews-1 bye\n',
     'PERMISSIVE accepts plaintext',

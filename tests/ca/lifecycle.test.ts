@@ -1,5 +1,5 @@
 // The CA across restarts, mesh changes and a plugged-in intermediate (Istio's cacerts).
-import { chmod, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadOrCreateRoot } from '../../ca/material.js';
@@ -90,7 +90,7 @@ t.test('cacerts: signs as a plugged-in intermediate, chain verifies with openssl
   const root = await createRoot({ trustDomain: 'cluster.local' });
   const inter = await createIntermediate(root, { trustDomain: 'cluster.local' });
   const cacerts = join(dir, 'cacerts');
-  await (await import('node:fs/promises')).mkdir(cacerts);
+  await mkdir(cacerts);
   await writeFile(join(cacerts, 'ca-cert.pem'), inter.cert.toString('pem'));
   await writeFile(join(cacerts, 'ca-key.pem'), await privateKeyPem(inter.key));
   await writeFile(join(cacerts, 'root-cert.pem'), root.cert.toString('pem'));
