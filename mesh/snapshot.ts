@@ -25,7 +25,6 @@ export class MeshSnapshot implements MeshObjects {
   readonly #serviceByIp = new Map<string, Service>();
   readonly #serviceByHostname = new Map<string, Service>();
   readonly #nodeByName = new Map<string, MeshNode>();
-  readonly #namespaceByName = new Map<string, Namespace>();
 
   constructor(objects: MeshObjects, version: number) {
     this.version = version;
@@ -48,7 +47,6 @@ export class MeshSnapshot implements MeshObjects {
       this.#serviceByHostname.set(s.hostname, s);
     }
     for (const n of this.nodes) this.#nodeByName.set(n.meta.name, n);
-    for (const n of this.namespaces) this.#namespaceByName.set(n.meta.name, n);
     Object.freeze(this);
   }
 
@@ -88,10 +86,6 @@ export class MeshSnapshot implements MeshObjects {
 
   node(name: string): MeshNode | undefined {
     return this.#nodeByName.get(name);
-  }
-
-  namespace(name: string): Namespace | undefined {
-    return this.#namespaceByName.get(name);
   }
 
   /** Mesh pods selected by a service (same namespace, labels ⊇ selector). */
