@@ -70,9 +70,8 @@ t.test('a policy deny closes the connection without data, and is logged and coun
   t.match(line['reason'], /no ALLOW policy matched.*shop\/ratings-from-reviews/);
   t.equal(line['error'], 'DENY');
   t.equal(line['bytes_sent'], 0);
-  const metrics = await fetch(
-    `http://${w.mesh.agents.get('node-b')!.addresses().admin[0]!.host}:${w.mesh.agents.get('node-b')!.addresses().admin[0]!.port}/metrics`,
-  ).then((r) => r.text());
+  const admin = w.mesh.agents.get('node-b')!.addresses().admin[0]!;
+  const metrics = await fetch(`http://${admin.host}:${admin.port}/metrics`).then((r) => r.text());
   t.match(metrics, /mtun_policy_decisions_total\{verdict="deny"\} 1/);
   t.match(
     metrics,
