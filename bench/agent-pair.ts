@@ -13,6 +13,7 @@ import {
   bulk,
   bulkParallel,
   type Connector,
+  median,
   percentile,
   roundTrips,
   startTarget,
@@ -169,8 +170,7 @@ async function main() {
       rows['meshP50']!.push(percentile(ml, 50));
       rows['meshP99']!.push(percentile(ml, 99));
     }
-    const med = (k: string) =>
-      [...rows[k]!].sort((x, y) => x - y)[Math.floor(rows[k]!.length / 2)]!;
+    const med = (k: string) => median(rows[k]!);
 
     const f = (n: number, d = 2) => n.toFixed(d);
     console.log(

@@ -8,11 +8,19 @@
 // seconds. Usage: node --import tsx bench/hbone.ts [--rounds N] [--seconds S] [--mib M]
 
 import { type ChildProcess, fork } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Http2Tuning } from '../hbone/settings.js';
-import { bulk, type Connector, percentile, roundTrips, startTarget } from './lib/load.js';
+import {
+  bulk,
+  bulkParallel,
+  type Connector,
+  median,
+  percentile,
+  roundTrips,
+  startTarget,
+  tcpConnector,
+} from './lib/load.js';
 import type { PairRequest } from './lib/tunnel-pairs.js';
 
 const { values } = parseArgs({
@@ -71,11 +79,6 @@ const CONFIGS: Config[] = [
   },
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function startPair(req: PairRequest): Promise<{ port: number; worker: ChildProcess }> {
   const worker = fork(fileURLToPath(new URL('./lib/tunnel-pairs.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
@@ -89,21 +92,12 @@ async function startPair(req: PairRequest): Promise<{ port: number; worker: Chil
   return { port, worker };
 }
 
-function connector(port: number): Connector {
-  return () =>
-    new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    });
-}
-
 const target = await startTarget(HOST, 0);
 const targetPort = (target.address() as { port: number }).port;
 const entries: Array<{ config: Config; connect: Connector; worker?: ChildProcess }> = [];
 for (const config of CONFIGS) {
   if (!config.pair) {
-    entries.push({ config, connect: connector(targetPort) });
+    entries.push({ config, connect: tcpConnector(HOST, targetPort) });
     continue;
   }
   const { port, worker } = await startPair({
@@ -111,7 +105,7 @@ for (const config of CONFIGS) {
     targetPort,
     ...(config.tuning ? { tuning: config.tuning } : {}),
   });
-  entries.push({ config, connect: connector(port), worker });
+  entries.push({ config, connect: tcpConnector(HOST, port), worker });
 }
 
 const results = entries.map(() => ({
@@ -128,10 +122,7 @@ for (let round = 0; round < ROUNDS; round++) {
     // One warm-up round trip per connection type opens pooled connections and JITs paths.
     await roundTrips(e.connect, 50, SECONDS);
     results[i]!.gbps.push(await bulk(e.connect, BYTES, SECONDS));
-    const each = await Promise.all(
-      Array.from({ length: PARALLEL }, () => bulk(e.connect, BYTES / PARALLEL, SECONDS)),
-    );
-    results[i]!.par.push(each.reduce((a, b) => a + b, 0));
+    results[i]!.par.push(await bulkParallel(e.connect, PARALLEL, BYTES / PARALLEL, SECONDS));
     const lat = (await roundTrips(e.connect, TRIPS, SECONDS)).sort((a, b) => a - b);
     results[i]!.p50.push(percentile(lat, 50));
     results[i]!.p99.push(percentile(lat, 99));

@@ -16,6 +16,7 @@ import type {
   Workload,
 } from '../mesh/types.js';
 import { authorize, CompiledPolicies, type Connection } from '../policy/index.js';
+import { median } from './lib/load.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3.5' } } });
 const SECONDS = Math.min(Math.max(Number(values.seconds) || 3.5, 0.2), 30);
@@ -183,8 +184,6 @@ function rate({ compiled, conns }: Setup, seconds: number): number {
   if (allowed > done) throw new Error('unreachable'); // keeps the loop's result observable
   return done / ((performance.now() - t0) / 1000);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function main(): void {
   const rounds = 7;

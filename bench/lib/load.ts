@@ -110,6 +110,11 @@ export async function pingPong(s: Socket, count: number, seconds: number): Promi
   return lat;
 }
 
+/** The middle value of `xs` (the upper middle one of an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
