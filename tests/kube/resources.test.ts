@@ -9,7 +9,14 @@ import {
   type ResourceName,
   type Wire,
 } from '../../mesh/kube/resources.js';
-import { authorizationPolicy, namespace, node, pod, service } from './fake-apiserver.js';
+import {
+  authorizationPolicy,
+  namespace,
+  node,
+  peerAuthentication,
+  pod,
+  service,
+} from './fake-apiserver.js';
 
 const origin = { source: 'kubernetes' };
 
@@ -79,16 +86,11 @@ const full: [ResourceName, Wire][] = [
   ],
   [
     'peerauthentications',
-    {
-      apiVersion: 'security.istio.io/v1',
-      kind: 'PeerAuthentication',
-      metadata: { name: 'default', namespace: 'shop' },
-      spec: {
-        selector: { matchLabels: { app: 'web' } },
-        mtls: { mode: 'STRICT' },
-        portLevelMtls: { '8080': { mode: 'PERMISSIVE' } },
-      },
-    },
+    peerAuthentication('shop', 'default', {
+      selector: { matchLabels: { app: 'web' } },
+      mtls: { mode: 'STRICT' },
+      portLevelMtls: { '8080': { mode: 'PERMISSIVE' } },
+    }),
   ],
 ];
 
