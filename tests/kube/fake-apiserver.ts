@@ -353,16 +353,17 @@ export class FakeApiServer {
     json(res, 404, status(404, 'NotFound', `no route ${req.method} ${url.pathname}`));
   }
 
+  /** Answers with the injected failure while failNext[kind] lasts. */
+  #failed(kind: 'list' | 'watch', res: ServerResponse): boolean {
+    if (this.failNext[kind] <= 0) return false;
+    this.failNext[kind]--;
+    const code = this.failNext.status;
+    json(res, code, status(code, 'InternalError', `injected ${kind} failure`));
+    return true;
+  }
+
   #list(resource: string, q: URLSearchParams, res: ServerResponse): void {
-    if (this.failNext.list > 0) {
-      this.failNext.list--;
-      json(
-        res,
-        this.failNext.status,
-        status(this.failNext.status, 'InternalError', 'injected list failure'),
-      );
-      return;
-    }
+    if (this.#failed('list', res)) return;
     const limit = Number(q.get('limit') ?? 0) || Number.POSITIVE_INFINITY;
     let items: Obj[];
     let offset = 0;
@@ -400,15 +401,7 @@ export class FakeApiServer {
   }
 
   #watch(resource: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
-    if (this.failNext.watch > 0) {
-      this.failNext.watch--;
-      json(
-        res,
-        this.failNext.status,
-        status(this.failNext.status, 'InternalError', 'injected watch failure'),
-      );
-      return;
-    }
+    if (this.#failed('watch', res)) return;
     const from = Number(q.get('resourceVersion') ?? '0');
     if (from < this.#compactedRv) {
       if (this.goneAs === 'http') {
