@@ -39,7 +39,6 @@ export interface LocalMeshOptions {
 export interface LocalMesh {
   readonly ca: RunningCa;
   readonly agents: ReadonlyMap<string, Agent>;
-  readonly meshSources: ReadonlyMap<string, FileMeshSource>;
   close(): Promise<void>;
 }
 
@@ -119,7 +118,6 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
   return {
     ca,
     agents,
-    meshSources: sources,
     close: async () => {
       await Promise.all([...agents.values()].map((a) => a.close(o.drainPeriodMs ?? 1_000)));
       await Promise.all([...sources.values()].map((s) => s.close()));
