@@ -82,6 +82,14 @@ export function verifiedPeerIdentity(socket: TLSSocket, side: 'client' | 'server
   }
 }
 
+/** The node:tls options that present `cert` and trust `bundle` (TLS_OPTIONS not included). */
+export function tlsMaterial(
+  cert: WorkloadCertificate,
+  bundle: readonly string[],
+): { key: string; cert: string; ca: string[] } {
+  return { key: cert.keyPem, cert: cert.certChainPem.join('\n'), ca: [...bundle] };
+}
+
 /** Per (certificate, bundle) memo for things built from key material (secure contexts, TLS
  *  acceptors): built once, reused until rotation hands out new objects, and dropped with
  *  them (WeakMaps), so nothing is rebuilt per connection and nothing stale is kept. */

@@ -4,7 +4,12 @@
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
-import { PerMaterial, verifiedPeerIdentity, type WorkloadCertificate } from '../certificates.js';
+import {
+  PerMaterial,
+  tlsMaterial,
+  verifiedPeerIdentity,
+  type WorkloadCertificate,
+} from '../certificates.js';
 import {
   ConnectFailedError,
   IdentityMismatchError,
@@ -20,12 +25,7 @@ export class ClientContexts {
   get(cert: WorkloadCertificate, bundle: readonly string[]): SecureContext {
     return this.contexts.get(cert, bundle, () => {
       try {
-        return createSecureContext({
-          ...TLS_OPTIONS,
-          key: cert.keyPem,
-          cert: cert.certChainPem.join('\n'),
-          ca: [...bundle],
-        });
+        return createSecureContext({ ...TLS_OPTIONS, ...tlsMaterial(cert, bundle) });
       } catch (err) {
         throw new IdentityUnavailableError(
           `certificate of ${cert.identity} is unusable: ${(err as Error).message}`,

@@ -16,7 +16,7 @@ import {
   type Server,
   type TLSSocket,
 } from 'node:tls';
-import { PerMaterial, type WorkloadCertificate } from '../certificates.js';
+import { PerMaterial, tlsMaterial, type WorkloadCertificate } from '../certificates.js';
 import { ALPN_H2, TLS_OPTIONS } from '../settings.js';
 
 export type SniCallback = (
@@ -40,9 +40,7 @@ export class Acceptors {
 
   /** The acceptor presenting `cert` by default (an SNI may still switch it). */
   forCertificate(cert: WorkloadCertificate, bundle: readonly string[]): Server {
-    return this.byCert.get(cert, bundle, () =>
-      this.create({ key: cert.keyPem, cert: cert.certChainPem.join('\n'), ca: [...bundle] }),
-    );
+    return this.byCert.get(cert, bundle, () => this.create(tlsMaterial(cert, bundle)));
   }
 
   /** An acceptor with no default certificate: the handshake succeeds only if the client
@@ -59,12 +57,7 @@ export class Acceptors {
   /** The context an SNI switches to. */
   sniContext(cert: WorkloadCertificate, bundle: readonly string[]): SecureContext {
     return this.contexts.get(cert, bundle, () =>
-      createSecureContext({
-        ...TLS_OPTIONS,
-        key: cert.keyPem,
-        cert: cert.certChainPem.join('\n'),
-        ca: [...bundle],
-      }),
+      createSecureContext({ ...TLS_OPTIONS, ...tlsMaterial(cert, bundle) }),
     );
   }
 
