@@ -69,10 +69,9 @@ t.test('a CA that is down is a retryable error', async (t) => {
 });
 
 type Root = Awaited<ReturnType<typeof createRoot>>;
-type Tap = Test;
 
 /** A CA double that answers every request with `answer(csrPem, root)`. */
-async function lyingCa(t: Tap, answer: (csrPem: string, root: Root) => Promise<unknown>) {
+async function lyingCa(t: Test, answer: (csrPem: string, root: Root) => Promise<unknown>) {
   const root = await createRoot({ trustDomain: 'cluster.local' });
   const keys = await generateP256();
   const cert = await issueLeaf(root, {
