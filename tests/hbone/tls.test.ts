@@ -27,6 +27,8 @@ import {
 t.setTimeout(30_000);
 const pki = await makePki();
 
+const FOREIGN_ID = SpiffeId.of('other.example', 'default', 'client');
+
 function refusals(lines: Array<Record<string, unknown>>) {
   return lines.filter((l) => l['msg'] === 'hbone connection refused');
 }
@@ -93,12 +95,9 @@ const badClients: Array<{
   },
   {
     name: 'a certificate from another trust domain',
-    id: SpiffeId.of('other.example', 'default', 'client'),
+    id: FOREIGN_ID,
     reason: /outside our trust domain cluster.local/,
-    make: async () => {
-      const id = SpiffeId.of('other.example', 'default', 'client');
-      return new StaticCertificateSource(pki.bundle, [await pki.issue(id)]);
-    },
+    make: async () => new StaticCertificateSource(pki.bundle, [await pki.issue(FOREIGN_ID)]),
   },
 ];
 
