@@ -105,6 +105,18 @@ async function open(
   return source;
 }
 
+/** Creates shop/<name> (web's account, on node-a) and waits until the source has it. */
+async function podArrives(
+  api: FakeApiServer,
+  source: KubeMeshSource,
+  name: string,
+  ip: string,
+  what: string,
+) {
+  api.apply('pods', pod({ ns: 'shop', name, sa: 'web', node: 'node-a', ip }));
+  await eventually(() => !!source.current().workload('shop', name), what);
+}
+
 t.test('lists every resource in pages and builds the same model as the file source', async (t) => {
   const api = await cluster(t);
   const source = await open(t, api);
@@ -271,11 +283,7 @@ t.test(
       `each re-watch resumes from a later version: ${rvs}`,
     );
     await eventually(() => api.watchesOf('pods') === 1, 'watching again');
-    api.apply(
-      'pods',
-      pod({ ns: 'shop', name: 'after', sa: 'web', node: 'node-a', ip: '198.18.11.99' }),
-    );
-    await eventually(() => !!source.current().workload('shop', 'after'), 'live again');
+    await podArrives(api, source, 'after', '198.18.11.99', 'live again');
   },
 );
 
@@ -317,14 +325,7 @@ t.test('an ERROR 410 on an open watch re-lists', async (t) => {
     () => source.reflectors.every((r) => r.stats.lists === 2),
     'every resource re-listed',
   );
-  api.apply(
-    'pods',
-    pod({ ns: 'shop', name: 'later', sa: 'web', node: 'node-a', ip: '198.18.10.50' }),
-  );
-  await eventually(
-    () => !!source.current().workload('shop', 'later'),
-    'watching after the re-list',
-  );
+  await podArrives(api, source, 'later', '198.18.10.50', 'watching after the re-list');
 });
 
 t.test(
@@ -363,11 +364,7 @@ t.test('server-side watch timeouts re-watch without a re-list', async (t) => {
   const pods = source.reflectors.find((r) => r.resource.name === 'pods')!;
   t.ok(pods.stats.watches >= 3, `watches: ${pods.stats.watches}`);
   t.equal(pods.stats.lists, 1);
-  api.apply(
-    'pods',
-    pod({ ns: 'shop', name: 'late', sa: 'web', node: 'node-a', ip: '198.18.10.77' }),
-  );
-  await eventually(() => !!source.current().workload('shop', 'late'), 'still watching');
+  await podArrives(api, source, 'late', '198.18.10.77', 'still watching');
 });
 
 t.test('a bad object is rejected alone; a broken edit keeps the last good version', async (t) => {
@@ -385,14 +382,7 @@ t.test('a bad object is rejected alone; a broken edit keeps the last good versio
     'authorizationpolicies',
     authorizationPolicy('shop', 'deny-legacy', { ...deny, actionn: 'ALLOW' }),
   );
-  api.apply(
-    'pods',
-    pod({ ns: 'shop', name: 'meanwhile', sa: 'web', node: 'node-a', ip: '198.18.10.60' }),
-  );
-  await eventually(
-    () => !!source.current().workload('shop', 'meanwhile'),
-    'other changes still apply',
-  );
+  await podArrives(api, source, 'meanwhile', '198.18.10.60', 'other changes still apply');
   t.equal(source.current().authorizationPolicies[0]?.action, 'DENY', 'last good DENY kept');
   t.match(source.rejected, [
     { id: 'kubernetes:authorizationpolicies/shop/deny-legacy', kept: 'last-good' },
