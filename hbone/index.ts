@@ -23,12 +23,13 @@ export type { PoolStats } from './client/pool.js';
 export * from './errors.js';
 export { metadataHeaders, newTraceparent, parseMetadata, type TunnelMetadata } from './headers.js';
 export type { IdentityRequest, SelectIdentity, ServerRoute } from './server/admission.js';
-export type {
-  ConnectHandler,
-  InboundDecision,
-  InboundTunnel,
-  TunnelOutcome,
-  UpstreamConnector,
+export {
+  type ConnectHandler,
+  defaultConnector,
+  type InboundDecision,
+  type InboundTunnel,
+  type TunnelOutcome,
+  type UpstreamConnector,
 } from './server/connect.js';
 export { HboneServer, type HboneServerOptions, type ServerStats } from './server/server.js';
 export { DEFAULT_HTTP2, type Http2Tuning } from './settings.js';

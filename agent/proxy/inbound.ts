@@ -2,8 +2,9 @@
 // certificate of the local pod that was dialed (by SNI when a node address was dialed, by
 // the captured original destination otherwise), and every CONNECT is decided by the
 // inbound decision (PeerAuthentication + AuthorizationPolicy) before the pod is dialed.
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
+  defaultConnector,
   HboneServer,
   type InboundTunnel,
   type SelectIdentity,
@@ -32,12 +33,7 @@ export class InboundListener {
         logger: ctx.logger.child({ listener: 'inbound' }),
         selectIdentity: selectIdentity(ctx),
         connectUpstream: (target, tunnel) => {
-          const socket = netConnect({
-            host: target.ip,
-            port: target.port,
-            allowHalfOpen: true,
-            noDelay: true,
-          });
+          const socket = defaultConnector(target, tunnel);
           const holder = upstreams.get(tunnel);
           if (holder) {
             holder.socket = socket;
