@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { socks5Connect } from '../lib/socks5-client.js';
-import { type Proc, rssKiB, spawnProc } from './lib/procs.js';
+import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
 import { idleConnections, roundTrips } from './suite/workloads.js';
 
@@ -72,15 +72,7 @@ const dir = await mkdtemp(join(tmpdir(), 'mtun-tunnel-heap-'));
 const procs: Proc[] = [];
 try {
   const port = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range
-  const target = spawnProc(process.execPath, [
-    '--import',
-    'tsx',
-    'bench/suite/target.ts',
-    SERVER_POD,
-    String(port),
-  ]);
-  procs.push(target);
-  await target.waitFor(/target ready/);
+  await startTargetProcess(SERVER_POD, port, procs);
   const snaps = join(dir, 'snapshots');
   await mkdir(snaps);
   const pair = await startMtunPair(join(dir, 'mesh'), {

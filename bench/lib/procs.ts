@@ -68,6 +68,24 @@ export function spawnProc(
   };
 }
 
+/** The load target (bench/suite/target.ts) on `ip:port` in a process of its own, added to
+ *  `procs` at once (so that it is stopped with them even if it never starts); resolves once
+ *  it listens. */
+export async function startTargetProcess(
+  ip: string,
+  port: number,
+  procs: Proc[],
+  opts: { netns?: string } = {},
+): Promise<void> {
+  const target = spawnProc(
+    process.execPath,
+    ['--import', 'tsx', 'bench/suite/target.ts', ip, String(port)],
+    opts,
+  );
+  procs.push(target);
+  await target.waitFor(/target ready/);
+}
+
 /** Peak resident memory (VmHWM) of a process and its descendants, in KiB. */
 export function peakRssKiB(pid: number): number {
   return statusKiB(pid, 'VmHWM');

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { tcpConnector } from '../lib/load.js';
-import { type Proc, spawnProc } from '../lib/procs.js';
+import { type Proc, startTargetProcess } from '../lib/procs.js';
 import type { Progress } from '../lib/progress.js';
 import { writeCerts } from './certs.js';
 import { inProcess } from './driver.js';
@@ -26,15 +26,7 @@ export async function loopbackConfigs(
   const base = 20_000 + Math.floor(Math.random() * 12_000);
   const targetPort = base;
   progress('target, certificates');
-  const target = spawnProc(process.execPath, [
-    '--import',
-    'tsx',
-    'bench/suite/target.ts',
-    SERVER_POD,
-    String(targetPort),
-  ]);
-  all.push(target);
-  await target.waitFor(/target ready/);
+  await startTargetProcess(SERVER_POD, targetPort, all);
   const certs = await writeCerts(dir);
   const configs: Config[] = [];
   if (want('direct'))

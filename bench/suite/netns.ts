@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCapture } from '../../agent/capture/native.js';
 import { cannotRun, Netns, sweepLeftovers } from '../../tests/namespaced/netns.js';
-import { type Proc, spawnProc } from '../lib/procs.js';
+import { type Proc, spawnProc, startTargetProcess } from '../lib/procs.js';
 import type { Progress } from '../lib/progress.js';
 import { writeCerts } from './certs.js';
 import { LoadWorker, podDriver } from './netns-driver.js';
@@ -71,14 +71,9 @@ export async function netnsConfigs(
     progress('targets, iperf3 servers, certificates');
     for (const pod of [POD.server, POD.plainServer]) {
       const netns = ns.name(pod.tag);
-      const target = spawnProc(
-        process.execPath,
-        ['--import', 'tsx', 'bench/suite/target.ts', pod.ip, String(TARGET_PORT)],
-        { netns },
-      );
       const iperf = spawnProc('iperf3', ['-s', '-B', pod.ip, '-p', String(IPERF_PORT)], { netns });
-      all.push(target, iperf);
-      await target.waitFor(/target ready/);
+      all.push(iperf);
+      await startTargetProcess(pod.ip, TARGET_PORT, all, { netns });
       await waitListening(pod.ip, IPERF_PORT, iperf, netns);
     }
     const certs = await writeCerts(dir);
