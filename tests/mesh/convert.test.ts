@@ -11,10 +11,7 @@ async function load(t: Test, files: Record<string, string>) {
   const dir = await tempDir(t);
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   const { docs } = await readDocuments([dir]);
-  return {
-    dir,
-    objects: () => new MeshSnapshot(convertDocuments(docs, { clusterDomain: 'cluster.local' }), 1),
-  };
+  return new MeshSnapshot(convertDocuments(docs, { clusterDomain: 'cluster.local' }), 1);
 }
 
 const GOOD = `
@@ -59,8 +56,7 @@ metadata: {name: ignored}
 `;
 
 t.test('reads pods, services, nodes and namespaces', async (t) => {
-  const { objects } = await load(t, { 'a.yaml': GOOD });
-  const s = objects();
+  const s = await load(t, { 'a.yaml': GOOD });
   const web = s.workload('shop', 'web-1')!;
   t.equal(web.serviceAccount, 'web');
   t.equal(web.node, 'node-a');
@@ -158,12 +154,10 @@ const bad: { name: string; yaml: string; where: RegExp }[] = [
 ];
 for (const c of bad) {
   t.test(`reports ${c.name} with file, document and field`, async (t) => {
-    const err = await load(t, { 'a.yaml': GOOD, 'b.yaml': c.yaml })
-      .then(({ objects }) => objects())
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const err = await load(t, { 'a.yaml': GOOD, 'b.yaml': c.yaml }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof Error, 'rejected');
     t.match((err as Error).message, c.where);
   });
