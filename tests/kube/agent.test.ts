@@ -38,6 +38,18 @@ interface KubeWorld {
   socks(n: NodeName): { host: string; port: number };
 }
 
+/** The shop's pods (name, account and app label, node, address in the world's 127.N/16), each
+ *  with an echo app on port 9080. */
+const SHOP_PODS = [
+  ['web-1', 'web', 'node-a', '10.1'],
+  ['reviews-1', 'reviews', 'node-b', '20.1'],
+  ['ratings-1', 'ratings', 'node-b', '20.3'],
+] as const;
+
+function shopPod(name: string, app: string, nodeName: NodeName, ip: string) {
+  return pod({ ns: 'shop', name, sa: app, node: nodeName, ip, labels: { app } });
+}
+
 async function freeHbonePort(): Promise<number> {
   const { createServer } = await import('node:net');
   for (let i = 0; i < 20; i++) {
@@ -67,39 +79,8 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
     api.apply('nodes', node(n, addr));
     api.apply('pods', agentPod(`mtun-agent-${n}`, `uid-${n}`, n, addr));
   }
-  api.apply(
-    'pods',
-    pod({
-      ns: 'shop',
-      name: 'web-1',
-      sa: 'web',
-      node: 'node-a',
-      ip: ip('10.1'),
-      labels: { app: 'web' },
-    }),
-  );
-  api.apply(
-    'pods',
-    pod({
-      ns: 'shop',
-      name: 'reviews-1',
-      sa: 'reviews',
-      node: 'node-b',
-      ip: ip('20.1'),
-      labels: { app: 'reviews' },
-    }),
-  );
-  api.apply(
-    'pods',
-    pod({
-      ns: 'shop',
-      name: 'ratings-1',
-      sa: 'ratings',
-      node: 'node-b',
-      ip: ip('20.3'),
-      labels: { app: 'ratings' },
-    }),
-  );
+  for (const [name, app, n, suffix] of SHOP_PODS)
+    api.apply('pods', shopPod(name, app, n, ip(suffix)));
   api.apply('services', service('shop', 'reviews', ip('30.1'), { app: 'reviews' }));
   // TokenReview: the agent's token for node N is "agent-token-N", bound to its pod.
   api.tokenReview = (spec) => {
@@ -109,9 +90,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
     return agentTokenReviewed(`mtun-agent-${m[1]}`, `uid-${m[1]}`);
   };
   const apps = await Promise.all([
-    startApp('web-1', ip('10.1'), 9080),
-    startApp('reviews-1', ip('20.1'), 9080),
-    startApp('ratings-1', ip('20.3'), 9080),
+    ...SHOP_PODS.map(([name, , , suffix]) => startApp(name, ip(suffix), 9080)),
     startApp('reviews-1-moved', ip('10.7'), 9080),
   ]);
   t.teardown(() => stopApps(apps));
@@ -208,10 +187,12 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
 
 t.test('traffic through agents fed by the Kubernetes API, and live changes', async (t) => {
   const w = await startKubeWorld(t);
-  const from = { localAddress: w.ip('10.1') };
+  /** From web-1, through node-a's SOCKS5 listener. */
+  const dial = (host: string, port: number) =>
+    socks5Connect(w.socks('node-a'), { host, port }, { localAddress: w.ip('10.1') });
 
   await t.test('tunnelled with verified identities, certificates via TokenReview', async (t) => {
-    const conn = await socks5Connect(w.socks('node-a'), { host: w.ip('20.1'), port: 9080 }, from);
+    const conn = await dial(w.ip('20.1'), 9080);
     t.equal(await converse(conn, ['hello']), 'reviews-1 hello\nreviews-1 bye\n');
     await eventually(
       () => w.access.get('node-b')!.some((l) => l['direction'] === 'inbound'),
@@ -220,11 +201,7 @@ t.test('traffic through agents fed by the Kubernetes API, and live changes', asy
     const inbound = w.access.get('node-b')!.find((l) => l['direction'] === 'inbound')!;
     t.equal(inbound['src.identity'], 'spiffe://cluster.local/ns/shop/sa/web');
     t.equal(inbound['dst.workload'], 'reviews-1');
-    const viaService = await socks5Connect(
-      w.socks('node-a'),
-      { host: 'reviews.shop.svc.cluster.local', port: 80 },
-      from,
-    );
+    const viaService = await dial('reviews.shop.svc.cluster.local', 80);
     t.equal(
       await converse(viaService, ['svc']),
       'reviews-1 svc\nreviews-1 bye\n',
@@ -237,7 +214,7 @@ t.test('traffic through agents fed by the Kubernetes API, and live changes', asy
   });
 
   await t.test('a policy edit arriving as a watch event is enforced', async (t) => {
-    const ok = await socks5Connect(w.socks('node-a'), { host: w.ip('20.3'), port: 9080 }, from);
+    const ok = await dial(w.ip('20.3'), 9080);
     t.equal(await converse(ok, ['x']), 'ratings-1 x\nratings-1 bye\n', 'allowed before');
     w.api.apply(
       'authorizationpolicies',
@@ -251,11 +228,7 @@ t.test('traffic through agents fed by the Kubernetes API, and live changes', asy
       () => w.sources.get('node-b')!.current().authorizationPolicies.length === 1,
       'node-b has the policy',
     );
-    const err = await socks5Connect(
-      w.socks('node-a'),
-      { host: w.ip('20.3'), port: 9080 },
-      from,
-    ).catch((e: unknown) => e);
+    const err = await dial(w.ip('20.3'), 9080).catch((e: unknown) => e);
     t.type(err, Socks5Refused, 'web → ratings denied now');
     // The watch drops; meanwhile the policy is edited to allow web too. Nothing is lost.
     w.api.dropWatches();
@@ -283,23 +256,13 @@ t.test('traffic through agents fed by the Kubernetes API, and live changes', asy
           .principals?.length ?? 0) === 2,
       'edit made while disconnected arrives',
     );
-    const again = await socks5Connect(w.socks('node-a'), { host: w.ip('20.3'), port: 9080 }, from);
+    const again = await dial(w.ip('20.3'), 9080);
     t.equal(await converse(again, ['y']), 'ratings-1 y\nratings-1 bye\n', 'allowed after the edit');
   });
 
   await t.test('a pod moving nodes: the CA, node-a and node-b all follow', async (t) => {
     w.api.remove('pods', 'shop', 'reviews-1');
-    w.api.apply(
-      'pods',
-      pod({
-        ns: 'shop',
-        name: 'reviews-1',
-        sa: 'reviews',
-        node: 'node-a',
-        ip: w.ip('10.7'),
-        labels: { app: 'reviews' },
-      }),
-    );
+    w.api.apply('pods', shopPod('reviews-1', 'reviews', 'node-a', w.ip('10.7')));
     await eventually(
       () =>
         [...w.sources.values()].every(
@@ -314,11 +277,7 @@ t.test('traffic through agents fed by the Kubernetes API, and live changes', asy
       10_000,
     );
     const before = w.access.get('node-a')!.length;
-    const conn = await socks5Connect(
-      w.socks('node-a'),
-      { host: 'reviews.shop.svc.cluster.local', port: 80 },
-      from,
-    );
+    const conn = await dial('reviews.shop.svc.cluster.local', 80);
     t.equal(
       await converse(conn, ['moved']),
       'reviews-1-moved moved\nreviews-1-moved bye\n',
