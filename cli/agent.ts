@@ -18,9 +18,9 @@ import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
 import { ConfigError } from '../lib/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { IN_CLUSTER, kubeAccessFrom } from '../mesh/kube/config.js';
+import { IN_CLUSTER } from '../mesh/kube/config.js';
 import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
-import { Problems, parseHostPort } from './args.js';
+import { kubeAccessFromFlags, Problems, parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
 import { answerPrimary, servePrimary, workerConfig } from './workers.js';
 
@@ -280,10 +280,7 @@ export function registerAgent(program: Command): void {
         flags.meshSource === 'kubernetes'
           ? {
               kind: 'kubernetes',
-              access: kubeAccessFrom(flags, {
-                host: process.env['KUBERNETES_SERVICE_HOST'],
-                port: process.env['KUBERNETES_SERVICE_PORT'],
-              }),
+              access: kubeAccessFromFlags(flags),
             }
           : { kind: 'files', paths: config.meshPaths };
       if (config.workers > 1) return runWorkers(config, flags.logLevel, flags.redirect, meshChoice);

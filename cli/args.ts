@@ -1,6 +1,7 @@
 // Parsing of flag values shared by the subcommands; errors name the flag.
 import { isIP } from 'node:net';
 import { ConfigError } from '../lib/errors.js';
+import { type KubeAccess, kubeAccessFrom } from '../mesh/kube/config.js';
 
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
@@ -36,4 +37,13 @@ export class Problems {
   throwIfAny(): void {
     if (this.list.length > 0) throw new ConfigError(this.list.join('\n'));
   }
+}
+
+/** The Kubernetes API access that `--kubeconfig`/`--kube-*` name. The in-cluster address comes
+ *  from the service environment, read here and nowhere else. */
+export function kubeAccessFromFlags(flags: Parameters<typeof kubeAccessFrom>[0]): KubeAccess {
+  return kubeAccessFrom(flags, {
+    host: process.env['KUBERNETES_SERVICE_HOST'],
+    port: process.env['KUBERNETES_SERVICE_PORT'],
+  });
 }

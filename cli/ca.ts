@@ -7,9 +7,9 @@ import { type CaConfig, type CaDeps, needsKubeApi, startCa } from '../ca/service
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { IN_CLUSTER, kubeAccessFrom, kubeConfigFor } from '../mesh/kube/config.js';
+import { IN_CLUSTER, kubeConfigFor } from '../mesh/kube/config.js';
 import { KubeApi } from '../mesh/kube/http.js';
-import { Problems, parseHostPort } from './args.js';
+import { kubeAccessFromFlags, Problems, parseHostPort } from './args.js';
 import { runUntilSignal } from './signals.js';
 
 interface CaFlags {
@@ -172,14 +172,7 @@ export function registerCa(program: Command): void {
       const logger = createLogger({ level: flags.logLevel, name: 'ca' });
       const deps: CaDeps = needsKubeApi(config)
         ? {
-            kube: new KubeApi(
-              await kubeConfigFor(
-                kubeAccessFrom(flags, {
-                  host: process.env['KUBERNETES_SERVICE_HOST'],
-                  port: process.env['KUBERNETES_SERVICE_PORT'],
-                }),
-              ),
-            ),
+            kube: new KubeApi(await kubeConfigFor(kubeAccessFromFlags(flags))),
           }
         : {};
       const ca = await startCa(config, logger, deps);
