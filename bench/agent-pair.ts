@@ -3,7 +3,7 @@
 // loopback: bulk throughput, 64-byte round-trip latency, and agent memory with 1,000 open
 // tunnels. Bounded in time and count; every process is stopped at the end.
 // Usage: node --import tsx bench/agent-pair.ts [--seconds S] [--workers N] [--tunnels N]
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import {
   startTarget,
 } from './lib/load.js';
 import { cpuSeconds, mtun, type Proc, rssKiB } from './lib/procs.js';
-import { MESH } from './suite/mtun-pair.js';
+import { benchAgentArgs, CLIENT_POD, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,61 +36,20 @@ const ROUNDS = Math.min(Number(values.rounds), 10);
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'mtun-bench-pair-'));
   const procs: Proc[] = [];
-  const target = await startTarget('127.0.40.2', 9080);
+  const target = await startTarget(SERVER_POD, 9080);
   try {
-    await writeFile(join(dir, 'mesh.yaml'), MESH);
-    await writeFile(
-      join(dir, 'tokens.yaml'),
-      '- {node: node-a, token: bench-token-node-a-000000}\n- {node: node-b, token: bench-token-node-b-000000}\n',
-    );
-    await writeFile(join(dir, 'token-a'), 'bench-token-node-a-000000');
-    await writeFile(join(dir, 'token-b'), 'bench-token-node-b-000000');
-    const ca = mtun([
-      'ca',
-      '--state-dir',
-      join(dir, 'ca'),
-      '--mesh',
-      join(dir, 'mesh.yaml'),
-      '--tokens',
-      join(dir, 'tokens.yaml'),
-      '--listen',
-      '127.0.0.1:0',
-      '--log-level',
-      'info',
-    ]);
+    const { ca, url } = await startBenchCa(dir);
     procs.push(ca);
-    const caUrl = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
     const hbone = 25000 + Math.floor(Math.random() * 5000);
-    const agent = (node: string, ip: string, token: string) =>
+    const agent = (node: 'node-a' | 'node-b') =>
       mtun([
         'agent',
-        '--node',
-        node,
-        '--mesh',
-        join(dir, 'mesh.yaml'),
-        '--ca',
-        caUrl,
-        '--ca-token-file',
-        join(dir, token),
-        '--ca-bundle',
-        join(dir, 'ca', 'root-cert.pem'),
-        '--listen-ip',
-        ip,
-        '--inbound',
-        String(hbone),
-        '--socks5',
-        `${ip}:${hbone + 1}`,
-        '--admin',
-        'off',
-        '--metrics',
-        'off',
-        '--workers',
-        values.workers!,
-        '--log-level',
-        'info',
+        ...benchAgentArgs(dir, url, node, hbone),
+        ...['--admin', 'off', '--metrics', 'off', '--workers', values.workers!],
+        ...['--log-level', 'info'],
       ]);
-    const a = agent('node-a', '127.0.0.1', 'token-a');
-    const b = agent('node-b', '127.0.0.2', 'token-b');
+    const a = agent('node-a');
+    const b = agent('node-b');
     procs.push(a, b);
     const socksPort = hbone + 1;
     await a.waitFor(/certificate loaded/);
@@ -98,13 +57,13 @@ async function main() {
     const viaMesh: Connector = () =>
       socks5Connect(
         { host: '127.0.0.1', port: socksPort },
-        { host: '127.0.40.2', port: 9080 },
-        { localAddress: '127.0.40.1' },
+        { host: SERVER_POD, port: 9080 },
+        { localAddress: CLIENT_POD },
       );
     const direct: Connector = () =>
       new Promise<Socket>((resolve, reject) => {
         const s = connect(
-          { host: '127.0.40.2', port: 9080, localAddress: '127.0.40.1', allowHalfOpen: true },
+          { host: SERVER_POD, port: 9080, localAddress: CLIENT_POD, allowHalfOpen: true },
           () => resolve(s),
         );
         s.once('error', reject);

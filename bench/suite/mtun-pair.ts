@@ -52,11 +52,12 @@ export interface MtunPair {
   readonly all: readonly Proc[];
 }
 
-export async function startMtunPair(
+/** Writes the benchmark mesh and both node tokens into `dir` and starts the CA on them;
+ *  resolves with it and its URL once it listens (its root: `dir/ca/root-cert.pem`). */
+export async function startBenchCa(
   dir: string,
-  opts: { workers: number; hbonePort: number; nodeArgs?: string[]; root?: string | undefined },
-): Promise<MtunPair> {
-  await mkdir(dir, { recursive: true });
+  root?: string | undefined,
+): Promise<{ ca: Proc; url: string }> {
   await writeFile(join(dir, 'mesh.yaml'), MESH);
   await writeFile(
     join(dir, 'tokens.yaml'),
@@ -70,17 +71,39 @@ export async function startMtunPair(
       ...['--state-dir', join(dir, 'ca'), '--mesh', join(dir, 'mesh.yaml')],
       ...['--tokens', join(dir, 'tokens.yaml'), '--listen', '127.0.0.1:0', '--log-level', 'info'],
     ],
-    { root: opts.root },
+    { root },
   );
-  const caUrl = (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]!;
+  return { ca, url: (await ca.waitFor(/"url":"(https:[^"]+)"/))[1]! };
+}
+
+/** The `mtun agent` flags both benchmarks share for `node` of startBenchCa's mesh in `dir`:
+ *  identity, CA, and the HBONE (`hbone`) and SOCKS5 (`hbone + 1`) listeners on its address. */
+export function benchAgentArgs(
+  dir: string,
+  caUrl: string,
+  node: 'node-a' | 'node-b',
+  hbone: number,
+): string[] {
+  const [ip, token] = node === 'node-a' ? ['127.0.0.1', 'token-a'] : ['127.0.0.2', 'token-b'];
+  return [
+    ...['--node', node, '--mesh', join(dir, 'mesh.yaml'), '--ca', caUrl],
+    ...['--ca-token-file', join(dir, token), '--ca-bundle', join(dir, 'ca', 'root-cert.pem')],
+    ...['--listen-ip', ip, '--inbound', String(hbone), '--socks5', `${ip}:${hbone + 1}`],
+  ];
+}
+
+export async function startMtunPair(
+  dir: string,
+  opts: { workers: number; hbonePort: number; nodeArgs?: string[]; root?: string | undefined },
+): Promise<MtunPair> {
+  await mkdir(dir, { recursive: true });
+  const { ca, url } = await startBenchCa(dir, opts.root);
   const hbone = opts.hbonePort;
-  const agent = (node: string, ip: string, token: string) =>
+  const agent = (node: 'node-a' | 'node-b') =>
     mtun(
       [
         'agent',
-        ...['--node', node, '--mesh', join(dir, 'mesh.yaml'), '--ca', caUrl],
-        ...['--ca-token-file', join(dir, token), '--ca-bundle', join(dir, 'ca', 'root-cert.pem')],
-        ...['--listen-ip', ip, '--inbound', String(hbone), '--socks5', `${ip}:${hbone + 1}`],
+        ...benchAgentArgs(dir, url, node, hbone),
         // Two pairs run side by side: no default (fixed) capture ports.
         ...['--outbound', String(hbone + 2), '--inbound-plaintext', String(hbone + 3)],
         // The load client connects from 127.0.0.1, not the pod IP: binding a source address
@@ -93,7 +116,7 @@ export async function startMtunPair(
       ],
       { nodeArgs: opts.nodeArgs ?? [], root: opts.root },
     );
-  const a = agent('node-a', '127.0.0.1', 'token-a');
-  const b = agent('node-b', '127.0.0.2', 'token-b');
+  const a = agent('node-a');
+  const b = agent('node-b');
   return { socks: { host: '127.0.0.1', port: hbone + 1 }, agents: [a, b], all: [ca, a, b] };
 }
