@@ -11,7 +11,7 @@ import { type RunningCa, startCa } from '../../ca/service.js';
 import { createLogger } from '../../lib/logger.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { KubeMeshSource } from '../../mesh/kube/source.js';
-import { type App, converse, startApp, stopApps } from '../helpers/apps.js';
+import { converse, startApp, stopApps } from '../helpers/apps.js';
 import { eventually } from '../helpers/world.js';
 import {
   agentPod,
@@ -33,7 +33,6 @@ interface KubeWorld {
   readonly agents: Map<NodeName, Agent>;
   readonly sources: Map<NodeName, KubeMeshSource>;
   readonly access: Map<NodeName, Record<string, unknown>[]>;
-  readonly apps: App[];
   ip(suffix: string): string;
   socks(n: NodeName): { host: string; port: number };
 }
@@ -176,7 +175,6 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
     agents,
     sources,
     access,
-    apps,
     ip,
     socks(n) {
       const a = agents.get(n)!.addresses().socks5!;
