@@ -4,7 +4,6 @@
 // CA's /healthz rate (TLS + HTTP cost without signing) and in-process signing alone.
 // Bounded: at most REQUESTS requests or SECONDS seconds per phase. Usage:
 //   node --import tsx bench/ca-issuance.ts [--requests N] [--seconds S]
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,8 @@ import { parseArgs } from 'node:util';
 import { createRoot, generateP256, issueLeaf } from '../ca/pki.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { ECDSA_SHA256, x509 } from '../identity/x509.js';
+import { MTUN_CLI } from '../tests/helpers/process.js';
+import { spawnProc } from './lib/procs.js';
 
 const { values } = parseArgs({
   options: {
@@ -94,46 +95,15 @@ async function main() {
     'apiVersion: v1\nkind: Pod\nmetadata: {name: load, namespace: bench}\nspec: {serviceAccountName: load, nodeName: n1}\nstatus: {podIP: 127.0.50.1}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}\n',
   );
   await writeFile(join(dir, 'tokens.yaml'), `- {node: n1, token: ${TOKEN}}\n`);
-  const child = spawn(
-    'taskset',
-    [
-      '-c',
-      '0',
-      process.execPath,
-      '--import',
-      'tsx',
-      'cli/main.ts',
-      'ca',
-      '--state-dir',
-      join(dir, 's'),
-      '--mesh',
-      join(dir, 'mesh.yaml'),
-      '--tokens',
-      join(dir, 'tokens.yaml'),
-      '--listen',
-      '127.0.0.1:0',
-      '--log-level',
-      'info',
-      '--node-rate',
-      '100000',
-      '--node-burst',
-      '100000',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  // The CA from the sources (tsx), pinned to core 0.
+  const caProc = spawnProc('taskset', [
+    ...['-c', '0', process.execPath, ...MTUN_CLI, 'ca'],
+    ...['--state-dir', join(dir, 's'), '--mesh', join(dir, 'mesh.yaml')],
+    ...['--tokens', join(dir, 'tokens.yaml'), '--listen', '127.0.0.1:0', '--log-level', 'info'],
+    ...['--node-rate', '100000', '--node-burst', '100000'],
+  ]);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`CA did not start: ${out}`)), 30_000);
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /"url":"(https:[^"]+)"/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-    });
+    const url = (await caProc.waitFor(/"url":"(https:[^"]+)"/))[1]!;
     await new Promise((r) => setTimeout(r, 500));
     const ca = await readFile(join(dir, 's', 'root-cert.pem'), 'utf8');
     const bodies = await csrs(REQUESTS);
@@ -173,7 +143,7 @@ async function main() {
     console.log(`issued/healthz ratio: ${(issue.perSecond / health.perSecond).toFixed(2)}`);
     if (issue.failed > 0) process.exitCode = 1;
   } finally {
-    child.kill('SIGTERM');
+    await caProc.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
