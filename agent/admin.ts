@@ -2,6 +2,7 @@
 // and metrics + readiness (/metrics, /stats/prometheus, /healthz/ready). Plain HTTP, small
 // bounded answers; nothing here can change routing or policy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { errorMessage } from '../lib/errors.js';
 import { LOG_LEVELS, type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
 import type { HostPort } from './config.js';
 import { BindError, closeServer } from './proxy/listener.js';
@@ -40,7 +41,7 @@ async function serve(what: string, at: HostPort, routes: Record<string, Route>):
       try {
         await route(req, res, url);
       } catch (err) {
-        send(res, 500, `${(err as Error).message}\n`);
+        send(res, 500, `${errorMessage(err)}\n`);
       }
     },
   );

@@ -5,6 +5,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import { checkLeafSvid } from '../identity/svid.js';
+import { errorMessage } from '../lib/errors.js';
 import { IdentityMismatchError, TlsFailureError } from './errors.js';
 
 /** A workload's X.509-SVID and key, ready for node:tls. */
@@ -76,7 +77,7 @@ export function verifiedPeerIdentity(socket: TLSSocket, side: 'client' | 'server
     return checkLeafSvid(peer.raw);
   } catch (err) {
     throw new IdentityMismatchError(
-      `the ${side}'s certificate is not a valid X.509-SVID: ${(err as Error).message}`,
+      `the ${side}'s certificate is not a valid X.509-SVID: ${errorMessage(err)}`,
       { cause: err },
     );
   }

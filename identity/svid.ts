@@ -1,7 +1,7 @@
 // X.509-SVID helpers: read the single SPIFFE URI SAN from DER and check a leaf against the
 // SPIFFE X509-SVID rules (spiffe/standards X509-SVID.md §4). Used by the CA on what it
 // issues, by the CA client on what it receives and by HBONE on every peer certificate.
-import { MtunError } from '../lib/errors.js';
+import { errorMessage, MtunError } from '../lib/errors.js';
 import { SpiffeId } from './spiffe-id.js';
 import { x509 } from './x509.js';
 
@@ -50,7 +50,7 @@ export function spiffeIdOf(input: CertInput): SpiffeId {
   try {
     return SpiffeId.parse(uris[0]!);
   } catch (err) {
-    throw new SvidError(`URI SAN is not a workload SPIFFE ID: ${(err as Error).message}`, {
+    throw new SvidError(`URI SAN is not a workload SPIFFE ID: ${errorMessage(err)}`, {
       cause: err,
     });
   }

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../../lib/errors.js';
 import type { OriginalDestination } from '../context.js';
 
 const ADDON = join('build', 'Release', 'mtun_native.node');
@@ -52,7 +53,7 @@ export function loadCapture(opts: { searchFrom?: string } = {}): CaptureSupport 
   } catch (err) {
     return {
       available: false,
-      reason: `the native addon ${addonPath} does not load: ${(err as Error).message}`,
+      reason: `the native addon ${addonPath} does not load: ${errorMessage(err)}`,
     };
   }
   if (typeof addon.originalDst !== 'function')

@@ -10,7 +10,7 @@ import type { CertificateBundle } from '../../ca/client.js';
 import type { CertificateSource, WorkloadCertificate } from '../../hbone/certificates.js';
 import { IdentityUnavailableError } from '../../hbone/errors.js';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
-import type { MtunError } from '../../lib/errors.js';
+import { errorMessage, type MtunError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { backoffDelayMs, refreshDelayMs } from './schedule.js';
 
@@ -220,7 +220,7 @@ export class CertManager implements CertificateSource {
     } catch (err) {
       if (this.#closed || this.#entries.get(entry.id.toString()) !== entry) return;
       entry.failures++;
-      entry.lastError = (err as Error).message;
+      entry.lastError = errorMessage(err);
       entry.state = 'backoff';
       const delay = backoffDelayMs(entry.failures, this.#random());
       this.#schedule(entry, delay);

@@ -2,6 +2,7 @@
 // redirected here by the capture rules. Decided with no identity (STRICT denies it,
 // PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod.
 import type { Socket } from 'node:net';
+import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
@@ -68,7 +69,7 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   try {
     upstream = await dialTcp(orig.ip, orig.port, ctx.config.connectTimeoutMs);
   } catch (err) {
-    record.fail('CONNECT', (err as Error).message);
+    record.fail('CONNECT', errorMessage(err));
     record.finish();
     return void socket.resetAndDestroy();
   }

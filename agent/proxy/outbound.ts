@@ -15,6 +15,7 @@ import {
   TunnelDeniedError,
   UpstreamFailedError,
 } from '../../hbone/index.js';
+import { errorMessage } from '../../lib/errors.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
@@ -87,7 +88,7 @@ export async function openOutbound(
       const upstream = await dialTcp(r.target.ip, r.target.port, ctx.config.connectTimeoutMs);
       return attachSockets(ctx, record, upstream);
     } catch (err) {
-      return failed('CONNECT', (err as Error).message, REPLY.connectionRefused);
+      return failed('CONNECT', errorMessage(err), REPLY.connectionRefused);
     }
   }
   if (!srcIdentity) {
@@ -112,7 +113,7 @@ export async function openOutbound(
       const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
       return attachSockets(ctx, record, upstream, forget);
     } catch (err) {
-      return failed('CONNECT', (err as Error).message, REPLY.connectionRefused);
+      return failed('CONNECT', errorMessage(err), REPLY.connectionRefused);
     }
   }
   try {
@@ -149,7 +150,7 @@ export async function openOutbound(
     };
   } catch (err) {
     const flag = responseFlagOf(err);
-    return failed(flag, (err as Error).message, socksReplyFor(err));
+    return failed(flag, errorMessage(err), socksReplyFor(err));
   }
 }
 

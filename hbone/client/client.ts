@@ -5,6 +5,7 @@
 // nothing else is retried (as ztunnel).
 import { type ClientHttp2Stream, constants as h2 } from 'node:http2';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
+import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
@@ -160,7 +161,7 @@ export class HboneClient {
       ]);
     } catch (err) {
       throw new IdentityUnavailableError(
-        `no certificate for ${req.sourceIdentity}: ${(err as Error).message}`,
+        `no certificate for ${req.sourceIdentity}: ${errorMessage(err)}`,
         { cause: err },
       );
     }
@@ -193,7 +194,7 @@ export class HboneClient {
       conn.release();
       return Promise.reject(
         new RefusedStream(
-          new ConnectFailedError(`CONNECT ${target}: ${(err as Error).message}`, { cause: err }),
+          new ConnectFailedError(`CONNECT ${target}: ${errorMessage(err)}`, { cause: err }),
         ),
       );
     }

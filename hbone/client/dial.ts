@@ -3,6 +3,7 @@
 // which resolves only for a socket whose peer is verified (chain, X.509-SVID, secure naming).
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
+import { errorMessage } from '../../lib/errors.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import {
   PerMaterial,
@@ -28,7 +29,7 @@ export class ClientContexts {
         return createSecureContext({ ...TLS_OPTIONS, ...tlsMaterial(cert, bundle) });
       } catch (err) {
         throw new IdentityUnavailableError(
-          `certificate of ${cert.identity} is unusable: ${(err as Error).message}`,
+          `certificate of ${cert.identity} is unusable: ${errorMessage(err)}`,
           { cause: err },
         );
       }

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { spiffeIdOf } from '../../identity/svid.js';
+import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import { type CertificateSource, verifiedPeerIdentity } from '../certificates.js';
@@ -139,7 +140,7 @@ export class Admission {
       this.refuse(
         remote,
         'HBONE_IDENTITY_UNAVAILABLE',
-        `no certificate to present: ${(err as Error).message}`,
+        `no certificate to present: ${errorMessage(err)}`,
       );
       raw.destroy();
     }
@@ -216,7 +217,7 @@ export class Admission {
       this.refuse(
         entry.remote,
         (err as { code?: string }).code ?? 'HBONE_TLS_FAILURE',
-        (err as Error).message,
+        errorMessage(err),
       );
       socket.destroy();
       return;

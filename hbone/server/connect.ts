@@ -5,6 +5,7 @@
 import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
+import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, parseSocketAddr, type SocketAddr } from '../address.js';
@@ -139,7 +140,7 @@ export async function handleConnect(
   try {
     decision = await ctx.handler(tunnel);
   } catch (err) {
-    ctx.log.error({ ...fields, err: (err as Error).message }, 'hbone handler threw');
+    ctx.log.error({ ...fields, err: errorMessage(err) }, 'hbone handler threw');
     stream.off('close', early);
     return refuse(
       stream,
