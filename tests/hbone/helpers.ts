@@ -153,6 +153,22 @@ export function deferred<T>(): {
   return { promise, resolve, reject };
 }
 
+/** Opens a tunnel from CLIENT_ID, expecting SERVER_ID, to `destination` through `via`. */
+export function openTunnel(
+  client: HboneClient,
+  via: SocketAddr,
+  destination: SocketAddr,
+  req: Partial<OpenRequest> = {},
+) {
+  return client.open({
+    sourceIdentity: CLIENT_ID,
+    destination,
+    expectedIdentities: [SERVER_ID],
+    via,
+    ...req,
+  });
+}
+
 /** The usual cast of a tunnel test: a backend, a server, a client, torn down with the test.
  *  `open()` opens a tunnel from CLIENT_ID to the backend through the server. */
 export async function fixture(
@@ -172,14 +188,7 @@ export async function fixture(
     await server.close(0);
     await closeServer(backend.server);
   });
-  const open = (req: Partial<OpenRequest> = {}) =>
-    client.open({
-      sourceIdentity: CLIENT_ID,
-      destination: backend.addr,
-      expectedIdentities: [SERVER_ID],
-      via,
-      ...req,
-    });
+  const open = (req: Partial<OpenRequest> = {}) => openTunnel(client, via, backend.addr, req);
   return { backend, server, via, log, client, open };
 }
 

@@ -14,6 +14,7 @@ import {
   LOOPBACK,
   makeClient,
   makePki,
+  openTunnel,
   readAll,
   SERVER_ID,
   startBackend,
@@ -60,13 +61,7 @@ t.test('GOAWAY: open tunnels finish, new ones go to a new connection', async (t)
   const first = await startServer(pki);
   const client = makeClient(pki);
   t.teardown(() => client.close());
-  const open = () =>
-    client.open({
-      sourceIdentity: CLIENT_ID,
-      destination: backend.addr,
-      expectedIdentities: [SERVER_ID],
-      via: first.via,
-    });
+  const open = () => openTunnel(client, first.via, backend.addr);
   const old = await open();
   const closing = first.server.close(10_000); // GOAWAY now, destroy only after 10 s
   await waitFor(
@@ -137,12 +132,7 @@ t.test('an unanswered PING closes the connection and its tunnels', async (t) => 
     await closeServer(relay);
     await server.close(0);
   });
-  const tunnel: Tunnel = await client.open({
-    sourceIdentity: CLIENT_ID,
-    destination: backend.addr,
-    expectedIdentities: [SERVER_ID],
-    via: relayAddr,
-  });
+  const tunnel: Tunnel = await openTunnel(client, relayAddr, backend.addr);
   tunnel.stream.on('error', () => {});
   await new Promise((r) => setTimeout(r, 200)); // a few PINGs are answered
   t.equal(client.stats().connections, 1, 'healthy while PINGs are answered');
