@@ -129,15 +129,18 @@ export const HBONE_ERRORS: Readonly<Record<string, Row>> = Object.freeze({
   HBONE_CLIENT_CLOSED: { error: ClientClosedError, responseFlag: 'CONNECT' },
 });
 
+function rowOf(err: unknown): Row | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? HBONE_ERRORS[code] : undefined;
+}
+
 /** The status the server answers for a failure (500 for anything not in the table). */
 export function statusOf(err: unknown): number {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return (typeof code === 'string' && HBONE_ERRORS[code]?.status) || 500;
+  return rowOf(err)?.status ?? 500;
 }
 
 export function responseFlagOf(err: unknown): string {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return (typeof code === 'string' && HBONE_ERRORS[code]?.responseFlag) || 'CONNECT';
+  return rowOf(err)?.responseFlag ?? 'CONNECT';
 }
 
 const BY_STATUS = new Map<number, ErrorClass>(
