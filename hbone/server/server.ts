@@ -17,7 +17,7 @@ import {
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
-import { type SocketAddr, socketAddr } from '../address.js';
+import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
 import { Admission, type SelectIdentity } from './admission.js';
@@ -185,10 +185,7 @@ export class HboneServer {
       onEarlyReset: () => {
         if (session.destroyed || budget.take()) return;
         this.log.warn(
-          {
-            peer: peer.peerIdentity.toString(),
-            from: `${peer.peerAddress.ip}:${peer.peerAddress.port}`,
-          },
+          { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) },
           'hbone: too many streams reset before an answer (rapid reset), closing the connection',
         );
         session.destroy(new Error('rapid reset'), h2.NGHTTP2_ENHANCE_YOUR_CALM);
