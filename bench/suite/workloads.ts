@@ -84,7 +84,7 @@ export async function newConnections(
       s.on('error', reject);
       s.on('data', (d) => {
         got += d.length;
-        if (got >= 64 && samples.length >= 0) {
+        if (got >= 64) {
           clearTimeout(timer);
           const n = ns(t0);
           h.record(n);
