@@ -1,18 +1,18 @@
 // `mtun ca` as a real process on Kubernetes flags: --kubeconfig to the local API server,
 // --mesh-source kubernetes, --auth tokenreview, --root-secret; it issues to a node agent's
 // token and stops on SIGTERM. Without API access it exits 2 and says what to pass.
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { CaClient } from '../../ca/client.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { run } from '../helpers/exec.js';
+import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
-import { eventually } from '../helpers/world.js';
 import { agentPod, agentTokenReviewed, FakeApiServer, namespace, pod } from './fake-apiserver.js';
 
-const MTUN = ['--import', 'tsx', 'cli/main.ts'];
+/** `mtun ca` on the Kubernetes API, authenticating agents by TokenReview. */
+const KUBE_CA = ['ca', '--mesh-source', 'kubernetes', '--auth', 'tokenreview'];
 
 t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly', async (t) => {
   const api = await FakeApiServer.start(t);
@@ -29,32 +29,17 @@ t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly
   const dir = await tempDir(t, 'mtun-ca-cli-');
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, api.kubeconfigYaml());
-  const child = spawn(
-    process.execPath,
-    [
-      ...MTUN,
-      'ca',
-      '--mesh-source',
-      'kubernetes',
-      '--auth',
-      'tokenreview',
-      '--root-secret',
-      'mtun-system/mtun-ca-root',
-      '--kubeconfig',
-      kubeconfig,
-      '--listen',
-      '127.0.0.1:0',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => child.kill('SIGKILL'));
-  await eventually(() => /CA listening/.test(out), `CA listening (stderr: ${err})`, 20_000);
-  const listening = JSON.parse(out.split('\n').find((l) => l.includes('CA listening'))!);
+  const proc = startMtun(t, [
+    ...KUBE_CA,
+    '--root-secret',
+    'mtun-system/mtun-ca-root',
+    '--kubeconfig',
+    kubeconfig,
+    '--listen',
+    '127.0.0.1:0',
+  ]);
+  // The whole line (up to its newline): its JSON says where the CA listens.
+  const listening = JSON.parse((await proc.waitFor(/^(.*CA listening.*)\n/m, 20_000))[1]!);
   t.equal(listening.auth, 'tokenreview');
   const bundle = api.secretText('mtun-system/mtun-ca-root', 'root-cert.pem');
   const ca = (token: string) =>
@@ -67,8 +52,7 @@ t.test('mtun ca on the Kubernetes API issues to an agent token and stops cleanly
     .fetchCertificate(SpiffeId.of('cluster.local', 'shop', 'web'))
     .catch((e: { status?: number }) => e);
   t.equal((refused as { status?: number }).status, 401);
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'SIGTERM exits 0');
+  t.equal(await terminate(proc.child), 0, 'SIGTERM exits 0');
 });
 
 t.test('without API access it exits 2 naming the fix', async (t) => {
@@ -78,12 +62,8 @@ t.test('without API access it exits 2 naming the fix', async (t) => {
     '-u',
     'KUBERNETES_SERVICE_PORT',
     process.execPath,
-    ...MTUN,
-    'ca',
-    '--mesh-source',
-    'kubernetes',
-    '--auth',
-    'tokenreview',
+    ...MTUN_CLI,
+    ...KUBE_CA,
   ]);
   t.equal(res.code, 2);
   t.match(
@@ -91,7 +71,7 @@ t.test('without API access it exits 2 naming the fix', async (t) => {
     /not in a cluster \(KUBERNETES_SERVICE_HOST\/PORT unset\); pass --kubeconfig FILE/,
   );
   const agent = await run(process.execPath, [
-    ...MTUN,
+    ...MTUN_CLI,
     'agent',
     '--node',
     'n',
@@ -108,12 +88,8 @@ t.test('without API access it exits 2 naming the fix', async (t) => {
     /required option '--mesh <path\.\.\.>' not specified \(with --mesh-source files/,
   );
   const noFile = await run(process.execPath, [
-    ...MTUN,
-    'ca',
-    '--mesh-source',
-    'kubernetes',
-    '--auth',
-    'tokenreview',
+    ...MTUN_CLI,
+    ...KUBE_CA,
     '--kubeconfig',
     '/nonexistent/kubeconfig',
   ]);
