@@ -4,11 +4,11 @@
 // read the mesh from files by default; a ControlPlane can feed them otherwise (kube-control.ts:
 // the Kubernetes API). Everything started here is tracked by the Netns and killed at
 // teardown, whatever happened.
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { MTUN_CLI, type Tracked, terminate, track } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 import { Netns, sweepLeftovers } from './netns.js';
 import {
@@ -21,14 +21,6 @@ import {
   SERVICE_VIP,
 } from './topology.js';
 
-const MTUN = ['--import', 'tsx', 'cli/main.ts'];
-
-export interface Proc {
-  readonly child: ChildProcess;
-  output(): string;
-  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
-}
-
 export interface Cluster {
   readonly ns: Netns;
   readonly dir: string;
@@ -36,9 +28,9 @@ export interface Cluster {
   readonly www: string;
   readonly marker: string;
   /** The `mtun ca` process in ctl. */
-  readonly ca: Proc;
-  readonly agents: Map<'n1' | 'n2', Proc>;
-  startAgent(node: 'n1' | 'n2'): Promise<Proc>;
+  readonly ca: Tracked;
+  readonly agents: Map<'n1' | 'n2', Tracked>;
+  startAgent(node: 'n1' | 'n2'): Promise<Tracked>;
   /** SIGTERM, and the exit code. */
   stopAgent(node: 'n1' | 'n2'): Promise<number | null>;
   /** Access-log lines of a node's agent (all of its runs). */
@@ -51,30 +43,6 @@ export interface Cluster {
   ): Promise<{ code: number; body: string; stderr: string }>;
   /** iptables-save of a namespace, comments and counters removed. */
   rules(tag: string): Promise<string>;
-}
-
-export function track(child: ChildProcess): Proc {
-  let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
-  return {
-    child,
-    output: () => out,
-    waitFor: (re, ms = 30_000) =>
-      new Promise((resolve, reject) => {
-        const end = Date.now() + ms;
-        const poll = setInterval(() => {
-          const m = re.exec(out);
-          if (m) {
-            clearInterval(poll);
-            resolve(m);
-          } else if (Date.now() > end || child.exitCode !== null) {
-            clearInterval(poll);
-            reject(new Error(`no ${re} (exit ${child.exitCode}) in:\n${out.slice(-3000)}`));
-          }
-        }, 50);
-      }),
-  };
 }
 
 /** Where the CA and the agents learn the mesh, and how the agents prove their node to the
@@ -126,7 +94,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
 
   const ca = track(
     ns.spawn('ctl', process.execPath, [
-      ...MTUN,
+      ...MTUN_CLI,
       'ca',
       '--state-dir',
       join(dir, 'ca'),
@@ -134,6 +102,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
       '--listen',
       `${CTL_IP}:15012`,
     ]),
+    'mtun ca',
   );
   // The pods' servers: HTTP on 8080 everywhere, and 9090 where a DENY policy applies.
   const servers: [string, number][] = [
@@ -155,12 +124,12 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
   }
   await ca.waitFor(/"url":"https:/);
 
-  const agents = new Map<'n1' | 'n2', Proc>();
-  const logs: Record<'n1' | 'n2', Proc[]> = { n1: [], n2: [] };
-  const startAgent = async (node: 'n1' | 'n2'): Promise<Proc> => {
+  const agents = new Map<'n1' | 'n2', Tracked>();
+  const logs: Record<'n1' | 'n2', Tracked[]> = { n1: [], n2: [] };
+  const startAgent = async (node: 'n1' | 'n2'): Promise<Tracked> => {
     const proc = track(
       ns.spawn(node, process.execPath, [
-        ...MTUN,
+        ...MTUN_CLI,
         'agent',
         '--node',
         NODE_NAME[node],
@@ -178,6 +147,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
         '--drain-period',
         '1s',
       ]),
+      `mtun agent ${node}`,
     );
     agents.set(node, proc);
     logs[node].push(proc);
@@ -214,10 +184,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
     startAgent,
     async stopAgent(node) {
       const proc = agents.get(node);
-      if (!proc || proc.child.exitCode !== null) return proc?.child.exitCode ?? null;
-      const exited = new Promise<number | null>((r) => proc.child.once('exit', (code) => r(code)));
-      proc.child.kill('SIGTERM');
-      return exited;
+      return proc ? terminate(proc.child) : null;
     },
     access(node) {
       return logs[node].flatMap((p) =>

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
+import { track } from '../helpers/process.js';
 import { agentPod, agentTokenReviewed, FakeApiServer, namespace } from '../kube/fake-apiserver.js';
 import type { ControlPlane } from './cluster.js';
-import { track } from './cluster.js';
 import type { Netns } from './netns.js';
 import { CTL_IP, meshYaml, NODE_IP, NODE_NAME } from './topology.js';
 
@@ -76,6 +76,7 @@ export function kubeControlPlane(api: FakeApiServer) {
         String(API_PORT),
         socket,
       ]),
+      'relay',
     );
     await relay.waitFor(/relay listening/);
     const kubeconfig = join(dir, 'kubeconfig');

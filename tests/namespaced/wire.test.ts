@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadCapture } from '../../agent/capture/native.js';
 import { run } from '../helpers/exec.js';
-import { accessAfter, type Cluster, startCluster, track, waitUntil } from './cluster.js';
+import { track } from '../helpers/process.js';
+import { accessAfter, type Cluster, startCluster, waitUntil } from './cluster.js';
 import { cannotRun } from './netns.js';
 import { parsePcap, startsLikeTls } from './pcap.js';
 import { NODE_IP, podByName } from './topology.js';
@@ -38,6 +39,7 @@ async function capture(c: Cluster, file: string, during: () => Promise<void>): P
       file,
       'tcp and (host 198.18.0.2 or net 198.18.2.0/24)',
     ]),
+    'tcpdump',
   );
   await dump.waitFor(/listening on eth0/, 10_000);
   try {
