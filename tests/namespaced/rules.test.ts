@@ -90,6 +90,26 @@ t.test('pure helpers', async (t) => {
   );
 });
 
+/** The rule manager's view of the node's pods, changed by the test. */
+function fakePods(initial: { ips: string[] }[]) {
+  let pods = initial;
+  const listeners = new Set<() => void>();
+  const state: LocalPods = {
+    get current() {
+      return { local: pods };
+    },
+    onChange: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  const change = (next: { ips: string[] }[]) => {
+    pods = next;
+    for (const l of listeners) l();
+  };
+  return { state, change };
+}
+
 const why = cannotRun(['ip6tables', 'ip6tables-save', 'bash', 'xargs']);
 const rootOnly = { skip: why ? `skipped: ${why}` : false };
 
@@ -202,24 +222,10 @@ t.test(
       '-j',
       'MTUN-PREROUTING',
     ]);
-    let pods: { ips: string[] }[] = [
+    const { state, change } = fakePods([
       { ips: ['198.18.1.11'] },
       { ips: ['198.18.1.12', 'fd00:198:18::b'] },
-    ];
-    const listeners = new Set<() => void>();
-    const state: LocalPods = {
-      get current() {
-        return { local: pods };
-      },
-      onChange: (l) => {
-        listeners.add(l);
-        return () => listeners.delete(l);
-      },
-    };
-    const change = (next: { ips: string[] }[]) => {
-      pods = next;
-      for (const l of listeners) l();
-    };
+    ]);
     const mgr = await IptablesRedirect.start({
       pods: state,
       ports: DEFAULT_PORTS,
@@ -260,17 +266,7 @@ t.test('rule manager fails closed at start and retries later failures', async (t
         ? { code: 4, stdout: '', stderr: 'iptables-restore: line 2 failed' }
         : { code: 0, stdout: '', stderr: '' },
   };
-  let pods = [{ ips: ['198.18.1.11'] }];
-  const listeners = new Set<() => void>();
-  const state: LocalPods = {
-    get current() {
-      return { local: pods };
-    },
-    onChange: (l) => {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-  };
+  const { state, change } = fakePods([{ ips: ['198.18.1.11'] }]);
   const opts = { pods: state, ports: DEFAULT_PORTS, logger: silentLogger(), xtables, retryMs: 20 };
   await t.rejects(IptablesRedirect.start(opts), {
     code: 'REDIRECT_RULES_FAILED',
@@ -279,8 +275,7 @@ t.test('rule manager fails closed at start and retries later failures', async (t
   failing = false;
   const mgr = await IptablesRedirect.start(opts);
   failing = true;
-  pods = [{ ips: ['198.18.1.12'] }];
-  for (const l of listeners) l();
+  change([{ ips: ['198.18.1.12'] }]);
   await mgr.settled();
   t.same(mgr.applied(), { ipv4: ['198.18.1.11'] }, 'the failed update did not count');
   failing = false;
