@@ -3,14 +3,17 @@
 // root-cert.pem, cert-chain.pem): signs as that intermediate. Found with ours (root-cert.pem,
 // root-key.pem): that root. Absent: a root is generated and created as the Secret; if another
 // replica created it first (409), that one is used. Any other answer stops the CA.
-// Loading reuses material.ts's checks on a private temporary directory, removed at once.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Loading runs material.ts's checks on the Secret's texts; nothing of it is written to disk.
 import { ConfigError } from '../lib/errors.js';
 import type { KubeApi } from '../mesh/kube/http.js';
 import { statusError } from '../mesh/kube/http.js';
-import { CACERTS_FILES, loadCacerts, loadOrCreateRoot, ROOT_FILES } from './material.js';
+import {
+  CACERTS_FILES,
+  cacertsFromPem,
+  type PemFile,
+  ROOT_FILES,
+  rootFromPem,
+} from './material.js';
 import { type Authority, createRoot, privateKeyPem } from './pki.js';
 
 export interface SecretRef {
@@ -33,8 +36,7 @@ export async function loadOrCreateRootSecret(
 ): Promise<{ authority: Authority; created: boolean; layout: RootLayout }> {
   const base = `/api/v1/namespaces/${ref.namespace}/secrets`;
   const found = await api.json('GET', `${base}/${ref.name}`);
-  if (found.status === 200)
-    return { ...(await fromSecret(found.body, ref, trustDomain)), created: false };
+  if (found.status === 200) return { ...(await fromSecret(found.body, ref)), created: false };
   if (found.status !== 404) throw statusError('GET', `${base}/${ref.name}`, found);
 
   const authority = await createRoot({ trustDomain });
@@ -59,13 +61,12 @@ export async function loadOrCreateRootSecret(
   // Another replica won the race: use its root, not ours.
   const again = await api.json('GET', `${base}/${ref.name}`);
   if (again.status !== 200) throw statusError('GET', `${base}/${ref.name}`, again);
-  return { ...(await fromSecret(again.body, ref, trustDomain)), created: false };
+  return { ...(await fromSecret(again.body, ref)), created: false };
 }
 
 async function fromSecret(
   body: unknown,
   ref: SecretRef,
-  trustDomain: string,
 ): Promise<{ authority: Authority; layout: RootLayout }> {
   const where = `Secret ${ref.namespace}/${ref.name}`;
   const raw = (body as { data?: unknown } | undefined)?.data;
@@ -80,24 +81,24 @@ async function fromSecret(
       `${where}: holds ${Object.keys(data).sort().join(', ') || 'no data'}; expected ${CACERTS_FILES.join(', ')} (Istio's cacerts) or ${ROOT_FILES.join(', ')}`,
     );
   }
-  const dir = await mkdtemp(join(tmpdir(), 'mtun-root-'));
+  // Named by their keys in the Secret, so that errors name the Secret's entries.
+  const pem = (k: string): PemFile => ({
+    file: k,
+    text: Buffer.from(data[k] as string, 'base64').toString('utf8'),
+  });
   try {
-    for (const k of layout === 'cacerts' ? CACERTS_FILES : ROOT_FILES)
-      await writeFile(join(dir, k), Buffer.from(data[k] as string, 'base64'), { mode: 0o600 });
-    try {
-      const authority =
-        layout === 'cacerts'
-          ? await loadCacerts(dir)
-          : (await loadOrCreateRoot(dir, trustDomain)).authority;
-      return { authority, layout };
-    } catch (err) {
-      // Name the Secret, not the temporary files.
-      throw new ConfigError(`${where}: ${(err as Error).message.replaceAll(`${dir}/`, '')}`, {
-        cause: err,
-      });
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+    const authority =
+      layout === 'cacerts'
+        ? await cacertsFromPem({
+            caCert: pem('ca-cert.pem'),
+            caKey: pem('ca-key.pem'),
+            rootCert: pem('root-cert.pem'),
+            chain: pem('cert-chain.pem'),
+          })
+        : await rootFromPem(pem('root-cert.pem'), pem('root-key.pem'));
+    return { authority, layout };
+  } catch (err) {
+    throw new ConfigError(`${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 

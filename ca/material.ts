@@ -77,11 +77,25 @@ export async function loadOrCreateRoot(
       `${keyFile}: mode ${mode.toString(8)} lets others read the root key; expected 0600`,
     );
   }
-  const [cert] = pemBlocks(await readFile(certFile, 'utf8'), certFile);
-  const keyPem = await readFile(keyFile, 'utf8');
-  const key = await importKey(keyPem, keyFile);
-  assertKeyMatches(cert!, keyPem, keyFile);
-  return { authority: { cert: cert!, key, chain: [], roots: [cert!] }, created: false };
+  const authority = await rootFromPem(
+    { file: certFile, text: await readFile(certFile, 'utf8') },
+    { file: keyFile, text: await readFile(keyFile, 'utf8') },
+  );
+  return { authority, created: false };
+}
+
+/** A PEM file's text, and the name that errors about it give. */
+export interface PemFile {
+  readonly file: string;
+  readonly text: string;
+}
+
+/** A root from its certificate and private key. */
+export async function rootFromPem(certPem: PemFile, keyPem: PemFile): Promise<Authority> {
+  const [cert] = pemBlocks(certPem.text, certPem.file);
+  const key = await importKey(keyPem.text, keyPem.file);
+  assertKeyMatches(cert!, keyPem.text, keyPem.file);
+  return { cert: cert!, key, chain: [], roots: [cert!] };
 }
 
 /** Istio's plug-in CA layout: sign with ca-cert/ca-key as an intermediate of root-cert. */
@@ -97,28 +111,39 @@ export async function loadCacerts(dir: string): Promise<Authority> {
     }
   };
   const [caCert, caKey, rootCert, chain] = await Promise.all(CACERTS_FILES.map(read));
-  const [cert] = pemBlocks(caCert!.text, caCert!.file);
-  const roots = pemBlocks(rootCert!.text, rootCert!.file);
+  return cacertsFromPem({ caCert: caCert!, caKey: caKey!, rootCert: rootCert!, chain: chain! });
+}
+
+/** Istio's plug-in layout from the texts of its four files. */
+export async function cacertsFromPem(pem: {
+  readonly caCert: PemFile;
+  readonly caKey: PemFile;
+  readonly rootCert: PemFile;
+  readonly chain: PemFile;
+}): Promise<Authority> {
+  const { caCert, caKey, rootCert, chain } = pem;
+  const [cert] = pemBlocks(caCert.text, caCert.file);
+  const roots = pemBlocks(rootCert.text, rootCert.file);
   // cert-chain.pem runs from ca-cert up to (and usually including) the root.
-  const chainCerts = pemBlocks(chain!.text, chain!.file).filter((c) => !c.equal(cert!));
-  const key = await importKey(caKey!.text, caKey!.file);
-  assertKeyMatches(cert!, caKey!.text, caKey!.file);
+  const chainCerts = pemBlocks(chain.text, chain.file).filter((c) => !c.equal(cert!));
+  const key = await importKey(caKey.text, caKey.file);
+  assertKeyMatches(cert!, caKey.text, caKey.file);
   const bc = cert!.getExtension(x509.BasicConstraintsExtension);
   if (!bc?.ca)
     throw new ConfigError(
-      `${caCert!.file}: not a CA certificate (basicConstraints CA:TRUE required)`,
+      `${caCert.file}: not a CA certificate (basicConstraints CA:TRUE required)`,
     );
   const path = [cert!, ...chainCerts];
   for (let i = 0; i + 1 < path.length; i++) {
     if (!verifies(path[i]!, path[i + 1]!)) {
       throw new ConfigError(
-        `${chain!.file}: certificate ${i} is not signed by certificate ${i + 1}`,
+        `${chain.file}: certificate ${i} is not signed by certificate ${i + 1}`,
       );
     }
   }
   const top = path[path.length - 1]!;
   if (!roots.some((r) => r.equal(top) || verifies(top, r))) {
-    throw new ConfigError(`${rootCert!.file}: the chain of ca-cert.pem does not end at this root`);
+    throw new ConfigError(`${rootCert.file}: the chain of ca-cert.pem does not end at this root`);
   }
   return { cert: cert!, key, chain: chainCerts, roots };
 }
