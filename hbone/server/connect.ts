@@ -98,24 +98,21 @@ export async function handleConnect(
   const early = () => ctx.onEarlyReset();
   stream.once('close', early);
   const fields = { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) };
+  // Our refusal ends the stream: its close is then not the client's early reset.
+  const refuseWith = (err: Error, target?: string) => {
+    stream.off('close', early);
+    refuse(stream, err, ctx.log, target === undefined ? fields : { ...fields, target });
+  };
 
   const method = headers[h2.HTTP2_HEADER_METHOD];
   if (method !== 'CONNECT') {
-    stream.off('close', early);
-    return refuse(
-      stream,
-      new MethodNotAllowedError(`method ${method} is not CONNECT`),
-      ctx.log,
-      fields,
-    );
+    return refuseWith(new MethodNotAllowedError(`method ${method} is not CONNECT`));
   }
   const headerBytes = headerListSize(headers);
   if (headerBytes > ctx.maxHeaderListBytes) {
-    stream.off('close', early);
-    const err = new BadRequestError(
-      `header list of ${headerBytes} bytes exceeds ${ctx.maxHeaderListBytes}`,
+    return refuseWith(
+      new BadRequestError(`header list of ${headerBytes} bytes exceeds ${ctx.maxHeaderListBytes}`),
     );
-    return refuse(stream, err, ctx.log, fields);
   }
   const authority = String(headers[h2.HTTP2_HEADER_AUTHORITY] ?? '');
   const target = parseSocketAddr(authority);
@@ -125,8 +122,7 @@ export async function handleConnect(
       ? `:authority ${authority} is not the dialed address ${peer.dialedIp}`
       : undefined;
   if (bad || !target) {
-    stream.off('close', early);
-    return refuse(stream, new BadRequestError(bad ?? 'bad :authority'), ctx.log, fields);
+    return refuseWith(new BadRequestError(bad ?? 'bad :authority'));
   }
 
   const tunnel: InboundTunnel = {
@@ -141,20 +137,10 @@ export async function handleConnect(
     decision = await ctx.handler(tunnel);
   } catch (err) {
     ctx.log.error({ ...fields, err: errorMessage(err) }, 'hbone handler threw');
-    stream.off('close', early);
-    return refuse(
-      stream,
-      new ServerInternalError('handler failed', { cause: err }),
-      ctx.log,
-      fields,
-    );
+    return refuseWith(new ServerInternalError('handler failed', { cause: err }));
   }
   if (!decision.allow) {
-    stream.off('close', early);
-    return refuse(stream, new TunnelDeniedError(decision.reason), ctx.log, {
-      ...fields,
-      target: authority,
-    });
+    return refuseWith(new TunnelDeniedError(decision.reason), authority);
   }
   const report = once(decision.onClose);
   if (gone(stream))
@@ -172,12 +158,11 @@ export async function handleConnect(
   upstream.once('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(timer);
     stream.off('close', abandon);
-    stream.off('close', early);
     const failure = new UpstreamFailedError(
       `connect to ${formatSocketAddr(upstreamAddr)} failed: ${err.code ?? err.message}`,
       { cause: err },
     );
-    refuse(stream, failure, ctx.log, { ...fields, target: authority });
+    refuseWith(failure, authority);
     report({ failure });
   });
   upstream.once('connect', () => {
