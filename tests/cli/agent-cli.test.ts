@@ -1,25 +1,16 @@
 // `mtun agent` as a real process next to a real `mtun ca` process: readiness, the reasons
 // it gives, bad flags, bind failures and a clean SIGTERM.
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createRoot } from '../../ca/pki.js';
 import { meshYaml } from '../helpers/ca.js';
 import { run } from '../helpers/exec.js';
+import { freePort } from '../helpers/ports.js';
 import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TOKEN = 'agent-cli-test-token-0123456789';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function setup(t: Test) {
   const dir = await tempDir(t);

@@ -1,13 +1,13 @@
 // A small mesh on loopback for end-to-end tests: the CA, agents for node-a (127.0.0.1) and
 // node-b (127.0.0.2), and echo apps on their pod IPs. Access-log lines are kept per node.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { OriginalDestination } from '../../agent/context.js';
 import { type LocalMesh, startLocalMesh, waitReady } from '../../cli/local-mesh.js';
 import { createLogger } from '../../lib/logger.js';
 import { type App, startApp, stopApps } from './apps.js';
+import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
 export const baseMesh = (net: number) => `
@@ -83,25 +83,6 @@ export interface World {
   socks(node: 'node-a' | 'node-b'): { host: string; port: number };
 }
 
-async function freePort(): Promise<number> {
-  // The HBONE port must be free on both 127.0.0.1 and 127.0.0.2.
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createServer()
-        .once('error', () => resolve(false))
-        .listen(port, '127.0.0.2', () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error('no free port');
-}
-
 export async function startWorld(
   t: Test,
   opts: {
@@ -133,7 +114,8 @@ export async function startWorld(
     ['node-a', []],
     ['node-b', []],
   ]);
-  const hbonePort = await freePort();
+  // The HBONE port must be free on both nodes' addresses.
+  const hbonePort = await freePort(['127.0.0.1', '127.0.0.2']);
   const mesh = await startLocalMesh({
     dir,
     meshPaths: [meshDir],
