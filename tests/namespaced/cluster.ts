@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { MTUN_CLI, type Tracked, terminate, track } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
-import { Netns, sweepLeftovers } from './netns.js';
+import { Netns, savedRules, sweepLeftovers } from './netns.js';
 import {
   buildTopology,
   CTL_IP,
@@ -202,12 +202,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
       return { code: res.code, body: res.stdout, stderr: res.stderr.trim() };
     },
     async rules(tag) {
-      const res = await ns.exec(tag, 'iptables-save', []);
-      return res.stdout
-        .split('\n')
-        .filter((l) => l && !l.startsWith('#'))
-        .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
-        .join('\n');
+      return savedRules((await ns.exec(tag, 'iptables-save', [])).stdout).join('\n');
     },
   };
   await Promise.all([startAgent('n1'), startAgent('n2')]);

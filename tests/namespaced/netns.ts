@@ -26,6 +26,15 @@ export function which(cmd: string): boolean {
   return (process.env['PATH'] ?? '').split(':').some((d) => d !== '' && existsSync(`${d}/${cmd}`));
 }
 
+/** iptables-save output as rules to compare: its lines without comments, blank lines and
+ *  packet counters (which change with every packet). */
+export function savedRules(save: string): string[] {
+  return save
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+}
+
 /** Deletes namespaces left by test processes that no longer run, and the processes in them. */
 export function sweepLeftovers(): void {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';

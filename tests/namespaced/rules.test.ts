@@ -15,7 +15,7 @@ import {
 import type { Xtables } from '../../agent/capture/xtables.js';
 import { silentLogger } from '../../lib/logger.js';
 import { run } from '../helpers/exec.js';
-import { cannotRun, Netns, sweepLeftovers, which } from './netns.js';
+import { cannotRun, Netns, savedRules, sweepLeftovers, which } from './netns.js';
 
 const SCRIPT = 'deploy/iptables/mtun-redirect.sh';
 const DEFAULT_PORTS: CapturePorts = {
@@ -117,13 +117,7 @@ const rootOnly = { skip: why ? `skipped: ${why}` : false };
 async function save(ns: Netns, tag: string): Promise<string> {
   const out: string[] = [];
   for (const tool of ['iptables-save', 'ip6tables-save']) {
-    const res = await ns.exec(tag, tool, []);
-    out.push(
-      ...res.stdout
-        .split('\n')
-        .filter((l) => l && !l.startsWith('#'))
-        .map((l) => l.replace(/ \[\d+:\d+\]$/, '')),
-    );
+    out.push(...savedRules((await ns.exec(tag, tool, [])).stdout));
   }
   return out.join('\n');
 }

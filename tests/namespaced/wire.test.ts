@@ -11,7 +11,7 @@ import { loadCapture } from '../../agent/capture/native.js';
 import { run } from '../helpers/exec.js';
 import { track } from '../helpers/process.js';
 import { accessAfter, type Cluster, startCluster, waitUntil } from './cluster.js';
-import { cannotRun } from './netns.js';
+import { cannotRun, savedRules } from './netns.js';
 import { parsePcap, startsLikeTls } from './pcap.js';
 import { NODE_IP, podByName } from './topology.js';
 
@@ -81,11 +81,6 @@ async function iperf(c: Cluster, port: number): Promise<number> {
   return Math.round(report.end.sum_received.bits_per_second / 1e6);
 }
 
-/** iptables-save without its comments and counters. */
-function normalize(save: string): string {
-  return save.replace(/^#.*\n/gm, '').replace(/ \[\d+:\d+\]$/gm, '');
-}
-
 function ours(rules: string): string[] {
   return rules.split('\n').filter((l) => l.includes('MTUN'));
 }
@@ -94,7 +89,7 @@ t.test(
   'on the wire and across restarts',
   { skip: why ? `skipped: ${why}` : false, timeout: 120_000 },
   async (t) => {
-    const rootBefore = normalize((await run('iptables-save', [])).stdout);
+    const rootBefore = savedRules((await run('iptables-save', [])).stdout).join('\n');
     const c = await startCluster(t);
     const figures: Record<string, number> = {};
     const installed = { n1: ours(await c.rules('n1')), n2: ours(await c.rules('n2')) };
@@ -230,7 +225,7 @@ status: {phase: Running, podIP: 198.18.1.14}
       t.equal(await c.stopAgent('n2'), 0);
       for (const tag of ['n1', 'n2', 'ext', 'ctl', client.tag, web.tag])
         t.same(ours(await c.rules(tag)), [], `${tag}: iptables-save clean`);
-      const rootAfter = normalize((await run('iptables-save', [])).stdout);
+      const rootAfter = savedRules((await run('iptables-save', [])).stdout).join('\n');
       t.equal(rootAfter, rootBefore, "the host's own rules were never touched");
     });
   },
