@@ -15,8 +15,8 @@
 // checks the server's SPIFFE ID against the identities it expects).
 import { canonicalIp } from './address.js';
 
-export const SNI_SUFFIX_V4 = '.ip4.hbone.mtun.invalid';
-export const SNI_SUFFIX_V6 = '.ip6.hbone.mtun.invalid';
+const SNI_SUFFIX_V4 = '.ip4.hbone.mtun.invalid';
+const SNI_SUFFIX_V6 = '.ip6.hbone.mtun.invalid';
 
 export function sniForDestination(ip: string): string {
   const canonical = canonicalIp(ip);

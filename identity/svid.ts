@@ -20,7 +20,7 @@ const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 export type CertInput = x509.X509Certificate | ArrayBuffer | Uint8Array | string;
 
-export function toCertificate(input: CertInput): x509.X509Certificate {
+function toCertificate(input: CertInput): x509.X509Certificate {
   if (input instanceof x509.X509Certificate) return input;
   try {
     if (typeof input === 'string') return new x509.X509Certificate(input);

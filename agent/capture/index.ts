@@ -38,7 +38,7 @@ export function originalDestinationFor(
   return undefined;
 }
 
-export function capturePorts(config: AgentConfig): CapturePorts {
+function capturePorts(config: AgentConfig): CapturePorts {
   return {
     outbound: config.outboundPort,
     inboundHbone: config.inboundPort,

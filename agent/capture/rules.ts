@@ -37,7 +37,7 @@ export function podIps(ips: Iterable<string>, family: Family): string[] {
 }
 
 /** Rules of one pod IP, as iptables-save lines (no quoting needed but the comments'). */
-export function podRules(ip: string, family: Family, ports: CapturePorts): string[] {
+function podRules(ip: string, family: Family, ports: CapturePorts): string[] {
   const host = `${ip}/${family === 4 ? 32 : 128}`;
   return [
     `-A ${CHAIN} -s ${host} -p tcp -m addrtype ! --dst-type LOCAL -m comment --comment "mtun: outbound" -j REDIRECT --to-ports ${ports.outbound}`,

@@ -18,7 +18,7 @@ export function refreshDelayMs(
   return Math.max(0, Math.round(at - nowMs));
 }
 
-export const BACKOFF_INITIAL_MS = 1_000;
+const BACKOFF_INITIAL_MS = 1_000;
 export const BACKOFF_MAX_MS = 150_000;
 
 /** ztunnel's retry rule: about 1 s, doubling per failed attempt, ±20 %, capped at 150 s.

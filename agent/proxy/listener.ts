@@ -26,7 +26,7 @@ export function redirectedDestination(
     : undefined;
 }
 
-export async function bindTcp(
+async function bindTcp(
   what: string,
   at: HostPort,
   onConnection: (s: Socket) => void,
