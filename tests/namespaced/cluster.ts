@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { loadCapture } from '../../agent/capture/native.js';
 import { MTUN_CLI, type Tracked, terminate, track } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
-import { Netns, savedRules, sweepLeftovers } from './netns.js';
+import { cannotRun, Netns, savedRules, sweepLeftovers } from './netns.js';
 import {
   buildTopology,
   CTL_IP,
@@ -43,6 +44,15 @@ export interface Cluster {
   ): Promise<{ code: number; body: string; stderr: string }>;
   /** iptables-save of a namespace, comments and counters removed. */
   rules(tag: string): Promise<string>;
+}
+
+/** Why a cluster cannot run here (root, curl, python3, `extraTools`, the native addon for
+ *  capture), or undefined when it can. */
+export function clusterCannotRun(extraTools: readonly string[] = []): string | undefined {
+  return (
+    cannotRun(['curl', 'python3', ...extraTools]) ??
+    (loadCapture().available ? undefined : 'needs the native addon (npm run build:native)')
+  );
 }
 
 /** Where the CA and the agents learn the mesh, and how the agents prove their node to the

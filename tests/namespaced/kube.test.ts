@@ -7,13 +7,13 @@
 // added then deleted, a new Service, a namespace enrolled in the mesh (capture rules, a
 // certificate from the CA, which follows the API too). Root only (CI runs it).
 import t from 'tap';
-import { loadCapture } from '../../agent/capture/native.js';
 import { authorizationPolicy, namespace, service } from '../kube/fake-apiserver.js';
 import {
   accessAfter,
   CLIENT_ID,
   CLOSED,
   type Cluster,
+  clusterCannotRun,
   hello,
   podToPodThroughHbone,
   serviceVipThroughHbone,
@@ -21,12 +21,9 @@ import {
   waitUntil,
 } from './cluster.js';
 import { API_PORT, kubeControlPlane, startMeshApi } from './kube-control.js';
-import { cannotRun } from './netns.js';
 import { CTL_IP, podByName } from './topology.js';
 
-const why =
-  cannotRun(['curl', 'python3']) ??
-  (loadCapture().available ? undefined : 'needs the native addon (npm run build:native)');
+const why = clusterCannotRun();
 if (why) t.comment(`namespaced Kubernetes-source tests skipped: ${why}`);
 
 const ip = (name: string) => podByName(name).ip;

@@ -5,23 +5,20 @@
 // passthrough to a non-mesh pod, and same-node traffic through the agent with policy.
 // Root only (CI runs it); elsewhere it skips and says what it needs.
 import t from 'tap';
-import { loadCapture } from '../../agent/capture/native.js';
 import {
   accessAfter,
   CLIENT_ID,
   CLOSED,
   type Cluster,
+  clusterCannotRun,
   hello,
   podToPodThroughHbone,
   serviceVipThroughHbone,
   startCluster,
 } from './cluster.js';
-import { cannotRun } from './netns.js';
 import { EXT_IP, podByName, SERVICE_VIP } from './topology.js';
 
-const why =
-  cannotRun(['curl', 'python3']) ??
-  (loadCapture().available ? undefined : 'needs the native addon (npm run build:native)');
+const why = clusterCannotRun();
 if (why) t.comment(`namespaced mesh tests skipped: ${why}`);
 
 const ip = (name: string) => podByName(name).ip;

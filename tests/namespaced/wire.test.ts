@@ -7,17 +7,14 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadCapture } from '../../agent/capture/native.js';
 import { run } from '../helpers/exec.js';
 import { track } from '../helpers/process.js';
-import { accessAfter, type Cluster, startCluster, waitUntil } from './cluster.js';
-import { cannotRun, savedRules } from './netns.js';
+import { accessAfter, type Cluster, clusterCannotRun, startCluster, waitUntil } from './cluster.js';
+import { savedRules } from './netns.js';
 import { parsePcap, startsLikeTls } from './pcap.js';
 import { NODE_IP, podByName } from './topology.js';
 
-const why =
-  cannotRun(['curl', 'python3', 'tcpdump', 'iperf3']) ??
-  (loadCapture().available ? undefined : 'needs the native addon (npm run build:native)');
+const why = clusterCannotRun(['tcpdump', 'iperf3']);
 if (why) t.comment(`namespaced wire tests skipped: ${why}`);
 
 const web = podByName('web-2');
