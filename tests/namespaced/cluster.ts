@@ -309,7 +309,7 @@ export async function accessAfter(
 }
 
 /** Lines of a node's access log that match every given field. */
-export function accessLines(
+function accessLines(
   c: Cluster,
   node: 'n1' | 'n2',
   match: Record<string, unknown>,
