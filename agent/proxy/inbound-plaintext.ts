@@ -3,7 +3,6 @@
 // PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod.
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../lib/errors.js';
-import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
@@ -13,12 +12,10 @@ import { dialTcp, joinRecorded } from './outbound.js';
 
 export const InboundPlaintextListener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
-    TcpListener.create('inbound plaintext', at, (s) => void handle(ctx, s)),
+    TcpListener.create('inbound plaintext', at, ctx.drain, (s) => void handle(ctx, s)),
 };
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
-  socket.on('error', ignoreError);
-  if (ctx.drain.draining) return void socket.destroy();
   socket.pause();
   const peerIp = socket.remoteAddress ?? '';
   const orig = redirectedDestination(ctx.originalDestination, socket);

@@ -3,8 +3,10 @@
 // connections are the shared Drain's business.
 import { createServer, type Server, type Socket } from 'node:net';
 import { MtunError } from '../../lib/errors.js';
+import { ignoreError } from '../../lib/ignore.js';
 import { formatHostPort, type HostPort } from '../config.js';
 import type { OriginalDestination } from '../context.js';
+import type { Drain } from '../drain.js';
 
 export class BindError extends MtunError {
   constructor(what: string, at: HostPort, cause: Error) {
@@ -45,7 +47,8 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 /** A plain TCP listener of the agent (outbound capture, inbound plaintext, SOCKS5): bound
- *  at creation, closed by stopping to accept. */
+ *  at creation, closed by stopping to accept; while the agent drains, new connections are
+ *  closed at once. Socket errors are left to the handler's 'close' path and record. */
 export class TcpListener {
   readonly #server: Server;
 
@@ -56,9 +59,16 @@ export class TcpListener {
   static async create(
     what: string,
     at: HostPort,
+    drain: Drain,
     onConnection: (s: Socket) => void,
   ): Promise<TcpListener> {
-    return new TcpListener(await bindTcp(what, at, onConnection));
+    return new TcpListener(
+      await bindTcp(what, at, (s) => {
+        s.on('error', ignoreError);
+        if (drain.draining) return void s.destroy();
+        onConnection(s);
+      }),
+    );
   }
 
   address(): HostPort {

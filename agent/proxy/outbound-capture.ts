@@ -2,7 +2,6 @@
 // the kernel's original destination. A connection that was not redirected (its original
 // destination is this listener itself) is a loop and is refused.
 import type { Socket } from 'node:net';
-import { ignoreError } from '../../lib/ignore.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { redirectedDestination, TcpListener } from './listener.js';
@@ -10,12 +9,10 @@ import { openOutbound } from './outbound.js';
 
 export const OutboundCaptureListener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
-    TcpListener.create('outbound', at, (s) => void handle(ctx, s)),
+    TcpListener.create('outbound', at, ctx.drain, (s) => void handle(ctx, s)),
 };
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
-  socket.on('error', ignoreError);
-  if (ctx.drain.draining) return void socket.destroy();
   socket.pause();
   const orig = redirectedDestination(ctx.originalDestination, socket);
   const ip = socket.remoteAddress ?? '';

@@ -2,7 +2,6 @@
 // and tests. The source workload is the mesh pod whose IP the client connects from, or the
 // configured --socks5-workload. Handshake bytes are bounded and timed.
 import type { Socket } from 'node:net';
-import { ignoreError } from '../../lib/ignore.js';
 import type { Workload } from '../../mesh/types.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
@@ -15,7 +14,7 @@ const MAX_HANDSHAKE_BYTES = 600;
 
 export const Socks5Listener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
-    TcpListener.create('socks5', at, (s) => void handle(ctx, s)),
+    TcpListener.create('socks5', at, ctx.drain, (s) => void handle(ctx, s)),
 };
 
 function sourceWorkload(ctx: AgentContext, ip: string): Workload | undefined {
@@ -30,8 +29,6 @@ function sourceWorkload(ctx: AgentContext, ip: string): Workload | undefined {
 }
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
-  socket.on('error', ignoreError);
-  if (ctx.drain.draining) return void socket.destroy();
   const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
   let buf = Buffer.alloc(0);
   let phase: 'greeting' | 'request' = 'greeting';
