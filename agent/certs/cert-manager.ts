@@ -29,8 +29,6 @@ export interface CertManagerOptions {
   readonly firstCertWaitMs?: number;
   readonly now?: () => number;
   readonly random?: () => number;
-  /** Called after every change of state (metrics, readiness). */
-  readonly onChange?: () => void;
 }
 
 type EntryState = 'fetching' | 'valid' | 'backoff';
@@ -102,7 +100,6 @@ export class CertManager implements CertificateSource {
       this.#entries.set(key, entry);
       this.#enqueue(entry);
     }
-    this.#opts.onChange?.();
   }
 
   /** Every wanted identity has a certificate that is valid now. */
@@ -236,7 +233,6 @@ export class CertManager implements CertificateSource {
       );
     } finally {
       for (const w of entry.waiters.splice(0)) w();
-      this.#opts.onChange?.();
     }
   }
 
