@@ -46,8 +46,9 @@ export function socks5Connect(
       }
       if (phase === 1 && buf.length >= 10) {
         clearTimeout(timer);
+        // The 'error' listener stays (the settled promise ignores it): a late error must not
+        // crash a caller that has not attached its own yet.
         s.off('data', onData);
-        s.off('error', reject);
         const rest = buf.subarray(10);
         if (buf[1] !== 0) {
           s.destroy();
