@@ -12,6 +12,7 @@ import { createLogger } from '../../lib/logger.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { KubeMeshSource } from '../../mesh/kube/source.js';
 import { converse, startApp, stopApps } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { eventually } from '../helpers/world.js';
 import {
   agentPod,
@@ -47,25 +48,6 @@ const SHOP_PODS = [
 
 function shopPod(name: string, app: string, nodeName: NodeName, ip: string) {
   return pod({ ns: 'shop', name, sa: app, node: nodeName, ip, labels: { app } });
-}
-
-async function freeHbonePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer()
-        .once('error', () => resolve(false))
-        .listen(port, '127.0.0.2', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port');
 }
 
 async function startKubeWorld(t: Test): Promise<KubeWorld> {
@@ -120,7 +102,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
   t.teardown(() => ca.close());
   // The agents' trust bundle is the Secret's root-cert.pem, as the DaemonSet mounts it.
   const bundle = api.secretText('mtun-system/mtun-ca-root', 'root-cert.pem');
-  const hbonePort = await freeHbonePort();
+  const hbonePort = await freePort(Object.values(NODES));
   const agents = new Map<NodeName, Agent>();
   const sources = new Map<NodeName, KubeMeshSource>();
   const access = new Map<NodeName, Record<string, unknown>[]>();
