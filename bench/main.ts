@@ -4,30 +4,68 @@
 // --netns inside a two-node network-namespace topology with real capture (root only).
 // Run bench/setup.sh first (as root) to install the C peers. Bounded in count and time;
 // every process, namespace and temp dir is removed at the end, whatever happened.
-// Usage: npm run bench [-- --full] [--configs a,b] [--profile DIR] [--out PREFIX] [--netns]
+// Usage: npm run bench -- --help
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../lib/errors.js';
 import { describeBuild, snapshotBuild } from './lib/build-snapshot.js';
 import type { Proc } from './lib/procs.js';
 import { progressLine } from './lib/progress.js';
 import { loopbackConfigs } from './suite/loopback.js';
 import { cannotRunNetns, netnsConfigs } from './suite/netns.js';
+import { PEERS } from './suite/peers.js';
 import type { RunResult } from './suite/report.js';
 import { writeReport } from './suite/report-files.js';
 import { type Config, type Hooks, type Params, runConfigs } from './suite/runner.js';
 
-const { values } = parseArgs({
-  options: {
-    full: { type: 'boolean', default: false },
-    netns: { type: 'boolean', default: false },
-    configs: { type: 'string' },
-    profile: { type: 'string' },
-    out: { type: 'string' },
-  },
-});
+const CONFIGS = ['direct', 'mtun', 'mtun-w2', ...PEERS] as const;
+const USAGE = `usage: npm run bench [-- options]
+
+Runs mtun, direct TCP and the C mutual-TLS 1.3 proxy pairs in one run and prints each
+figure with its ratio to direct and to the best C peer; writes the report (.md), the raw
+samples (.json) and a chart (.svg) to bench/results/MODE-NET-TIME.* unless --out is given.
+Run bench/setup.sh first (as root) to install stunnel, HAProxy and nginx.
+
+  --full            the long run (3 rounds, 10,000 idle tunnels; ~10 min, limit 15)
+                    instead of the quick one (~1.5 min, limit 3)
+  --netns           in a two-node network-namespace topology with iptables capture (root only)
+  --configs a,b     only these configurations: ${CONFIGS.join(', ')} (default: all)
+  --profile DIR     write V8 CPU profiles of mtun's agents to DIR
+  --out PREFIX      write PREFIX.md, PREFIX.json and PREFIX.svg
+  -h, --help        this text`;
+
+function usageError(message: string): never {
+  console.error(`bench: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        full: { type: 'boolean', default: false },
+        netns: { type: 'boolean', default: false },
+        configs: { type: 'string' },
+        profile: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    return usageError(errorMessage(err));
+  }
+})();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const unknown = (values.configs?.split(',') ?? []).filter(
+  (c) => !(CONFIGS as readonly string[]).includes(c),
+);
+if (unknown.length > 0) usageError(`--configs: unknown ${unknown.join(', ')}`);
 if (values.netns) {
   const why = cannotRunNetns();
   if (why) {

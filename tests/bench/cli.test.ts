@@ -1,0 +1,30 @@
+// The benchmark's command line: --help tells what it runs, and bad input is refused with a
+// reason before anything starts (no process, namespace or temp dir is made).
+import t from 'tap';
+import { run } from '../helpers/exec.js';
+
+const bench = (...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', 'bench/main.ts', ...args]);
+
+t.test('--help lists the options and every configuration, exit 0', async (t) => {
+  const res = await bench('--help');
+  t.equal(res.code, 0);
+  for (const opt of ['--full', '--netns', '--configs', '--profile', '--out'])
+    t.match(res.stdout, opt);
+  for (const c of ['direct', 'mtun', 'mtun-w2', 'stunnel', 'haproxy', 'nginx'])
+    t.match(res.stdout, c);
+});
+
+t.test('an unknown option is refused with the usage, exit 2', async (t) => {
+  const res = await bench('--fast');
+  t.equal(res.code, 2);
+  t.match(res.stderr, /Unknown option '--fast'/);
+  t.match(res.stderr, /usage: npm run bench/);
+});
+
+t.test('an unknown configuration is named, exit 2', async (t) => {
+  const res = await bench('--configs', 'mtun,envoy,direct');
+  t.equal(res.code, 2);
+  t.match(res.stderr, /--configs: unknown envoy\b/);
+  t.notMatch(res.stderr, /snapshot of the build/, 'nothing started');
+});
