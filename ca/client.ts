@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import type { SpiffeId } from '../identity/spiffe-id.js';
 import { checkLeafSvid } from '../identity/svid.js';
 import { ECDSA_SHA256, subtle, x509 } from '../identity/x509.js';
-import { MtunError } from '../lib/errors.js';
+import { errorMessage, MtunError } from '../lib/errors.js';
 import { generateP256, privateKeyPem } from './pki.js';
 
 const MAX_ANSWER_BYTES = 1 << 20;
@@ -192,7 +192,7 @@ function verifyAnswer(
   try {
     got = checkLeafSvid(leaf.raw);
   } catch (err) {
-    throw bad(`issued certificate is not a valid X.509-SVID: ${(err as Error).message}`);
+    throw bad(`issued certificate is not a valid X.509-SVID: ${errorMessage(err)}`);
   }
   if (!got.equals(id)) throw bad(`issued certificate names ${got}, not the requested ${id}`);
   const leafSpki = leaf.publicKey.export({ type: 'spki', format: 'der' });

@@ -4,6 +4,7 @@
 import { createPublicKey } from 'node:crypto';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { EC_P256, x509 } from '../identity/x509.js';
+import { errorMessage } from '../lib/errors.js';
 import type { MeshSnapshot } from '../mesh/snapshot.js';
 import { CaError } from './errors.js';
 import { type Authority, BACKDATE_MS, intermediatesOf, issueLeaf } from './pki.js';
@@ -98,7 +99,7 @@ export class Issuer {
     try {
       id = SpiffeId.parse(names[0]!.value);
     } catch (err) {
-      throw new CaError('BAD_SAN', `csr: ${(err as Error).message}`, { cause: err });
+      throw new CaError('BAD_SAN', `csr: ${errorMessage(err)}`, { cause: err });
     }
     if (id.trustDomain !== this.#opts.trustDomain) {
       throw new CaError(

@@ -4,7 +4,7 @@
 // root-key.pem): that root. Absent: a root is generated and created as the Secret; if another
 // replica created it first (409), that one is used. Any other answer stops the CA.
 // Loading runs material.ts's checks on the Secret's texts; nothing of it is written to disk.
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import type { KubeApi } from '../mesh/kube/http.js';
 import { statusError } from '../mesh/kube/http.js';
 import {
@@ -98,7 +98,7 @@ async function fromSecret(
         : await rootFromPem(pem('root-cert.pem'), pem('root-key.pem'));
     return { authority, layout };
   } catch (err) {
-    throw new ConfigError(`${where}: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`${where}: ${errorMessage(err)}`, { cause: err });
   }
 }
 

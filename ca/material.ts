@@ -5,7 +5,7 @@ import { createPrivateKey, createPublicKey, X509Certificate as NodeX509 } from '
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { x509 } from '../identity/x509.js';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import { type Authority, createRoot, importPrivateKeyPem, privateKeyPem } from './pki.js';
 
 const ROOT_CERT = 'root-cert.pem';
@@ -106,7 +106,7 @@ export async function loadCacerts(dir: string): Promise<Authority> {
       return { file, text: await readFile(file, 'utf8') };
     } catch (err) {
       throw new ConfigError(
-        `cacerts ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message} (expected ${CACERTS_FILES.join(', ')})`,
+        `cacerts ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : errorMessage(err)} (expected ${CACERTS_FILES.join(', ')})`,
       );
     }
   };
@@ -158,7 +158,7 @@ async function importKey(pem: string, file: string) {
   try {
     return await importPrivateKeyPem(pem);
   } catch (err) {
-    throw new ConfigError(`${file}: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError(`${file}: ${errorMessage(err)}`, { cause: err });
   }
 }
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SpiffeId } from '../identity/spiffe-id.js';
+import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { TokenBuckets } from '../lib/token-bucket.js';
 import type { NodeAuthenticator } from './auth/authenticator.js';
@@ -204,7 +205,7 @@ export class CaServer {
       if (err instanceof CaError && err.identity) audit['identity'] = err.identity;
       metrics.refused.inc({ code });
       logger.warn(
-        { ...audit, outcome: 'refused', code, reason: (err as Error).message },
+        { ...audit, outcome: 'refused', code, reason: errorMessage(err) },
         'certificate refused',
       );
       throw err;

@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import { formatPath } from '../mesh/errors.js';
 
 const entrySchema = z.union([
@@ -40,7 +40,7 @@ export class NodeTokens {
     try {
       doc = parse(text);
     } catch (err) {
-      throw new ConfigError(`${file}: YAML syntax: ${(err as Error).message.split('\n')[0]}`);
+      throw new ConfigError(`${file}: YAML syntax: ${errorMessage(err).split('\n')[0]}`);
     }
     const res = fileSchema.safeParse(doc ?? []);
     if (!res.success) {
@@ -67,7 +67,7 @@ export class NodeTokens {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`tokens file ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`tokens file ${file}: ${errorMessage(err)}`);
     }
     return NodeTokens.fromYaml(text, file);
   }

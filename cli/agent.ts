@@ -16,7 +16,7 @@ import { AGENT_DEFAULTS, type AgentConfig, type HostPort } from '../agent/config
 import { CaClient } from '../ca/client.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { IN_CLUSTER } from '../mesh/kube/config.js';
 import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
@@ -135,7 +135,7 @@ async function readText(file: string, flag: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (err) {
     throw new ConfigError(
-      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`,
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : errorMessage(err)}`,
     );
   }
 }

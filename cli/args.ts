@@ -1,6 +1,6 @@
 // Parsing of flag values shared by the subcommands; errors name the flag.
 import { isIP } from 'node:net';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import { type KubeAccess, kubeAccessFrom } from '../mesh/kube/config.js';
 
 export function parseHostPort(text: string, flag: string): { host: string; port: number } {
@@ -28,7 +28,7 @@ export class Problems {
     try {
       return fn();
     } catch (err) {
-      this.list.push((err as Error).message);
+      this.list.push(errorMessage(err));
       return undefined;
     }
   }

@@ -7,6 +7,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { AdminServers } from '../agent/admin.js';
 import type { Agent } from '../agent/agent.js';
 import type { AgentConfig } from '../agent/config.js';
+import { errorMessage } from '../lib/errors.js';
 import { type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
 
 const STATUS = 'mtun:status';
@@ -45,7 +46,7 @@ export function answerPrimary(agent: Agent, logger: Logger): void {
         reply = {
           type: STATUS,
           id: msg.id!,
-          notReady: `worker ${cluster.worker?.id}: ${(err as Error).message}`,
+          notReady: `worker ${cluster.worker?.id}: ${errorMessage(err)}`,
           dump: undefined,
         };
       }

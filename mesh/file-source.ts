@@ -6,7 +6,7 @@ import { type FSWatcher, statSync, watch } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { convertDocuments, type SourceDocument } from './convert/index.js';
 import { MeshValidationError } from './errors.js';
@@ -37,7 +37,7 @@ export async function readDocuments(
       st = await stat(p);
     } catch (err) {
       throw new ConfigError(
-        `mesh path ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`,
+        `mesh path ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : errorMessage(err)}`,
       );
     }
     if (st.isDirectory()) {
@@ -161,7 +161,7 @@ export class FileMeshSource implements MeshSource {
       this.lastError = err as Error;
       log.error(
         {
-          err: { code: (err as { code?: string }).code, message: (err as Error).message },
+          err: { code: (err as { code?: string }).code, message: errorMessage(err) },
           keptVersion: this.#snapshot.version,
         },
         'mesh files rejected; the previous snapshot stays in force',

@@ -3,7 +3,7 @@
 // nothing below the entry point reads the environment (client-node's loadFromCluster does).
 import { isIPv6 } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError, errorMessage } from '../../lib/errors.js';
 
 export const IN_CLUSTER = Object.freeze({
   tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
@@ -32,7 +32,7 @@ export async function kubeConfigFor(access: KubeAccess): Promise<KubeConfig> {
       kc.loadFromFile(access.file);
       if (access.context) kc.setCurrentContext(access.context);
     } catch (err) {
-      throw new ConfigError(`--kubeconfig ${access.file}: ${(err as Error).message}`, {
+      throw new ConfigError(`--kubeconfig ${access.file}: ${errorMessage(err)}`, {
         cause: err,
       });
     }

@@ -5,6 +5,7 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { errorMessage } from '../../lib/errors.js';
 import { KubeError } from './errors.js';
 
 export interface KubeApiOptions {
@@ -221,7 +222,7 @@ function readBounded(res: IncomingMessage, limit: number): Promise<string> {
 
 function transportError(method: string, path: string, err: unknown): KubeError {
   if (err instanceof KubeError) return err;
-  return new KubeError('KUBE_TRANSPORT', `${method} ${path}: ${(err as Error).message}`, {
+  return new KubeError('KUBE_TRANSPORT', `${method} ${path}: ${errorMessage(err)}`, {
     cause: err,
   });
 }

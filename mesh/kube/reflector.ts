@@ -4,6 +4,7 @@
 // last version applied, so a dropped connection loses nothing; `410 Gone` (the version was
 // compacted away) is the only thing that forces a re-list. Failures back off with jitter.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { type BackoffOptions, backoffMs, WATCH_BACKOFF } from './backoff.js';
 import { KubeError } from './errors.js';
@@ -101,7 +102,7 @@ export class Reflector {
           {
             resource: resource.name,
             code: (err as { code?: string }).code,
-            err: (err as Error).message,
+            err: errorMessage(err),
             retryInMs: delayMs,
           },
           'Kubernetes list/watch failed; retrying',

@@ -2,6 +2,7 @@
 // the file source builds. `open` resolves once every resource is listed (an agent or CA that
 // starts on a half-read cluster would refuse or allow on partial data); after that each change
 // yields a new snapshot, coalesced over `debounceMs`, and problems keep the last good state.
+import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { MeshSnapshot } from '../snapshot.js';
 import { type MeshSource, SnapshotListeners, snapshotCounts } from '../source.js';
@@ -138,7 +139,7 @@ export class KubeMeshSource implements MeshSource {
       next = new MeshSnapshot(a.objects, this.#snapshot.version + 1);
     } catch (err) {
       log.error(
-        { err: (err as Error).message, keptVersion: this.#snapshot.version },
+        { err: errorMessage(err), keptVersion: this.#snapshot.version },
         'Kubernetes objects rejected; the previous snapshot stays in force',
       );
       return;
