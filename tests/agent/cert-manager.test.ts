@@ -9,7 +9,7 @@ import { IdentityUnavailableError } from '../../hbone/errors.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { silentLogger } from '../../lib/logger.js';
 import { startTestCa, TOKEN_A } from '../helpers/ca.js';
-import { eventually } from '../helpers/world.js';
+import { eventually } from '../helpers/eventually.js';
 
 const REVIEWS = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/reviews');
 const OTHER = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/other');

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { converse, readUntil } from '../helpers/apps.js';
-import { eventually, startWorld, type World } from '../helpers/world.js';
+import { eventually } from '../helpers/eventually.js';
+import { startWorld, type World } from '../helpers/world.js';
 
 const web = (w: World) => ({ localAddress: w.ip('10.1') });
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { converse, readUntil } from '../helpers/apps.js';
-import { eventually, RATINGS_ONLY_FROM_REVIEWS, startWorld, type World } from '../helpers/world.js';
+import { eventually } from '../helpers/eventually.js';
+import { RATINGS_ONLY_FROM_REVIEWS, startWorld, type World } from '../helpers/world.js';
 
 const web = (w: World) => ({ localAddress: w.ip('10.1') });
 

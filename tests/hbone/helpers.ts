@@ -20,6 +20,7 @@ import {
 import { HboneServer, type HboneServerOptions } from '../../hbone/server/server.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import type { Logger } from '../../lib/logger.js';
+import { eventually } from '../helpers/eventually.js';
 
 export const TD = 'cluster.local';
 export const CLIENT_ID = SpiffeId.of(TD, 'default', 'client');
@@ -65,14 +66,9 @@ export function captureLogger(level: 'debug' | 'info' | 'warn' = 'warn'): Captur
   return { logger: pino({ level }, sink), lines };
 }
 
-/** Resolves once `pred` holds, polling; rejects after `ms`. */
-export async function waitFor(pred: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** `eventually` with the argument order these tests use, checking every 10 ms. */
+export const waitFor = (pred: () => boolean, ms = 5_000, what = 'condition'): Promise<void> =>
+  eventually(pred, what, ms, 10);
 
 export const LOOPBACK = '127.0.0.1';
 

@@ -146,16 +146,3 @@ export async function startWorld(
     },
   };
 }
-
-/** Waits until `cond()` holds, polling; throws with `what` after `ms`. */
-export async function eventually(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 5_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

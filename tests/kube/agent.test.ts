@@ -12,8 +12,8 @@ import { createLogger } from '../../lib/logger.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { KubeMeshSource } from '../../mesh/kube/source.js';
 import { converse, startApp, stopApps } from '../helpers/apps.js';
+import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/ports.js';
-import { eventually } from '../helpers/world.js';
 import {
   agentPod,
   agentTokenReviewed,

@@ -12,7 +12,7 @@ import { createIntermediate, createRoot, privateKeyPem } from '../../ca/pki.js';
 import { type CaConfig, type RunningCa, startCa } from '../../ca/service.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { createLogger } from '../../lib/logger.js';
-import { eventually } from '../helpers/world.js';
+import { eventually } from '../helpers/eventually.js';
 import { agentPod, FakeApiServer, namespace, pod, secret } from './fake-apiserver.js';
 
 const AUDIENCE = 'mtun-ca';

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { createLogger } from '../../lib/logger.js';
 import { KubeError } from '../../mesh/kube/errors.js';
 import { KubeMeshSource } from '../../mesh/kube/source.js';
-import { eventually } from '../helpers/world.js';
+import { eventually } from '../helpers/eventually.js';
 import {
   authorizationPolicy,
   FakeApiServer,

@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { loadCapture } from '../../agent/capture/native.js';
+import { eventually } from '../helpers/eventually.js';
 import { MTUN_CLI, type Tracked, terminate, track } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 import { cannotRun, Netns, savedRules, sweepLeftovers } from './netns.js';
@@ -278,18 +279,9 @@ export async function serviceVipThroughHbone(t: Test, c: Cluster): Promise<void>
   );
 }
 
-/** Polls `cond` every 100 ms until it holds; throws naming `what` after `ms`. */
-export async function waitUntil(
-  cond: () => Promise<boolean>,
-  what: string,
-  ms = 20_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** `eventually` for checks that run a command (curl, ip) each time: every 100 ms, up to 20 s. */
+export const waitUntil = (cond: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> =>
+  eventually(cond, what, ms, 100);
 
 /** Lines of a node's access log that match every given field. A connection is logged when
  *  it ends, which on the far side can be a moment after the client is done: wait (bounded). */
