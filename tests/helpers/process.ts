@@ -20,7 +20,12 @@ export function track(child: ChildProcess, label: string): Tracked {
   let out = '';
   const keep = (d: Buffer) => {
     out += d;
-    if (out.length > 1 << 20) out = out.slice(-(1 << 19)); // bounded
+    // Bounded; cut at a line start so that a reader of JSON lines never sees half a line.
+    if (out.length > 1 << 20) {
+      const from = out.length - (1 << 19);
+      const line = out.indexOf('\n', from);
+      out = out.slice(line >= 0 ? line + 1 : from);
+    }
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
