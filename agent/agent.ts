@@ -5,6 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { HboneClient } from '../hbone/index.js';
 import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
+import { qualifiedName } from '../mesh/types.js';
 import { AdminServers } from './admin.js';
 import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
 import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
@@ -226,12 +227,12 @@ export class Agent {
       listeners: this.addressesForLog(),
       ready: this.notReadyReason() ?? 'ready',
       localWorkloads: view.local.map((w) => ({
-        name: `${w.meta.namespace}/${w.meta.name}`,
+        name: qualifiedName(w.meta),
         serviceAccount: w.serviceAccount,
         ips: w.ips,
       })),
       workloads: s.workloads.map((w) => ({
-        name: `${w.meta.namespace}/${w.meta.name}`,
+        name: qualifiedName(w.meta),
         node: w.node,
         ips: w.ips,
         serviceAccount: w.serviceAccount,
@@ -239,20 +240,20 @@ export class Agent {
         ready: w.ready,
       })),
       services: s.services.map((v) => ({
-        name: `${v.meta.namespace}/${v.meta.name}`,
+        name: qualifiedName(v.meta),
         hostname: v.hostname,
         clusterIps: v.clusterIps,
         ports: v.ports,
       })),
       policies: {
         authorizationPolicies: s.authorizationPolicies.map((p) => ({
-          name: `${p.meta.namespace}/${p.meta.name}`,
+          name: qualifiedName(p.meta),
           action: p.action,
           dryRun: p.dryRun,
           rules: p.rules?.length ?? 0,
         })),
         peerAuthentications: s.peerAuthentications.map((p) => ({
-          name: `${p.meta.namespace}/${p.meta.name}`,
+          name: qualifiedName(p.meta),
           mode: p.mode,
         })),
       },

@@ -21,6 +21,11 @@ export interface ObjectMeta {
   readonly origin: Origin;
 }
 
+/** `namespace/name`: how Istio and kubectl name an object in logs, errors and keys. */
+export function qualifiedName(meta: Pick<ObjectMeta, 'namespace' | 'name'>): string {
+  return `${meta.namespace}/${meta.name}`;
+}
+
 export interface Workload {
   readonly meta: ObjectMeta;
   readonly serviceAccount: string;

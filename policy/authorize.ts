@@ -2,7 +2,7 @@
 // applies Istio's rules: any matching DENY policy denies; with no ALLOW policy the connection
 // is allowed; a matching ALLOW policy allows; otherwise deny. Dry-run policies are evaluated
 // alongside and reported, never enforced (ztunnel PRs #1659, #1745). Pure: no I/O, no clock.
-import type { MeshObjects, Workload } from '../mesh/types.js';
+import { type MeshObjects, qualifiedName, type Workload } from '../mesh/types.js';
 import { type Applicable, CompiledPolicies, compile } from './compiled.js';
 import { canonicalIp } from './ip.js';
 import { type CompiledPolicy, firstMatchingRule, type MatchInput } from './match.js';
@@ -15,10 +15,6 @@ export type PolicySource =
 const compiledFrom = (p: PolicySource) => (p instanceof CompiledPolicies ? p : compile(p));
 
 type Outcome = Omit<Decision, 'dryRun'>;
-
-function workloadName(w: Workload): string {
-  return `${w.meta.namespace}/${w.meta.name}`;
-}
 
 function whyNoAllowMatched(allow: readonly CompiledPolicy[], plaintext: boolean): string {
   const notes = allow.map((p) => {
@@ -70,7 +66,7 @@ function decide(
       policy: null,
       rule: null,
       policyKind: null,
-      reason: `no ALLOW policy applies to ${workloadName(workload)} and no DENY policy matched`,
+      reason: `no ALLOW policy applies to ${qualifiedName(workload.meta)} and no DENY policy matched`,
     };
   }
   // "If any of the ALLOW policies match the request, allow the request." Else "Deny the request."

@@ -2,12 +2,13 @@
 // converter (pilot/pkg/serviceregistry/ambient/authorization.go: convertAuthorizationPolicy,
 // handleRule, stringToMatch, stringToServiceAccountMatch, stringToIP, stringToPort), since
 // that conversion, not the API reference, is what decides ztunnel's verdicts.
-import type {
-  AuthorizationPolicy,
-  AuthzOperation,
-  AuthzRule,
-  AuthzSource,
-  Labels,
+import {
+  type AuthorizationPolicy,
+  type AuthzOperation,
+  type AuthzRule,
+  type AuthzSource,
+  type Labels,
+  qualifiedName,
 } from '../mesh/types.js';
 import { parseCidr } from './ip.js';
 import {
@@ -153,7 +154,7 @@ function compileRule(
 }
 
 export function compileAuthorizationPolicy(ap: AuthorizationPolicy): ScopedPolicy {
-  const key = `${ap.meta.namespace}/${ap.meta.name}`;
+  const key = qualifiedName(ap.meta);
   const scope = { key, namespace: ap.meta.namespace, selector: ap.selector };
   const ignore = (why: string): ScopedPolicy => ({
     ...scope,

@@ -5,7 +5,12 @@
 // workloads.go (fetchPeerAuthentications), quirks included, because those functions decide
 // what ztunnel enforces. The API reference differs in places; each one is noted below.
 import { labelsMatch } from '../mesh/snapshot.js';
-import type { MtlsMode, PeerAuthentication, Workload } from '../mesh/types.js';
+import {
+  type MtlsMode,
+  type PeerAuthentication,
+  qualifiedName,
+  type Workload,
+} from '../mesh/types.js';
 import {
   type CompiledPolicy,
   type CompiledRule,
@@ -122,7 +127,7 @@ export class PeerAuthnIndex {
     const entries = pas
       .map((pa) => ({
         pa,
-        key: `${pa.meta.namespace}/${pa.meta.name}`,
+        key: qualifiedName(pa.meta),
         created: pa.meta.creationTimestamp
           ? Date.parse(pa.meta.creationTimestamp) || -Infinity
           : -Infinity,

@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import type { MeshSnapshot } from '../../mesh/snapshot.js';
-import type { Service, Workload } from '../../mesh/types.js';
+import { qualifiedName, type Service, type Workload } from '../../mesh/types.js';
 import { formatHostPort } from '../config.js';
 
 export interface RouteSettings {
@@ -100,7 +100,7 @@ export function route(
     return {
       kind: 'refuse',
       code: 'NO_SERVICE_PORT',
-      reason: `service ${service.meta.namespace}/${service.meta.name} has no TCP port ${dst.port}`,
+      reason: `service ${qualifiedName(service.meta)} has no TCP port ${dst.port}`,
     };
   }
   // Candidates: ready pods of the service that can serve the target port.
@@ -115,7 +115,7 @@ export function route(
     return {
       kind: 'refuse',
       code: 'NO_HEALTHY_UPSTREAM',
-      reason: `service ${service.meta.namespace}/${service.meta.name} has no ready endpoint for port ${dst.port}`,
+      reason: `service ${qualifiedName(service.meta)} has no ready endpoint for port ${dst.port}`,
     };
   }
   const chosen = candidates[Math.min(candidates.length - 1, Math.max(0, pick(candidates.length)))]!;

@@ -1,15 +1,16 @@
 // Dispatch of Kubernetes-shaped documents to their converters. Collects every problem of
 // every document, so that one reload reports all of them at once.
 import { MeshValidationError } from '../errors.js';
-import type {
-  AuthorizationPolicy,
-  MeshNode,
-  MeshObjects,
-  Namespace,
-  Origin,
-  PeerAuthentication,
-  Service,
-  Workload,
+import {
+  type AuthorizationPolicy,
+  type MeshNode,
+  type MeshObjects,
+  type Namespace,
+  type Origin,
+  type PeerAuthentication,
+  qualifiedName,
+  type Service,
+  type Workload,
 } from '../types.js';
 import { authorizationPolicyFromWire } from './istio.js';
 import { namespaceFromWire, nodeFromWire, podToWorkload, serviceFromWire } from './k8s.js';
@@ -154,7 +155,7 @@ function duplicateErrors(objects: MeshObjects): MeshValidationError[] {
   ) => {
     const seen = new Map<string, Origin>();
     for (const { meta } of items) {
-      const key = `${meta.namespace}/${meta.name}`;
+      const key = qualifiedName(meta);
       const first = seen.get(key);
       if (first) {
         out.push(
@@ -180,11 +181,11 @@ function duplicateErrors(objects: MeshObjects): MeshValidationError[] {
       const other = byIp.get(ip);
       if (other) {
         out.push(
-          new MeshValidationError(w.meta.origin, `Pod ${w.meta.namespace}/${w.meta.name}`, [
+          new MeshValidationError(w.meta.origin, `Pod ${qualifiedName(w.meta)}`, [
             { path: 'status.podIP', message: `IP ${ip} is already used by pod ${other}` },
           ]),
         );
-      } else byIp.set(ip, `${w.meta.namespace}/${w.meta.name}`);
+      } else byIp.set(ip, qualifiedName(w.meta));
     }
   }
   return out;
