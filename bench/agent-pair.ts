@@ -2,13 +2,13 @@
 // `mtun ca` process, a policy in force) against direct TCP, measured in the same run on
 // loopback: bulk throughput, 64-byte round-trip latency, and agent memory with 1,000 open
 // tunnels. Bounded in time and count; every process is stopped at the end.
-// Usage: node --import tsx bench/agent-pair.ts [--seconds S] [--workers N] [--tunnels N]
+// Usage: node --import tsx bench/agent-pair.ts --help
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { socks5Connect } from '../lib/socks5-client.js';
+import { numberArgs } from './lib/args.js';
 import {
   bulk,
   bulkParallel,
@@ -21,17 +21,22 @@ import {
 import { cpuSeconds, mtun, type Proc, rssKiB } from './lib/procs.js';
 import { benchAgentArgs, CLIENT_POD, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '4' },
-    workers: { type: 'string', default: '1' },
-    tunnels: { type: 'string', default: '1000' },
-    rounds: { type: 'string', default: '3' },
+const args = numberArgs(
+  'usage: node --import tsx bench/agent-pair.ts [options]\n\nTwo mtun agents (and a CA) against direct TCP on loopback: bulk, round trips, memory per tunnel.',
+  {
+    seconds: { default: 4, min: 0.1, max: 30, help: 'seconds per bulk measurement' },
+    workers: { default: 1, min: 1, max: 8, integer: true, help: "each agent's --workers" },
+    tunnels: {
+      default: 1000,
+      min: 1,
+      max: 5000,
+      integer: true,
+      help: 'idle tunnels for the memory figure',
+    },
+    rounds: { default: 3, min: 1, max: 10, integer: true, help: 'interleaved rounds' },
   },
-});
-const SECONDS = Math.min(Number(values.seconds), 30);
-const TUNNELS = Math.min(Number(values.tunnels), 5000);
-const ROUNDS = Math.min(Number(values.rounds), 10);
+);
+const { seconds: SECONDS, tunnels: TUNNELS, rounds: ROUNDS } = args;
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'mtun-bench-pair-'));
@@ -45,7 +50,7 @@ async function main() {
       mtun([
         'agent',
         ...benchAgentArgs(dir, url, node, hbone),
-        ...['--admin', 'off', '--metrics', 'off', '--workers', values.workers!],
+        ...['--admin', 'off', '--metrics', 'off', '--workers', String(args.workers)],
         ...['--log-level', 'info'],
       ]);
     const a = agent('node-a');
@@ -133,7 +138,7 @@ async function main() {
 
     const f = (n: number, d = 2) => n.toFixed(d);
     console.log(
-      `agent pair vs direct TCP, loopback, median of ${ROUNDS} interleaved rounds, workers=${values.workers}`,
+      `agent pair vs direct TCP, loopback, median of ${ROUNDS} interleaved rounds, workers=${args.workers}`,
     );
     console.log(
       `bulk 1 stream      direct ${f(med('directGbps'))} Gb/s   mesh ${f(med('meshGbps'))} Gb/s   ratio ${f(med('meshGbps') / med('directGbps'))}x`,

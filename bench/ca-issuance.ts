@@ -2,27 +2,32 @@
 // (taskset), with 8 concurrent HTTPS keep-alive clients and CSRs prepared beforehand so
 // that the client's key generation is not measured. Baselines from the same run: the same
 // CA's /healthz rate (TLS + HTTP cost without signing) and in-process signing alone.
-// Bounded: at most REQUESTS requests or SECONDS seconds per phase. Usage:
-//   node --import tsx bench/ca-issuance.ts [--requests N] [--seconds S]
+// Bounded: at most REQUESTS requests or SECONDS seconds per phase.
+// Usage: node --import tsx bench/ca-issuance.ts --help
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createRoot, generateP256, issueLeaf } from '../ca/pki.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { ECDSA_SHA256, x509 } from '../identity/x509.js';
 import { MTUN_CLI } from '../tests/helpers/process.js';
+import { numberArgs } from './lib/args.js';
 import { spawnProc } from './lib/procs.js';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string', default: '600' },
-    seconds: { type: 'string', default: '20' },
+const { requests: REQUESTS, seconds: SECONDS } = numberArgs(
+  'usage: node --import tsx bench/ca-issuance.ts [options]\n\nCertificates per second from a CA pinned to one core, against /healthz and in-process signing.',
+  {
+    requests: {
+      default: 600,
+      min: 1,
+      max: 100_000,
+      integer: true,
+      help: 'requests per phase at most',
+    },
+    seconds: { default: 20, min: 0.5, max: 120, help: 'seconds per phase at most' },
   },
-});
-const REQUESTS = Number(values.requests);
-const SECONDS = Number(values.seconds);
+);
 const CONCURRENCY = 8;
 const TOKEN = 'bench-node-token-0123456789';
 const ID = SpiffeId.parse('spiffe://cluster.local/ns/bench/sa/load');

@@ -5,12 +5,12 @@
 // window and frame sizes, on one connection and on PARALLEL concurrent ones (which share one
 // pooled HTTP/2 connection through the HBONE pair). The load generator and target run in this process; each pair
 // runs in its own child process. Bounded: every measurement is capped in bytes/count and
-// seconds. Usage: node --import tsx bench/hbone.ts [--rounds N] [--seconds S] [--mib M]
+// seconds. Usage: node --import tsx bench/hbone.ts --help
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Http2Tuning } from '../hbone/settings.js';
+import { numberArgs } from './lib/args.js';
 import {
   bulk,
   bulkParallel,
@@ -23,22 +23,29 @@ import {
 } from './lib/load.js';
 import type { PairRequest } from './lib/tunnel-pairs.js';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '2' },
-    mib: { type: 'string', default: '256' },
-    trips: { type: 'string', default: '3000' },
-    parallel: { type: 'string', default: '8' },
+const args = numberArgs(
+  'usage: node --import tsx bench/hbone.ts [options]\n\nAn HBONE tunnel pair against direct TCP and a plain Node TLS pair, with HTTP/2 window variants.',
+  {
+    rounds: { default: 3, min: 1, max: 10, integer: true, help: 'interleaved rounds' },
+    seconds: { default: 2, min: 0.1, max: 10, help: 'seconds per bulk measurement at most' },
+    mib: { default: 256, min: 1, max: 4096, help: 'MiB per bulk measurement at most' },
+    trips: {
+      default: 3000,
+      min: 1,
+      max: 20_000,
+      integer: true,
+      help: 'round trips per latency measurement',
+    },
+    parallel: { default: 8, min: 1, max: 64, integer: true, help: 'concurrent bulk connections' },
   },
-});
-const ROUNDS = Math.min(Number(values.rounds), 10);
-const SECONDS = Math.min(Number(values.seconds), 10);
-const BYTES = Math.min(Number(values.mib), 4096) * 2 ** 20;
-const TRIPS = Math.min(Number(values.trips), 20_000);
+);
+const ROUNDS = args.rounds;
+const SECONDS = args.seconds;
+const BYTES = args.mib * 2 ** 20;
+const TRIPS = args.trips;
 // Concurrent bulk connections: through an HBONE pair they share one pooled HTTP/2
 // connection, which is where the connection window matters.
-const PARALLEL = Math.min(Number(values.parallel), 64);
+const PARALLEL = args.parallel;
 const HOST = '127.0.0.1';
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -2,21 +2,23 @@
 // agents from dist/, a policy) with N idle tunnels opened through node-a's SOCKS5 listener,
 // a V8 heap snapshot of each agent before and after (`--heapsnapshot-signal`), and the
 // difference per tunnel by node type and constructor, next to the RSS difference.
-// Usage: node --import tsx bench/tunnel-heap.ts [--tunnels 3000] [--top 25]
+// Usage: node --import tsx bench/tunnel-heap.ts --help
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { socks5Connect } from '../lib/socks5-client.js';
+import { numberArgs } from './lib/args.js';
 import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
 import { idleConnections, roundTrips } from './suite/workloads.js';
 
-const { values } = parseArgs({
-  options: { tunnels: { type: 'string', default: '3000' }, top: { type: 'string', default: '25' } },
-});
-const N = Number(values.tunnels);
-const TOP = Number(values.top);
+const { tunnels: N, top: TOP } = numberArgs(
+  'usage: node --import tsx bench/tunnel-heap.ts [options]\n\nHeap per idle tunnel in each agent, by constructor, from V8 heap snapshots.',
+  {
+    tunnels: { default: 3000, min: 1, max: 20_000, integer: true, help: 'idle tunnels to open' },
+    top: { default: 25, min: 1, max: 500, integer: true, help: 'rows of the table' },
+  },
+);
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };

@@ -28,3 +28,26 @@ t.test('an unknown configuration is named, exit 2', async (t) => {
   t.match(res.stderr, /--configs: unknown envoy\b/);
   t.notMatch(res.stderr, /snapshot of the build/, 'nothing started');
 });
+
+// The single-purpose scripts share bench/lib/args.ts: --help from the option table, and a
+// value outside its range refused before the script starts anything.
+const SCRIPTS: Record<string, { option: string; bad: string }> = {
+  'agent-pair': { option: '--tunnels', bad: '6000' },
+  'ca-issuance': { option: '--requests', bad: '0' },
+  hbone: { option: '--rounds', bad: '2.5' },
+  policy: { option: '--seconds', bad: 'soon' },
+  'tunnel-heap': { option: '--tunnels', bad: '1e9' },
+};
+for (const [script, { option, bad }] of Object.entries(SCRIPTS)) {
+  const runScript = (...args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', `bench/${script}.ts`, ...args]);
+  t.test(`bench/${script}.ts: --help, and ${option} ${bad} refused`, async (t) => {
+    const help = await runScript('--help');
+    t.equal(help.code, 0);
+    t.match(help.stdout, `usage: node --import tsx bench/${script}.ts`);
+    t.match(help.stdout, option);
+    const refused = await runScript(option, bad);
+    t.equal(refused.code, 2);
+    t.match(refused.stderr, new RegExp(`^${option}: expected .* got '${bad}'`));
+  });
+}
