@@ -51,3 +51,20 @@ for (const [script, { option, bad }] of Object.entries(SCRIPTS)) {
     t.match(refused.stderr, new RegExp(`^${option}: expected .* got '${bad}'`));
   });
 }
+
+t.test(
+  'bench/profile-summary.ts: --help; no DIR, or a DIR without profiles, refused',
+  async (t) => {
+    const summary = (...args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', 'bench/profile-summary.ts', ...args]);
+    const help = await summary('--help');
+    t.equal(help.code, 0);
+    t.match(help.stdout, 'usage: node --import tsx bench/profile-summary.ts DIR [TOP]');
+    const none = await summary();
+    t.equal(none.code, 2);
+    t.match(none.stderr, /^DIR is missing/);
+    const empty = await summary('tests/bench');
+    t.equal(empty.code, 2);
+    t.match(empty.stderr, /^tests\/bench: no \.cpuprofile files/);
+  },
+);
