@@ -7,7 +7,7 @@
 // - a normal close never resets anything: a reset on a clean close loses data in flight and
 //   counts against the peer's rapid-reset budget, which kills pooled connections.
 // `done` runs once, after both sides are closed, with the byte counts and the first error.
-import type { Http2Stream } from 'node:http2';
+import { type Http2Stream, constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { forward } from '../lib/forward.js';
 import { CONNECT_ERROR } from './settings.js';
@@ -44,6 +44,19 @@ export function splice(
     error ??= err;
   });
 
+  // Node ends a stream's readable side in two cases that look alike to a reader: the peer's
+  // END_STREAM (or RST_STREAM(NO_ERROR), which ztunnel's h2.rs also reads as the end of
+  // data), and the stream being torn down because its session died (Http2Stream._destroy
+  // pushes EOF, even with no error when the connection just vanished). Only the first is a
+  // FIN; the second must reach the application as a reset, or a download cut by a dead
+  // peer agent "completes" (issue 12). A teardown has already destroyed the stream when
+  // its 'end' comes; a real end has not. This listener runs before forward()'s.
+  let peerEnded = false;
+  stream.on('end', () => {
+    if (!stream.destroyed) peerEnded = true;
+    else if (!socket.destroyed) abortSocket(socket);
+  });
+
   // 'close' is emitted once: plain `on` spares a once-wrapper per tunnel.
   socket.on('close', () => {
     // A clean close has already sent our FIN as END_STREAM (forward() ends the stream when the
@@ -55,8 +68,14 @@ export function splice(
   });
   stream.on('close', () => {
     if (!socket.destroyed) {
-      // A reset, or a close without one before the far side sent everything: an abort.
-      if (stream.rstCode !== 0 || !socket.readableEnded) abortSocket(socket);
+      // After the peer's END_STREAM, RST_STREAM(NO_ERROR) or (CANCEL) ends the tunnel
+      // cleanly: how Go's and other servers finish (ztunnel h2.rs maps both to a clean end);
+      // what the application still sends has nowhere to go and is dropped. Any other code,
+      // or a close before the peer's end (a teardown), is an abort.
+      const clean =
+        peerEnded &&
+        (stream.rstCode === h2.NGHTTP2_NO_ERROR || stream.rstCode === h2.NGHTTP2_CANCEL);
+      if (!clean) abortSocket(socket);
       else if (!socket.writableEnded) socket.end();
     }
     finish();

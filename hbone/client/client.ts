@@ -231,6 +231,11 @@ export class HboneClient {
         cleanup();
         const status = Number(h[h2.HTTP2_HEADER_STATUS]);
         if (status === 200) {
+          // From here until the caller attaches (and after), a session error must never
+          // be an unhandled 'error' event: the agent may hold an answered stream while its
+          // client goes away, and a GOAWAY or a reset then errors it (issue 19). splice()
+          // records the error itself; this listener only keeps it from crashing the process.
+          stream.on('error', ignoreError);
           resolve(stream);
           return;
         }

@@ -21,6 +21,7 @@
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
+  constants as h2,
   connect as h2connect,
   type OutgoingHttpHeaders,
 } from 'node:http2';
@@ -173,8 +174,15 @@ export class PooledConnection {
         this.closeReason ??= err;
         this.log.debug({ conn: this.id, err: err.message }, 'hbone connection error');
       });
-      session.on('goaway', (code) => {
+      keepStreamsOnGoaway(session);
+      session.on('goaway', (code, lastStreamId) => {
         this.closeReason ??= new ConnectFailedError(`server sent GOAWAY (code ${code})`);
+        if (code !== h2.NGHTTP2_NO_ERROR) {
+          this.log.warn(
+            { conn: this.id, peer: formatSocketAddr(t.via), code, lastStreamId },
+            'hbone: server sent GOAWAY with an error; open tunnels continue, new ones use another connection',
+          );
+        }
         this.drain(`GOAWAY ${code}`);
       });
       session.once('close', () => this.toClosed());
@@ -265,4 +273,36 @@ export class PooledConnection {
     }, this.settings.keepaliveIntervalMs);
     this.pingTimer.unref();
   }
+}
+
+/**
+ * A GOAWAY says which streams the server will still finish (those up to its last stream
+ * id, RFC 9113 §6.8), whatever its error code. Node ignores that for a client: on a GOAWAY
+ * with an error code it destroys the session at once (onGoawayData in
+ * lib/internal/http2/core.js), killing every tunnel on it with ERR_HTTP2_SESSION_ERROR.
+ * nghttp2 servers send exactly such a GOAWAY (INTERNAL_ERROR, last stream id = the last
+ * one received) when more than 1,000 RST_STREAMs arrive faster than 33/s, which a busy pool
+ * of applications that end with a TCP reset reaches by itself (issue 12). The h2 crate under
+ * ztunnel's pool keeps the streams the GOAWAY covers; so do we: the destroy that follows the
+ * 'goaway' event in the same tick is turned into close(), which sends nothing new, lets the
+ * open streams run and ends the session when the last one closes (or the server closes the
+ * connection, which still ends everything, as it must).
+ */
+function keepStreamsOnGoaway(session: ClientHttp2Session): void {
+  let gracefulOnce = false;
+  const destroy = session.destroy.bind(session);
+  session.prependListener('goaway', (code) => {
+    gracefulOnce = code !== h2.NGHTTP2_NO_ERROR;
+    queueMicrotask(() => {
+      gracefulOnce = false; // only the destroy Node calls in the same tick
+    });
+  });
+  session.destroy = (err?: Error, code?: number) => {
+    if (gracefulOnce) {
+      gracefulOnce = false;
+      session.close();
+      return session;
+    }
+    return destroy(err, code);
+  };
 }

@@ -19,7 +19,7 @@ import type { SecureContext, TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { spiffeIdOf } from '../../identity/svid.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
+import type { RefusalLog } from '../../lib/refusal-log.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import { type CertificateSource, verifiedPeerIdentity } from '../certificates.js';
 import { IdentityMismatchError, TlsFailureError } from '../errors.js';
@@ -52,7 +52,12 @@ export interface AdmissionOptions {
   readonly certificates: CertificateSource;
   readonly selectIdentity: SelectIdentity;
   readonly handshakeTimeoutMs: number;
-  readonly log: Logger;
+  /** Connections accepted but not yet admitted or refused, in all and per source IP: past
+   *  either, a new connection is refused at once (a peer that opens connections and never
+   *  finishes them would otherwise hold memory and descriptors for a whole timeout each). */
+  readonly maxHandshakes: number;
+  readonly maxHandshakesPerSource: number;
+  readonly refusals: RefusalLog;
   readonly admit: (socket: TLSSocket, peer: PeerInfo) => void;
 }
 
@@ -61,6 +66,7 @@ interface Pending {
   readonly remote: SocketAddr;
   readonly route: ServerRoute | undefined;
   readonly timer: NodeJS.Timeout;
+  readonly release: () => void;
   settled: boolean;
 }
 
@@ -76,6 +82,8 @@ export class Admission {
   private readonly pending = new Map<string, Pending>();
   private readonly acceptors: Acceptors;
   private readonly ownIds = new Map<string, SpiffeId>();
+  private readonly inFlightBySource = new Map<string, number>();
+  private inFlight = 0;
 
   constructor(private readonly opts: AdmissionOptions) {
     this.acceptors = new Acceptors({
@@ -86,8 +94,9 @@ export class Admission {
     });
   }
 
+  /** Connections accepted and not yet admitted or refused. */
   get handshaking(): number {
-    return this.pending.size;
+    return this.inFlight;
   }
 
   /** Drops every connection still in its handshake. */
@@ -97,6 +106,16 @@ export class Admission {
 
   async accept(raw: Socket): Promise<void> {
     const remote = addrOf(raw.remoteAddress, raw.remotePort);
+    const release = this.countIn(remote.ip);
+    if (!release) {
+      this.refuse(
+        remote,
+        'HBONE_OVERLOADED',
+        `too many connections in their handshake (${this.inFlight} in all, at most ${this.opts.maxHandshakesPerSource} per source)`,
+      );
+      raw.resetAndDestroy();
+      return;
+    }
     const tuple = tupleOf(raw);
     let entry: Pending | undefined;
     const timer = setTimeout(() => {
@@ -111,6 +130,7 @@ export class Admission {
     timer.unref();
     raw.once('close', () => {
       clearTimeout(timer);
+      release();
       if (!entry || this.pending.get(tuple) !== entry) return;
       this.pending.delete(tuple);
       if (!entry.settled)
@@ -131,7 +151,7 @@ export class Admission {
           )
         : this.acceptors.withoutDefault(bundle);
       if (raw.destroyed) return;
-      entry = { raw, remote, route, timer, settled: false };
+      entry = { raw, remote, route, timer, release, settled: false };
       this.pending.set(tuple, entry);
       raw.setKeepAlive(true, 180_000);
       acceptor.emit('connection', raw);
@@ -174,8 +194,28 @@ export class Admission {
     if (!entry || entry.settled) return undefined;
     entry.settled = true;
     clearTimeout(entry.timer);
+    entry.release();
     this.pending.delete(tuple);
     return entry;
+  }
+
+  /** Counts a new connection in; undefined (and nothing counted) when over a limit. The
+   *  returned release is idempotent. */
+  private countIn(ip: string): (() => void) | undefined {
+    const fromSource = this.inFlightBySource.get(ip) ?? 0;
+    if (this.inFlight >= this.opts.maxHandshakes || fromSource >= this.opts.maxHandshakesPerSource)
+      return undefined;
+    this.inFlight++;
+    this.inFlightBySource.set(ip, fromSource + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inFlight--;
+      const left = (this.inFlightBySource.get(ip) ?? 1) - 1;
+      if (left === 0) this.inFlightBySource.delete(ip);
+      else this.inFlightBySource.set(ip, left);
+    };
   }
 
   private onTlsError(err: Error, socket: TLSSocket): void {
@@ -239,9 +279,6 @@ export class Admission {
   }
 
   private refuse(remote: SocketAddr, code: string, reason: string): void {
-    this.opts.log.warn(
-      { from: formatSocketAddr(remote), code, reason },
-      'hbone connection refused',
-    );
+    this.opts.refusals.refuse(code, reason, { from: formatSocketAddr(remote) });
   }
 }

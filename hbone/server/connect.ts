@@ -8,6 +8,7 @@ import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
+import type { RefusalLog } from '../../lib/refusal-log.js';
 import { formatSocketAddr, parseSocketAddr, type SocketAddr } from '../address.js';
 import {
   BadRequestError,
@@ -69,17 +70,20 @@ export interface StreamContext {
    *  receives, so the server checks it here (RFC 9113 §6.5.2 size: name + value + 32). */
   readonly maxHeaderListBytes: number;
   readonly log: Logger;
+  /** Protocol refusals (400, 405, 500) are logged here at warn, rate-limited; a deny (401)
+   *  or a failed upstream (503) is the handler's to record, and stays at debug here. */
+  readonly refusals: RefusalLog;
   /** The client reset the stream before we answered: rapid-reset accounting. */
   readonly onEarlyReset: () => void;
   readonly onTunnel: (delta: 1 | -1) => void;
 }
 
-function refuse(stream: ServerHttp2Stream, err: Error, log: Logger, fields: object): void {
+function refuse(stream: ServerHttp2Stream, err: Error, ctx: StreamContext, fields: object): void {
   const status = statusOf(err);
-  log.debug(
-    { ...fields, status, code: (err as { code?: string }).code, reason: err.message },
-    'hbone CONNECT refused',
-  );
+  const code = (err as { code?: string }).code ?? 'HBONE_INTERNAL';
+  if (status === 401 || status === 503)
+    ctx.log.debug({ ...fields, status, code, reason: err.message }, 'hbone CONNECT refused');
+  else ctx.refusals.refuse(code, err.message, { ...fields, status }, 'hbone CONNECT refused');
   if (!stream.destroyed && !stream.headersSent)
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: status }, { endStream: true });
 }
@@ -101,7 +105,7 @@ export async function handleConnect(
   // Our refusal ends the stream: its close is then not the client's early reset.
   const refuseWith = (err: Error, target?: string) => {
     stream.off('close', early);
-    refuse(stream, err, ctx.log, target === undefined ? fields : { ...fields, target });
+    refuse(stream, err, ctx, target === undefined ? fields : { ...fields, target });
   };
 
   const method = headers[h2.HTTP2_HEADER_METHOD];

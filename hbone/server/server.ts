@@ -17,6 +17,7 @@ import {
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
+import { RefusalLog } from '../../lib/refusal-log.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
@@ -37,7 +38,13 @@ export interface HboneServerOptions {
   readonly handler: ConnectHandler;
   readonly logger: Logger;
   readonly connectUpstream?: UpstreamConnector;
+  /** From accept to a verified TLS session. */
   readonly handshakeTimeoutMs?: number;
+  /** From admission to the client's HTTP/2 preface (its SETTINGS). */
+  readonly prefaceTimeoutMs?: number;
+  /** Connections still in their handshake, in all and per source IP (admission.ts). */
+  readonly maxHandshakes?: number;
+  readonly maxHandshakesPerSource?: number;
   /** Close a session that has had no stream for this long (longer than the client's 5 min). */
   readonly idleTimeoutMs?: number;
   readonly upstreamConnectTimeoutMs?: number;
@@ -55,6 +62,8 @@ export interface ServerStats {
   readonly handshaking: number;
   readonly sessions: number;
   readonly tunnels: number;
+  /** Connections and streams refused so far, by code (each also logged, rate-limited). */
+  readonly refusals: Record<string, number>;
 }
 
 export class HboneServer {
@@ -65,17 +74,21 @@ export class HboneServer {
   private readonly streamContext: StreamContext;
   private readonly tuning: Http2Tuning;
   private readonly log: Logger;
+  private readonly refusals: RefusalLog;
   private tunnels = 0;
   private nextSession: PeerInfo | undefined;
 
   private constructor(private readonly opts: HboneServerOptions) {
     this.log = opts.logger;
     this.tuning = { ...DEFAULT_HTTP2, ...opts.http2 };
+    this.refusals = new RefusalLog(this.log, 'hbone connection refused');
     this.admission = new Admission({
       certificates: opts.certificates,
       selectIdentity: opts.selectIdentity,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
-      log: this.log,
+      maxHandshakes: opts.maxHandshakes ?? 2_048,
+      maxHandshakesPerSource: opts.maxHandshakesPerSource ?? 256,
+      refusals: this.refusals,
       admit: (socket, peer) => this.admit(socket, peer),
     });
     // pauseOnConnect: nothing is read until the socket is handed to its TLS acceptor.
@@ -90,6 +103,7 @@ export class HboneServer {
       upstreamConnectTimeoutMs: opts.upstreamConnectTimeoutMs ?? 10_000,
       maxHeaderListBytes: opts.maxHeaderListBytes ?? 16 * 1024,
       log: this.log,
+      refusals: this.refusals,
       onEarlyReset: () => {},
       onTunnel: (d) => {
         this.tunnels += d;
@@ -127,6 +141,7 @@ export class HboneServer {
       handshaking: this.admission.handshaking,
       sessions: this.sessions.size,
       tunnels: this.tunnels,
+      refusals: this.refusals.counts(),
     };
   }
 
@@ -154,6 +169,13 @@ export class HboneServer {
 
   private admit(socket: TLSSocket, peer: PeerInfo): void {
     this.nextSession = peer;
+    // A peer that finishes TLS and then half-closes (or never speaks HTTP/2) must not hold
+    // the connection: node:http2 does not end a session on its socket's FIN by itself, so
+    // the socket would sit in CLOSE-WAIT until the idle timer (issue 12). HTTP/2 has no use
+    // for a half-closed connection: its end is the session's end.
+    socket.once('end', () => {
+      if (!socket.destroyed) socket.destroy();
+    });
     // Creates the session and emits 'session' synchronously. The native TLS socket: the
     // server keeps Node's stop-reading-while-writing backpressure against abusive clients;
     // our clients never stop reading (transport.ts), so no deadlock between the two.
@@ -180,11 +202,23 @@ export class HboneServer {
       idle.unref();
     };
     armIdle();
+    const prefaceMs = this.opts.prefaceTimeoutMs ?? 10_000;
+    const preface = setTimeout(() => {
+      this.refusals.refuse('HBONE_TIMEOUT', `no HTTP/2 preface within ${prefaceMs} ms`, {
+        peer: peer.peerIdentity.toString(),
+        from: formatSocketAddr(peer.peerAddress),
+      });
+      session.destroy();
+    }, prefaceMs);
+    preface.unref();
+    session.once('remoteSettings', () => clearTimeout(preface));
     const ctx: StreamContext = {
       ...this.streamContext,
       onEarlyReset: () => {
         if (session.destroyed || budget.take()) return;
-        this.log.warn(
+        this.refusals.refuse(
+          'HBONE_RAPID_RESET',
+          'too many streams reset before an answer (rapid reset): connection closed',
           { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) },
           'hbone: too many streams reset before an answer (rapid reset), closing the connection',
         );
@@ -202,6 +236,7 @@ export class HboneServer {
     session.on('error', (err) => this.log.debug({ err: err.message }, 'hbone session error'));
     session.once('close', () => {
       clearTimeout(idle);
+      clearTimeout(preface);
       this.sessions.delete(session);
     });
   }
