@@ -55,6 +55,7 @@ export class Agent {
   readonly #admin: AdminServers;
   readonly #stopWatching: () => void;
   #closing: Promise<void> | undefined;
+  #failed: string | undefined;
 
   private constructor(
     ctx: AgentContext,
@@ -198,7 +199,13 @@ export class Agent {
     };
   }
 
+  /** Marks the agent unfit to serve (cli/last-resort.ts): readiness says why from now on. */
+  markFailed(reason: string): void {
+    this.#failed ??= reason;
+  }
+
   notReadyReason(): string | undefined {
+    if (this.#failed) return `failed: ${this.#failed}`;
     if (this.#closing) return 'shutting down';
     if (this.ctx.certs.ready()) return undefined;
     const missing = this.ctx.certs.status().filter((s) => s.state !== 'valid');
@@ -271,12 +278,18 @@ export class Agent {
       const log = this.ctx.logger;
       log.info({ drainPeriodMs, open: this.ctx.drain.size }, 'draining');
       const l = this.#listeners;
-      await Promise.all([l.plaintext?.close(), l.outbound?.close(), l.socks5?.close()]);
+      // Stop accepting now, but do not wait for the listeners' close callbacks before the
+      // drain: net.Server.close() calls back only when its last connection is gone, so
+      // awaiting it first let one idle client keep the agent up for as long as it liked
+      // (issue 12). The drain bounds that time; what is still being set up after it (a
+      // SOCKS5 handshake, a dial) gets a second more, then the process ends it.
+      const stopped = Promise.all([l.plaintext?.close(), l.outbound?.close(), l.socks5?.close()]);
       const [destroyed] = await Promise.all([
         this.ctx.drain.drain(drainPeriodMs),
         l.inbound.close(drainPeriodMs),
       ]);
       this.ctx.hbone.close();
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 1_000).unref())]);
       this.#stopWatching();
       this.ctx.state.close();
       this.ctx.certs.close();

@@ -21,6 +21,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { IN_CLUSTER } from '../mesh/kube/config.js';
 import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
 import { kubeAccessFromFlags, Problems, parseHostPort } from './args.js';
+import { installLastResort } from './last-resort.js';
 import { runUntilSignal } from './signals.js';
 import { answerPrimary, servePrimary, workerConfig } from './workers.js';
 
@@ -158,7 +159,12 @@ export async function runAgent(
     logger: logger.child({ module: 'mesh' }),
     clusterDomain: config.clusterDomain,
   });
-  let stop: () => void = () => {};
+  // Until the signal handler exists, a stop asked for (by /quitquitquit or the last resort)
+  // is remembered and carried out as soon as it does.
+  let stopAsked = false;
+  let stop: () => void = () => {
+    stopAsked = true;
+  };
   const agent = await Agent.create(config, {
     mesh,
     ca: new CaClient({ url: config.ca.url, caBundlePem: bundle, token }),
@@ -169,6 +175,15 @@ export async function runAgent(
   }).catch(async (err) => {
     await mesh.close();
     throw err;
+  });
+  const lastResort = installLastResort({
+    logger,
+    registry: agent.ctx.metrics.registry,
+    giveUp: (reason) => {
+      agent.markFailed(reason);
+      process.exitCode = 1;
+      stop();
+    },
   });
   if (cluster.isWorker) answerPrimary(agent, logger);
   // Rules only once every listener is bound; with --workers the primary keeps them.
@@ -185,11 +200,16 @@ export async function runAgent(
       await agent.close();
       await rules?.close();
       await mesh.close();
+      lastResort.uninstall();
     },
     (trigger) => {
       stop = trigger;
+      if (stopAsked) trigger();
     },
   );
+  // Given up after the drain: exit now, whatever a broken state may still hold open (a
+  // request in flight, a timer), so that the DaemonSet restarts a clean process.
+  if (lastResort.failed()) process.exit(1);
 }
 
 export function registerAgent(program: Command): void {

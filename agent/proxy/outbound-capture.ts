@@ -25,6 +25,7 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     dst,
   );
   if (!out.ok) return void socket.resetAndDestroy();
+  if (socket.destroyed) return out.abandon(); // the client left while we were connecting
   out.attach(socket);
   socket.resume();
 }

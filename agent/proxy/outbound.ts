@@ -7,6 +7,7 @@ import {
   ConnectFailedError,
   IdentityMismatchError,
   IdentityUnavailableError,
+  resetTunnel,
   responseFlagOf,
   socketAddr,
   splice,
@@ -32,7 +33,13 @@ export interface OutboundSource {
 }
 
 export type Outbound =
-  | { readonly ok: true; attach(client: Socket): void }
+  | {
+      readonly ok: true;
+      attach(client: Socket): void;
+      /** The client went away before it could be attached: close the upstream side and
+       *  record the connection (an open tunnel must never be left behind). */
+      abandon(): void;
+    }
   | {
       readonly ok: false;
       readonly code: string;
@@ -147,6 +154,11 @@ export async function openOutbound(
           record.finish();
         });
       },
+      abandon() {
+        resetTunnel(tunnel.stream);
+        record.fail('CONNECTION_RESET', 'the client closed before the tunnel was attached');
+        record.finish();
+      },
     };
   } catch (err) {
     const flag = responseFlagOf(err);
@@ -174,7 +186,16 @@ function attachSockets(
   upstream: Socket,
   forget?: () => void,
 ): Outbound {
-  return { ok: true, attach: (client) => joinRecorded(ctx, record, client, upstream, forget) };
+  return {
+    ok: true,
+    attach: (client) => joinRecorded(ctx, record, client, upstream, forget),
+    abandon() {
+      upstream.resetAndDestroy();
+      forget?.();
+      record.fail('CONNECTION_RESET', 'the client closed before the connection was attached');
+      record.finish();
+    },
+  };
 }
 
 /** Joins a client to its plain TCP upstream, tracked for draining, and finishes the record

@@ -64,7 +64,10 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
       },
       { host: step.target.host, port: step.target.port },
     );
-    if (socket.destroyed) return;
+    if (socket.destroyed) {
+      if (out.ok) out.abandon();
+      return;
+    }
     if (!out.ok) {
       socket.end(reply(out.socksReply));
       return;

@@ -140,3 +140,63 @@ t.test('shutdown drains an open transfer to completion and refuses new connectio
   await closing;
   t.equal(got, size + 'reviews-1 bye\n'.length, 'every byte arrived, and the answer to our FIN');
 });
+
+t.test(
+  'issue 12: an idle tunnel does not hold the client-side agent past its drain period, and is reset',
+  async (t) => {
+    const w = await startWorld(t, { drainPeriodMs: 500 });
+    const idle = await socks5Connect(w.socks('node-a'), { host: w.ip('20.1'), port: 9080 }, web(w));
+    let how = 'open';
+    idle.on('error', () => {
+      how = 'reset';
+    });
+    idle.on('end', () => {
+      how = how === 'open' ? 'fin' : how;
+    });
+    const closed = new Promise<void>((r) => idle.on('close', () => r()));
+    const started = Date.now();
+    await w.mesh.agents.get('node-a')!.close(500);
+    const took = Date.now() - started;
+    t.ok(took < 3_000, `the agent stopped ${took} ms after SIGTERM with a 500 ms drain period`);
+    await closed;
+    t.equal(how, 'reset', 'the idle client was reset, not told the data ended');
+  },
+);
+
+t.test(
+  'issue 12: SOCKS5 clients that vanish while their tunnel is set up leave nothing open',
+  async (t) => {
+    const w = await startWorld(t);
+    const { connect } = await import('node:net');
+    const socks = w.socks('node-a');
+    const request = Buffer.concat([
+      Buffer.from([5, 1, 0, 5, 1, 0, 1]),
+      Buffer.from(w.ip('20.1').split('.').map(Number)),
+      Buffer.from([9080 >> 8, 9080 & 255]),
+    ]);
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const s = connect({ host: socks.host, port: socks.port, localAddress: w.ip('10.1') });
+        s.on('error', () => {});
+        return new Promise<void>((resolve) => {
+          s.on('connect', () => {
+            s.write(request);
+            // Gone at once, or a little later: some while the tunnel is still opening.
+            setTimeout(() => s.resetAndDestroy(), i % 6);
+          });
+          s.on('close', () => resolve());
+        });
+      }),
+    );
+    const a = w.mesh.agents.get('node-a')!;
+    const b = w.mesh.agents.get('node-b')!;
+    const tunnelsAtB = () => (b.configDump() as { inbound: { tunnels: number } }).inbound.tunnels;
+    await eventually(
+      () => a.ctx.drain.size === 0 && a.ctx.hbone.stats().streams === 0 && tunnelsAtB() === 0,
+      'nothing open',
+      10_000,
+    );
+    t.equal(a.ctx.hbone.stats().streams, 0, 'the pool holds no stream');
+    t.equal(tunnelsAtB(), 0, 'the server side holds no tunnel');
+  },
+);

@@ -1,5 +1,7 @@
 // `mtun agent` as a real process next to a real `mtun ca` process: readiness, the reasons
 // it gives, bad flags, bind failures and a clean SIGTERM.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -7,7 +9,7 @@ import { createRoot } from '../../ca/pki.js';
 import { meshYaml } from '../helpers/ca.js';
 import { run } from '../helpers/exec.js';
 import { freePort } from '../helpers/ports.js';
-import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
+import { MTUN_CLI, startMtun, terminate, track } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TOKEN = 'agent-cli-test-token-0123456789';
@@ -210,5 +212,64 @@ t.test(
     const started = Date.now();
     t.equal(await terminate(agent.child), 0, 'exit 0');
     t.ok(Date.now() - started < 15_000, 'within the drain period and some');
+  },
+);
+
+/** `--import` code that, once the agent has installed its last-resort handlers, throws
+ *  `count` exceptions from timers `everyMs` apart and rejects one promise (issue 19). */
+function injectFaults(count: number, everyMs: number): string {
+  const code = `let n = 0;
+const tick = () => {
+  if (process.listenerCount('uncaughtException') === 0) return void setTimeout(tick, 100);
+  if (n === 0) Promise.reject(new Error('injected rejection'));
+  if (++n < ${count}) setTimeout(tick, ${everyMs});
+  throw new Error('injected fault ' + n);
+};
+setTimeout(tick, 100);`;
+  return `data:text/javascript,${encodeURIComponent(code)}`;
+}
+
+t.test(
+  'last resort: an uncaught exception is logged and counted and the agent keeps serving; five in a minute drain it and exit 1',
+  async (t) => {
+    const dir = await setup(t);
+    const url = await startCaProcess(t, dir);
+    const [inbound, metrics] = [await freePort(), await freePort()];
+    const spawnWith = (count: number, everyMs: number) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          injectFaults(count, everyMs),
+          ...MTUN_CLI,
+          ...agentArgs(dir, url, { inbound, metrics }),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      t.teardown(() => child.kill('SIGKILL'));
+      return track(child, 'mtun agent');
+    };
+
+    const one = spawnWith(1, 0);
+    await one.waitFor(/uncaught exception/, 20_000);
+    await one.waitFor(/uncaught rejection/, 5_000);
+    t.match(one.output(), /injected fault 1[\s\S]*"stack"/, 'logged with its stack');
+    t.equal(await pollReady(metrics, 100, 50), 200, 'still ready');
+    const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    t.match(text, /mtun_uncaught_errors_total\{kind="exception"\} 1/);
+    t.match(text, /mtun_uncaught_errors_total\{kind="rejection"\} 1/);
+    t.equal(await terminate(one.child), 0, 'and stops cleanly');
+
+    const five = spawnWith(5, 50);
+    const exited = once(five.child, 'exit') as Promise<[number | null]>;
+    const [code] = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`no exit: ${five.output().slice(-3000)}`)), 30_000),
+      ),
+    ]);
+    t.equal(code, 1, 'five within a minute: exit 1 for the DaemonSet to restart it');
+    t.match(five.output(), /cannot trust its state/);
+    t.match(five.output(), /"msg":"agent stopped"/, 'after draining');
   },
 );
