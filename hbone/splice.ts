@@ -76,7 +76,15 @@ export function splice(
         peerEnded &&
         (stream.rstCode === h2.NGHTTP2_NO_ERROR || stream.rstCode === h2.NGHTTP2_CANCEL);
       if (!clean) abortSocket(socket);
-      else if (!socket.writableEnded) socket.end();
+      else if (socket.readableEnded) {
+        if (!socket.writableEnded) socket.end();
+      } else {
+        // The tunnel is over while the application still sends: like ztunnel (a write into
+        // a stream reset with NO_ERROR is a broken pipe), close after our FIN is flushed;
+        // the kernel resets the connection if the application sends on. Keeping it open
+        // would read and drop its data for as long as it cares to send.
+        socket.destroySoon();
+      }
     }
     finish();
   });

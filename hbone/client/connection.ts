@@ -138,7 +138,14 @@ export class PooledConnection {
   destroy(err?: Error): void {
     if (this.sm.is('closed')) return;
     this.closeReason ??= err;
-    if (this.session) this.session.destroy();
+    // Node resets every open stream with the session's destroy code, NO_ERROR by default,
+    // which a server reads as a clean end of data (ztunnel's h2.rs does too). These
+    // tunnels are being cut: CONNECT_ERROR, the image of a TCP reset (RFC 9113 §8.5).
+    if (this.session)
+      this.session.destroy(
+        this.closeReason ?? new ClientClosedError('connection destroyed'),
+        h2.NGHTTP2_CONNECT_ERROR,
+      );
     else this.dialing.abort(this.closeReason ?? new ClientClosedError('connection destroyed'));
   }
 

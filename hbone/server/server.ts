@@ -45,6 +45,10 @@ export interface HboneServerOptions {
   /** Connections still in their handshake, in all and per source IP (admission.ts). */
   readonly maxHandshakes?: number;
   readonly maxHandshakesPerSource?: number;
+  /** PING each session this often, and close it when an answer takes longer than the
+   *  timeout (ztunnel's h2 server: 10 s / 20 s, src/proxy/h2.rs do_ping_pong). */
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
   /** Close a session that has had no stream for this long (longer than the client's 5 min). */
   readonly idleTimeoutMs?: number;
   readonly upstreamConnectTimeoutMs?: number;
@@ -212,6 +216,7 @@ export class HboneServer {
     }, prefaceMs);
     preface.unref();
     session.once('remoteSettings', () => clearTimeout(preface));
+    const stopPinging = this.pingPong(session);
     const ctx: StreamContext = {
       ...this.streamContext,
       onEarlyReset: () => {
@@ -237,7 +242,35 @@ export class HboneServer {
     session.once('close', () => {
       clearTimeout(idle);
       clearTimeout(preface);
+      stopPinging();
       this.sessions.delete(session);
     });
+  }
+
+  /** A peer that dies without closing (SIGKILL, a node lost) must not hold its tunnels
+   *  and their upstream sockets: seen with a killed client agent, whose reset the session
+   *  never read while its streams were busy (issue 12). Like ztunnel's server, PING every
+   *  interval and close the session when no answer comes within the timeout (or the PING
+   *  cannot be sent). Returns the function that stops it. */
+  private pingPong(session: ServerHttp2Session): () => void {
+    const intervalMs = this.opts.keepaliveIntervalMs ?? 10_000;
+    const timeoutMs = this.opts.keepaliveTimeoutMs ?? 20_000;
+    let deadline: NodeJS.Timeout | undefined;
+    const timer = setInterval(() => {
+      if (deadline || session.destroyed) return;
+      deadline = setTimeout(() => session.destroy(), timeoutMs);
+      deadline.unref();
+      const sent = session.ping((err) => {
+        clearTimeout(deadline);
+        deadline = undefined;
+        if (err && !session.destroyed) session.destroy();
+      });
+      if (!sent) session.destroy();
+    }, intervalMs);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      clearTimeout(deadline);
+    };
   }
 }

@@ -1,0 +1,39 @@
+// Many fault cycles through two real agent processes (issue 12): no descriptor growth.
+import { once } from 'node:events';
+import t from 'tap';
+import { startAgentPair } from '../helpers/agent-procs.js';
+import { eventually } from '../helpers/eventually.js';
+import { client, startPod } from '../helpers/fault-apps.js';
+
+t.test('100 fault cycles: no descriptor growth in either agent', async (t) => {
+  const p = await startAgentPair(t);
+  await startPod(t, p.ip('20.1'));
+  // Warm up the pool and the certificates, then measure.
+  await Promise.all(Array.from({ length: 10 }, async () => (await client(p)).destroy()));
+  await new Promise((r) => setTimeout(r, 500));
+  const before = { a: await p.fds('node-a'), b: await p.fds('node-b') };
+  for (let cycle = 0; cycle < 100; cycle++) {
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const s = await client(p);
+        s.on('error', () => {});
+        s.write(i % 2 ? 'down\n' : 'hello');
+        await once(s, 'data');
+        const closed = once(s, 'close');
+        if (i % 3 === 0) s.resetAndDestroy();
+        else if (i % 3 === 1) s.destroy();
+        else s.end();
+        if (i % 3 === 2) s.resume();
+        await closed;
+      }),
+    );
+  }
+  await eventually(
+    async () => (await p.fds('node-a')) <= before.a + 4 && (await p.fds('node-b')) <= before.b + 4,
+    'descriptors back',
+    10_000,
+  );
+  const after = { a: await p.fds('node-a'), b: await p.fds('node-b') };
+  t.ok(after.a <= before.a + 4, `node-a: ${before.a} -> ${after.a} descriptors`);
+  t.ok(after.b <= before.b + 4, `node-b: ${before.b} -> ${after.b} descriptors`);
+});

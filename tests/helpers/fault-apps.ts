@@ -1,0 +1,90 @@
+// The application side of the fault tests with real agent processes: the pod app-1
+// (endless downloads, checked transfers, echo) and its clients through node-a's SOCKS5,
+// each watched for how it ends (a reset or a clean end of data).
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Test } from 'tap';
+import { socks5Connect } from '../../lib/socks5-client.js';
+import type { AgentPair } from './agent-procs.js';
+import { eventually } from './eventually.js';
+
+/** The pod app-1 on node-b: `down\n` streams bytes for ever; `sum N\n` sends N bytes of a
+ *  known pattern and ends; anything else is echoed. */
+export async function startPod(
+  t: Test,
+  ip: string,
+): Promise<{ server: Server; open: Set<Socket> }> {
+  const open = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+    s.on('error', () => {});
+    s.once('data', (first: Buffer) => {
+      const line = String(first);
+      if (line.startsWith('down')) {
+        const chunk = Buffer.alloc(64 * 1024, 1);
+        const pump = () => {
+          while (!s.destroyed && s.write(chunk));
+        };
+        s.on('drain', pump);
+        pump();
+      } else if (line.startsWith('sum ')) {
+        s.end(pattern(Number(line.slice(4))));
+      } else {
+        s.write(first);
+        s.on('data', (d: Buffer) => s.write(d));
+        s.on('end', () => s.end());
+      }
+    });
+  });
+  server.listen({ host: ip, port: 9080, backlog: 2048 });
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const s of open) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { server, open };
+}
+
+export function pattern(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + 7) & 255;
+  return b;
+}
+
+export const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export function client(p: AgentPair): Promise<Socket> {
+  return socks5Connect(p.socks, { host: p.ip('20.1'), port: 9080 }, { localAddress: p.ip('10.1') });
+}
+
+/** How a socket ends, watched from now: a reset (error) or a clean end of data. */
+export function ending(s: Socket): Promise<'reset' | 'fin'> {
+  return new Promise((resolve) => {
+    let how: 'reset' | 'fin' | undefined;
+    s.on('error', () => {
+      how ??= 'reset';
+    });
+    s.on('end', () => {
+      how ??= 'fin';
+      s.destroy();
+    });
+    s.on('close', () => resolve(how ?? 'reset'));
+  });
+}
+
+export async function downloads(p: AgentPair, n: number) {
+  const socks = await Promise.all(Array.from({ length: n }, () => client(p)));
+  let received = 0;
+  const ends = socks.map((s) => {
+    const e = ending(s);
+    s.on('data', (d: Buffer) => {
+      received += d.length;
+    });
+    s.write('down\n');
+    return e;
+  });
+  await eventually(() => received > n * 256 * 1024, 'downloads under way', 20_000);
+  return ends;
+}
