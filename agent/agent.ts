@@ -3,6 +3,7 @@
 // and a valid certificate for every local identity. Inputs are explicit (STYLE.md §7-9).
 import { networkInterfaces } from 'node:os';
 import { HboneClient } from '../hbone/index.js';
+import { canonicalHost } from '../lib/ip.js';
 import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
 import { qualifiedName } from '../mesh/types.js';
@@ -297,7 +298,7 @@ function ownAddresses(config: AgentConfig): Set<string> {
   const set = new Set<string>();
   const add = (host: string, port: number) => {
     for (const h of host === '0.0.0.0' || host === '::' ? local : [host])
-      set.add(formatHostPort({ host: h, port }));
+      set.add(formatHostPort({ host: canonicalHost(h), port })); // route() compares canonically
   };
   for (const p of [config.outboundPort, config.inboundPort, config.inboundPlaintextPort])
     add(config.listenIp, p);

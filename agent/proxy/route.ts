@@ -3,6 +3,7 @@
 // outbound.ts. Tested by tables.
 import { isIP } from 'node:net';
 import { SpiffeId } from '../../identity/spiffe-id.js';
+import { canonicalHost } from '../../lib/ip.js';
 import type { MeshSnapshot } from '../../mesh/snapshot.js';
 import { qualifiedName, type Service, type Workload } from '../../mesh/types.js';
 import { formatHostPort } from '../config.js';
@@ -14,7 +15,7 @@ export interface RouteSettings {
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
   /** Addresses of this agent's own listeners, as formatHostPort spells them (`ip:port`,
-   *  `[v6]:port`): a connection to one of them is a loop. */
+   *  `[v6]:port`) with canonical IPs (lib/ip.ts): a connection to one of them is a loop. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
@@ -63,8 +64,10 @@ export function route(
   pick: (n: number) => number,
   sourceNamespace?: string,
 ): Route {
-  // The same spelling as ownAddresses (formatHostPort), or a loop would go unnoticed.
-  const hostKey = formatHostPort(dst);
+  // One canonical spelling (lib/ip.ts), the same as ownAddresses and the mesh's: any other
+  // spelling of a pod (`::ffff:a.b.c.d`) or of our own listeners would slip past the lookups.
+  const host = canonicalHost(dst.host);
+  const hostKey = formatHostPort({ host, port: dst.port });
   if (settings.ownAddresses.has(hostKey)) {
     return {
       kind: 'refuse',
@@ -72,25 +75,31 @@ export function route(
       reason: `${hostKey} is one of this agent's own listeners`,
     };
   }
+  if (host === '0.0.0.0' || host === '::') {
+    // The unspecified address is no destination; a connect to it reaches this host itself.
+    return {
+      kind: 'refuse',
+      code: 'SELF_CALL',
+      reason: `${hostKey}: the unspecified address reaches this host's own listeners`,
+    };
+  }
   let service: Service | undefined;
-  if (isIP(dst.host) === 0) {
-    service = snapshot.serviceByHostname(
-      qualify(dst.host, settings.clusterDomain, sourceNamespace),
-    );
+  if (isIP(host) === 0) {
+    service = snapshot.serviceByHostname(qualify(host, settings.clusterDomain, sourceNamespace));
     if (!service)
       return {
         kind: 'refuse',
         code: 'UNKNOWN_HOST',
-        reason: `${dst.host} is not a known mesh service`,
+        reason: `${host} is not a known mesh service`,
       };
   } else {
-    const pod = snapshot.workloadByIp(dst.host);
-    if (pod) return toWorkload(pod, dst.host, dst.port, undefined, snapshot, settings);
-    service = snapshot.serviceByIp(dst.host);
+    const pod = snapshot.workloadByIp(host);
+    if (pod) return toWorkload(pod, host, dst.port, undefined, snapshot, settings);
+    service = snapshot.serviceByIp(host);
     if (!service)
       return {
         kind: 'passthrough',
-        target: { ip: dst.host, port: dst.port },
+        target: { ip: host, port: dst.port },
         service: undefined,
         destination: undefined,
       };
