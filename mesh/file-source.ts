@@ -42,7 +42,7 @@ export class FileMeshSource implements MeshSource {
   #lastGood: ReadonlyMap<string, MeshFile>;
   /** Emptied files already reported, so that each episode is logged once. */
   #held = new Set<string>();
-  /** Digest of the last rejected contents, so that each rejection is logged once. */
+  /** The last rejection reported (its message), so that each rejection is logged once. */
   #rejected = '';
   /** The problem that kept the last reload from applying, or an emptied file whose last
    *  good contents are kept (MeshFileEmptiedError); cleared when all is well again. */
