@@ -1,7 +1,7 @@
 // Decide, then do: where an outbound connection goes, as a plain record. Pure function of
 // (source, destination, mesh snapshot, agent settings, a random number); the I/O lives in
 // outbound.ts. Tested by tables.
-import { isIP } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { canonicalHost } from '../../lib/ip.js';
 import type { MeshSnapshot } from '../../mesh/snapshot.js';
@@ -15,7 +15,8 @@ export interface RouteSettings {
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
   /** Addresses of this agent's own listeners, as formatHostPort spells them (`ip:port`,
-   *  `[v6]:port`) with canonical IPs (lib/ip.ts): a connection to one of them is a loop. */
+   *  `[v6]:port`) with canonical IPs (lib/ip.ts): a connection to one of them is a loop.
+   *  A wildcard (`0.0.0.0:p`, `[::]:p`) stands for every loopback address on port p. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
@@ -68,7 +69,7 @@ export function route(
   // spelling of a pod (`::ffff:a.b.c.d`) or of our own listeners would slip past the lookups.
   const host = canonicalHost(dst.host);
   const hostKey = formatHostPort({ host, port: dst.port });
-  if (settings.ownAddresses.has(hostKey)) {
+  if (settings.ownAddresses.has(hostKey) || reachesWildcard(host, dst.port, settings)) {
     return {
       kind: 'refuse',
       code: 'SELF_CALL',
@@ -152,6 +153,17 @@ function toWorkload(
     service,
     local: pod.node === s.node,
   };
+}
+
+/** A loopback destination reaches a listener bound to the wildcard on that port, whatever
+ *  the loopback address (`127.0.0.2`), so such a listener is ours for all of 127/8 and ::1. */
+function reachesWildcard(host: string, port: number, s: RouteSettings): boolean {
+  const loopback = host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+  if (!loopback) return false;
+  return (
+    s.ownAddresses.has(formatHostPort({ host: '0.0.0.0', port })) ||
+    s.ownAddresses.has(formatHostPort({ host: '::', port }))
+  );
 }
 
 /** `reviews` (in the caller's namespace) / `reviews.shop` / `reviews.shop.svc` → the

@@ -81,7 +81,7 @@ const settings = {
   trustDomain: 'cluster.local',
   clusterDomain: 'cluster.local',
   hbonePort: 15008,
-  ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008']),
+  ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008', '0.0.0.0:15001', '[::]:15006']),
 };
 
 type Want = Partial<{
@@ -357,6 +357,24 @@ const cases: [string, { host: string; port: number }, number, Want, string?][] =
       viaNode: false,
       local: false,
     },
+  ],
+  [
+    'any loopback address on a port we listen on with 0.0.0.0 → loop refused',
+    { host: '127.0.0.2', port: 15001 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    '::1 on a port we listen on with :: → loop refused',
+    { host: '::1', port: 15006 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    'another loopback address on a port we listen on with 127.0.0.1 only → passthrough',
+    { host: '127.0.0.2', port: 15080 },
+    0,
+    { kind: 'passthrough', target: '127.0.0.2:15080' },
   ],
   [
     'a non-mesh address as IPv4-mapped IPv6 → passthrough to the IPv4 address',
