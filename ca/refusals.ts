@@ -27,22 +27,43 @@ const LOG_BURST = 10;
 const LOG_PER_SECOND = 10 / 60;
 const MAX_SUPPRESSED_KEYS = 10_000;
 
-/** Error codes of a client that went away (not a refusal, nothing to tell it). */
-const GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+/** Error codes of a client that went away (not a refusal, nothing to tell it); llhttp says
+ *  HPE_INVALID_EOF_STATE when the connection ends inside a request. */
+const GONE = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'HPE_INVALID_EOF_STATE',
+]);
 
 export class CaRefusals {
   readonly #metrics: CaMetrics;
   readonly #logger: Logger;
   readonly #buckets = new TokenBuckets({ capacity: LOG_BURST, refillPerSecond: LOG_PER_SECOND });
   readonly #suppressed = new Map<string, number>();
+  /** Connections whose client is known to have left: Node reports one departure up to three
+   *  times (the request's 'error', then `clientError` for the EOF and the reset). */
+  readonly #gone = new WeakSet<object>();
 
   constructor(metrics: CaMetrics, logger: Logger) {
     this.#metrics = metrics;
     this.#logger = logger;
   }
 
-  /** Counts and logs one refusal. `fields` carries the audit facts (remote, node, identity). */
-  record(code: RefusalCode, fields: Record<string, unknown>, reason: string, msg: string): void {
+  /** Counts and logs one refusal. `fields` carries the audit facts (remote, node, identity);
+   *  `socket` lets a departure (ABORTED) of one connection count once. */
+  record(
+    code: RefusalCode,
+    fields: Record<string, unknown>,
+    reason: string,
+    msg: string,
+    socket?: object,
+  ): void {
+    if (code === 'ABORTED' && socket) {
+      if (this.#gone.has(socket)) return;
+      this.#gone.add(socket);
+    }
     this.#metrics.refused.inc({ code });
     const line = { ...fields, outcome: code === 'ABORTED' ? 'aborted' : 'refused', code, reason };
     if (code === 'ABORTED') return void this.#logger.debug(line, msg);
@@ -68,7 +89,7 @@ export class CaRefusals {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? 'REQUEST_TIMEOUT'
           : 'BAD_HTTP';
-    this.record(code, { audit: 'ca', remote }, httpReason(err), 'CA request refused');
+    this.record(code, { audit: 'ca', remote }, httpReason(err), 'CA request refused', socket);
     const status = { HEADERS_TOO_LARGE: 431, REQUEST_TIMEOUT: 408 }[code as string] ?? 400;
     const sent = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
     if (code !== 'ABORTED' && socket.writable && sent === 0)
@@ -78,13 +99,14 @@ export class CaRefusals {
 
   /** The TLS server's `tlsClientError`: a handshake that failed (scanners, wrong protocol,
    *  a client that left). Counted; a client that left is only logged at debug. */
-  onTlsClientError(err: NodeJS.ErrnoException, remote: string | undefined): void {
+  onTlsClientError(err: NodeJS.ErrnoException, socket: { remoteAddress?: string }): void {
     const gone = GONE.has(err.code ?? '') || /socket hang up/.test(err.message);
     this.record(
       gone ? 'ABORTED' : 'TLS_HANDSHAKE',
-      { audit: 'ca', remote },
+      { audit: 'ca', remote: socket.remoteAddress },
       `TLS handshake: ${err.code ? `${err.code}: ` : ''}${err.message.split('\n')[0]}`,
       'CA TLS handshake failed',
+      socket,
     );
   }
 }

@@ -89,9 +89,7 @@ export class CaServer {
     const ca = new CaServer(server, opts);
     server.on('request', (req, res) => void ca.#handle(req, res));
     server.on('clientError', (err, socket) => ca.#refusals.onClientError(err, socket));
-    server.on('tlsClientError', (err, socket) =>
-      ca.#refusals.onTlsClientError(err, socket.remoteAddress),
-    );
+    server.on('tlsClientError', (err, socket) => ca.#refusals.onTlsClientError(err, socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {
@@ -165,6 +163,7 @@ export class CaServer {
           { audit: 'ca', remote: req.socket.remoteAddress, method: req.method, path },
           caErr.message,
           'CA request refused',
+          req.socket,
         );
       // A bug or an outage behind us (not the client's doing): the stack helps.
       if (caErr.code === 'INTERNAL')
@@ -222,7 +221,13 @@ export class CaServer {
       const caErr =
         err instanceof CaError ? err : new CaError('INTERNAL', 'internal error', { cause: err });
       if (caErr.identity) audit['identity'] = caErr.identity;
-      this.#refusals.record(caErr.code, audit, errorMessage(err), 'certificate refused');
+      this.#refusals.record(
+        caErr.code,
+        audit,
+        errorMessage(err),
+        'certificate refused',
+        req.socket,
+      );
       this.#reported.add(caErr);
       throw caErr;
     }
@@ -256,6 +261,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       new CaError('BODY_TOO_LARGE', `body of ${declared} bytes is over ${limit} bytes`),
     );
   }
+  // The client may have left while the node was being authenticated, before the listeners
+  // below exist: then no 'error' or 'close' would ever come (a promise hung for good).
+  if (req.destroyed && !req.complete)
+    return Promise.reject(
+      new CaError('ABORTED', 'the client closed the connection before sending its request body'),
+    );
   // Listeners rather than async iteration: leaving a for-await early destroys the request,
   // and with it the socket our 413 must go out on.
   return new Promise((resolve, reject) => {
