@@ -8,17 +8,7 @@ import { socks5Connect } from '../../lib/socks5-client.js';
 import { EMPTY_MARKER } from '../../mesh/file-source.js';
 import { converse } from '../helpers/apps.js';
 import { eventually } from '../helpers/eventually.js';
-import { startWorld, type World } from '../helpers/world.js';
-
-const DENY_WEB = `
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: ratings-deny-web, namespace: shop}
-spec:
-  selector: {matchLabels: {app: ratings}}
-  action: DENY
-  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/web]}}]}]
-`;
+import { RATINGS_DENY_WEB, startWorld, type World } from '../helpers/world.js';
 
 /** web (node-a) → ratings (node-b) over HBONE: the answer, or 'refused'. */
 async function webToRatings(w: World): Promise<string> {
@@ -52,14 +42,14 @@ async function barrier(w: World, n: number): Promise<void> {
 }
 
 t.test('a DENY file rewritten in place keeps denying; emptied on purpose it lifts', async (t) => {
-  const w = await startWorld(t, { files: { 'deny.yaml': DENY_WEB } });
+  const w = await startWorld(t, { files: { 'deny.yaml': RATINGS_DENY_WEB } });
   const file = join(w.meshDir, 'deny.yaml');
   t.equal(await webToRatings(w), 'refused', 'denied at start');
   for (let i = 0; i < 3; i++) {
     const fh = await open(file, 'w'); // truncated: the file reads empty until written
     await barrier(w, i); // both agents have now reloaded with the empty file in place
     t.equal(await webToRatings(w), 'refused', `still denied while the file is empty (${i})`);
-    await fh.writeFile(DENY_WEB);
+    await fh.writeFile(RATINGS_DENY_WEB);
     await fh.close();
   }
   const denials = w.access

@@ -1,9 +1,7 @@
 // The outbound decision as a table: destination → HBONE / passthrough / refusal.
 import t from 'tap';
-import { parseAllDocuments } from 'yaml';
 import { type Route, route } from '../../agent/proxy/route.js';
-import { convertDocuments } from '../../mesh/convert/index.js';
-import { MeshSnapshot } from '../../mesh/snapshot.js';
+import { snapshotFromYaml } from '../helpers/snapshot.js';
 
 const YAML = `
 apiVersion: v1
@@ -66,16 +64,7 @@ kind: Service
 metadata: {name: legacy, namespace: shop}
 spec: {clusterIP: 198.19.0.3, selector: {app: legacy}, ports: [{port: 80, targetPort: 8080}]}
 `;
-const snapshot = new MeshSnapshot(
-  convertDocuments(
-    parseAllDocuments(YAML).map((d, i) => ({
-      doc: d.toJS(),
-      origin: { source: 'test', document: i },
-    })),
-    { clusterDomain: 'cluster.local' },
-  ),
-  1,
-);
+const snapshot = snapshotFromYaml(YAML);
 const settings = {
   node: 'node-a',
   trustDomain: 'cluster.local',

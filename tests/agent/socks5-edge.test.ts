@@ -2,27 +2,15 @@
 // mesh pod's address (`::ffff:a.b.c.d`) must reach the pod over HBONE under its policy, never
 // around it in plaintext; and a process whose address is no pod of the node gets no relay.
 import t from 'tap';
-import { parseAllDocuments } from 'yaml';
 import { socks5Source } from '../../agent/proxy/socks5.js';
 import { MeshView } from '../../agent/state.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
-import { convertDocuments } from '../../mesh/convert/index.js';
-import { MeshSnapshot } from '../../mesh/snapshot.js';
 import { converse, startApp, stopApps } from '../helpers/apps.js';
-import { startWorld } from '../helpers/world.js';
-
-const DENY_WEB = `
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: ratings-deny-web, namespace: shop}
-spec:
-  selector: {matchLabels: {app: ratings}}
-  action: DENY
-  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/web]}}]}]
-`;
+import { snapshotFromYaml } from '../helpers/snapshot.js';
+import { RATINGS_DENY_WEB, startWorld } from '../helpers/world.js';
 
 t.test('a DENY holds for the IPv4-mapped IPv6 form of the pod address', async (t) => {
-  const w = await startWorld(t, { files: { 'deny.yaml': DENY_WEB } });
+  const w = await startWorld(t, { files: { 'deny.yaml': RATINGS_DENY_WEB } });
   const attempt = (host: string) =>
     socks5Connect(w.socks('node-a'), { host, port: 9080 }, { localAddress: w.ip('10.1') }).then(
       (s) => converse(s, ['secret']),
@@ -101,20 +89,7 @@ metadata: {name: far-1, namespace: shop}
 spec: {serviceAccountName: far, nodeName: node-b}
 status: {podIP: 198.18.2.1}
 `;
-const view = new MeshView(
-  new MeshSnapshot(
-    convertDocuments(
-      parseAllDocuments(YAML).map((d, i) => ({
-        doc: d.toJS(),
-        origin: { source: 't', document: i },
-      })),
-      { clusterDomain: 'cluster.local' },
-    ),
-    1,
-  ),
-  'node-a',
-  'istio-system',
-);
+const view = new MeshView(snapshotFromYaml(YAML), 'node-a', 'istio-system');
 const base = { node: 'node-a', socks5Workload: undefined, socks5AllowNonPodClients: false };
 const cases: [string, string, Partial<typeof base> | { socks5Workload: string }, string][] = [
   // name, source IP, config, expected: 'mesh <pod>' | 'no identity' | 'refused'
