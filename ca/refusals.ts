@@ -10,7 +10,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/logger.js';
-import { TokenBuckets } from '../lib/token-bucket.js';
+import { RefusalLog } from '../lib/refusal-log.js';
 import type { CaErrorCode } from './errors.js';
 import type { CaMetrics } from './metrics.js';
 
@@ -21,11 +21,6 @@ export type ConnectionRefusal =
   | 'REQUEST_TIMEOUT'
   | 'TLS_HANDSHAKE';
 export type RefusalCode = CaErrorCode | ConnectionRefusal;
-
-/** Per peer and code: 10 lines at once, then 10 a minute. */
-const LOG_BURST = 10;
-const LOG_PER_SECOND = 10 / 60;
-const MAX_SUPPRESSED_KEYS = 10_000;
 
 /** Error codes of a client that went away (not a refusal, nothing to tell it); llhttp says
  *  HPE_INVALID_EOF_STATE when the connection ends inside a request. */
@@ -40,8 +35,8 @@ const GONE = new Set([
 export class CaRefusals {
   readonly #metrics: CaMetrics;
   readonly #logger: Logger;
-  readonly #buckets = new TokenBuckets({ capacity: LOG_BURST, refillPerSecond: LOG_PER_SECOND });
-  readonly #suppressed = new Map<string, number>();
+  /** Per peer and code: 10 lines at once, then 10 a minute. */
+  readonly #warnings: RefusalLog;
   /** Connections whose client is known to have left: Node reports one departure up to three
    *  times (the request's 'error', then `clientError` for the EOF and the reset). */
   readonly #gone = new WeakSet<object>();
@@ -49,6 +44,7 @@ export class CaRefusals {
   constructor(metrics: CaMetrics, logger: Logger) {
     this.#metrics = metrics;
     this.#logger = logger;
+    this.#warnings = new RefusalLog(logger, { burst: 10, perMinute: 10 });
   }
 
   /** Counts and logs one refusal. `fields` carries the audit facts (remote, node, identity);
@@ -67,15 +63,7 @@ export class CaRefusals {
     this.#metrics.refused.inc({ code });
     const line = { ...fields, outcome: code === 'ABORTED' ? 'aborted' : 'refused', code, reason };
     if (code === 'ABORTED') return void this.#logger.debug(line, msg);
-    const key = `${String(fields['remote'])}|${code}`;
-    if (!this.#buckets.take(key)) {
-      if (this.#suppressed.size >= MAX_SUPPRESSED_KEYS) this.#suppressed.clear();
-      this.#suppressed.set(key, (this.#suppressed.get(key) ?? 0) + 1);
-      return;
-    }
-    const suppressed = this.#suppressed.get(key);
-    this.#suppressed.delete(key);
-    this.#logger.warn(suppressed ? { ...line, suppressed } : line, msg);
+    this.#warnings.warn(`${String(fields['remote'])}|${code}`, line, msg);
   }
 
   /** The HTTP server's `clientError`: a request Node could not parse or that timed out.

@@ -5,8 +5,7 @@
 // plain-TCP relay to any non-mesh address, the CA or another agent's admin port included),
 // unless --socks5-allow-non-pod-clients. Handshake bytes are bounded and timed.
 import type { Socket } from 'node:net';
-import type { Logger } from '../../lib/logger.js';
-import { TokenBucket } from '../../lib/token-bucket.js';
+import { RefusalLog } from '../../lib/refusal-log.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentConfig, HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
@@ -21,7 +20,11 @@ const MAX_HANDSHAKE_BYTES = 600;
 
 export const Socks5Listener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> => {
-    const refusals = new RefusalLog(ctx.logger.child({ listener: 'socks5' }));
+    // Per client address: 5 warnings at once, then 5 a minute (each is an access-log line).
+    const refusals = new RefusalLog(ctx.logger.child({ listener: 'socks5' }), {
+      burst: 5,
+      perMinute: 5,
+    });
     return TcpListener.create('socks5', at, ctx.drain, (s) => void handle(ctx, s, refusals));
   },
 };
@@ -56,24 +59,6 @@ export function socks5Source(
     allowed: false,
     reason: `source ${ip} is no pod of node ${config.node}: SOCKS5 relays only for this node's pods (--socks5-workload or --socks5-allow-non-pod-clients to allow others)`,
   };
-}
-
-/** Refusals of clients are logged at warn, but at most a few a minute: a misconfigured
- *  client retrying must not flood the log. Each is also one access-log line. */
-class RefusalLog {
-  readonly #bucket = new TokenBucket(5, 5 / 60);
-  #suppressed = 0;
-  constructor(readonly logger: Logger) {}
-
-  note(fields: Record<string, unknown>, msg: string): void {
-    if (!this.#bucket.take()) {
-      this.#suppressed++;
-      return;
-    }
-    const suppressed = this.#suppressed;
-    this.#suppressed = 0;
-    this.logger.warn({ ...fields, ...(suppressed > 0 ? { suppressed } : {}) }, msg);
-  }
 }
 
 async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): Promise<void> {
@@ -149,7 +134,8 @@ function refuse(
   );
   record.fail('UNKNOWN_SOURCE', reason);
   record.finish();
-  refusals.note(
+  refusals.warn(
+    src.ip,
     {
       code: 'UNKNOWN_SOURCE',
       src: `${src.ip}:${src.port}`,
