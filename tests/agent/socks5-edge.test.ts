@@ -1,6 +1,8 @@
-// The SOCKS5 edge under a hostile local process (issue 12, item 5): another spelling of a
-// mesh pod's address (`::ffff:a.b.c.d`) must reach the pod over HBONE under its policy, never
-// around it in plaintext; and a process whose address is no pod of the node gets no relay.
+// The outbound edges under a hostile local process (issue 12, item 5): another spelling of a
+// mesh pod's address (`::ffff:a.b.c.d`), asked through SOCKS5 or reported as a captured
+// original destination, must reach the pod over HBONE under its policy, never around it in
+// plaintext; and a process whose address is no pod of the node gets no SOCKS5 relay.
+import { connect } from 'node:net';
 import t from 'tap';
 import { socks5Source } from '../../agent/proxy/socks5.js';
 import { MeshView } from '../../agent/state.js';
@@ -39,6 +41,39 @@ t.test('a DENY holds for the IPv4-mapped IPv6 form of the pod address', async (t
       .some((l) => l['dst.workload'] === 'reviews-1' && l['security'] === 'mutual_tls'),
   );
 });
+
+t.test(
+  'a captured original destination in IPv4-mapped form is the pod, under its DENY',
+  async (t) => {
+    // The kernel's answer is the seam (no iptables here); attempts are one at a time, so
+    // "the destination the next connection was redirected from" is one variable.
+    let redirectedFrom = '';
+    const world = await startWorld(t, {
+      files: { 'deny.yaml': RATINGS_DENY_WEB },
+      originalDestination: () => ({ ip: redirectedFrom, port: 9080 }),
+    });
+    const capture = world.mesh.agents.get('node-a')!.addresses().outbound!;
+    const attempt = (ip: string) =>
+      new Promise<string>((resolve) => {
+        redirectedFrom = ip;
+        const s = connect({
+          host: capture.host,
+          port: capture.port,
+          localAddress: world.ip('10.1'),
+        });
+        let out = '';
+        s.on('data', (d) => (out += d));
+        s.on('error', () => {});
+        s.on('close', () => resolve(out === '' ? 'closed' : out));
+        s.write('secret\n');
+        s.end();
+      });
+    t.equal(await attempt(`::ffff:${world.ip('20.3')}`), 'closed', 'denied: closed without data');
+    const line = world.access.get('node-b')!.find((l) => l['dst.workload'] === 'ratings-1');
+    t.equal(line?.['verdict'], 'deny', 'by the receiving agent, over HBONE');
+    t.match(await attempt(`::ffff:${world.ip('20.1')}`), /^reviews-1 secret\n/, 'allowed pod');
+  },
+);
 
 t.test('a local process that is no pod gets no plain-TCP relay', async (t) => {
   const w = await startWorld(t);
