@@ -3,6 +3,7 @@
 // and a valid certificate for every local identity. Inputs are explicit (STYLE.md §7-9).
 import { networkInterfaces } from 'node:os';
 import { HboneClient } from '../hbone/index.js';
+import { canonicalHost } from '../lib/ip.js';
 import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
 import { qualifiedName } from '../mesh/types.js';
@@ -309,8 +310,10 @@ function ownAddresses(config: AgentConfig): Set<string> {
     .filter((a): a is string => !!a);
   const set = new Set<string>();
   const add = (host: string, port: number) => {
-    for (const h of host === '0.0.0.0' || host === '::' ? local : [host])
-      set.add(formatHostPort({ host: h, port }));
+    // The wildcard itself too: route() reads it as "every loopback address" (127/8 is not
+    // listed by the interfaces, yet 127.0.0.2 reaches a 0.0.0.0 listener).
+    for (const h of host === '0.0.0.0' || host === '::' ? [host, ...local] : [host])
+      set.add(formatHostPort({ host: canonicalHost(h), port })); // route() compares canonically
   };
   for (const p of [config.outboundPort, config.inboundPort, config.inboundPlaintextPort])
     add(config.listenIp, p);

@@ -31,6 +31,9 @@ export interface AgentConfig {
   readonly socks5: HostPort | undefined;
   /** `namespace/pod` whose identity SOCKS5 clients get when their source IP is no pod. */
   readonly socks5Workload: string | undefined;
+  /** Relay (plain TCP to non-mesh addresses) for SOCKS5 clients whose source IP is no pod
+   *  of this node. Off by default: it is an open relay for any local process. */
+  readonly socks5AllowNonPodClients: boolean;
   readonly admin: HostPort | undefined;
   readonly metrics: HostPort | undefined;
   readonly workers: number;

@@ -15,6 +15,8 @@ export type CaErrorCode =
   | 'RATE_LIMITED'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  /** The client went away before its request was complete: nobody gets an answer. */
+  | 'ABORTED'
   | 'INTERNAL';
 
 export class CaError extends MtunError {
@@ -44,6 +46,7 @@ export const CA_ERROR_STATUS: Readonly<Record<CaErrorCode, number>> = {
   METHOD_NOT_ALLOWED: 405,
   BODY_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  ABORTED: 499, // nginx's "client closed request"; never sent (there is no one to send it to)
   INTERNAL: 500,
 };
 

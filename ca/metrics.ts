@@ -10,7 +10,7 @@ export class CaMetrics {
   });
   readonly refused = new Counter({
     name: 'mtun_ca_requests_refused_total',
-    help: 'Certificate requests refused, by error code',
+    help: 'Requests the CA refused, by code (ABORTED: the client left before its request was complete)',
     labelNames: ['code'] as const,
     registers: [this.registry],
   });

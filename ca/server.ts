@@ -1,7 +1,8 @@
 // The CA's HTTPS API (TLS 1.3): POST /v1/certificates, GET /v1/trust-bundle, GET /healthz,
 // GET /metrics. Authenticates the calling node by bearer token (a NodeAuthenticator: tokens
 // file or TokenReview), rate-limits per node, bounds bodies and time, writes one audit line
-// per issuance or refusal.
+// per issuance, and reports every refusal through CaRefusals (counted by code, logged at warn
+// with reason and peer, rate-limited; a client that went away is only counted, ABORTED).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +24,7 @@ import {
   issueLeaf,
   privateKeyPem,
 } from './pki.js';
+import { CaRefusals } from './refusals.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const SERVING_CERT_LIFETIME_MS = 7 * 86_400_000;
@@ -58,6 +60,9 @@ export class CaServer {
   readonly #opts: CaServerOptions;
   readonly #limiter: TokenBuckets;
   readonly #bundlePem: string;
+  readonly #refusals: CaRefusals;
+  /** Refusals #certificates already reported, so that #handle does not report them twice. */
+  readonly #reported = new WeakSet<Error>();
   #renewTimer: NodeJS.Timeout | undefined;
 
   private constructor(server: Server, opts: CaServerOptions) {
@@ -68,6 +73,7 @@ export class CaServer {
       refillPerSecond: opts.rateLimit?.perSecond ?? 20,
     });
     this.#bundlePem = opts.authority.roots.map((r) => r.toString('pem')).join('\n');
+    this.#refusals = new CaRefusals(opts.metrics, opts.logger);
   }
 
   /** Builds the serving certificate, binds, and starts serving. Rejects if it cannot bind. */
@@ -82,9 +88,8 @@ export class CaServer {
     });
     const ca = new CaServer(server, opts);
     server.on('request', (req, res) => void ca.#handle(req, res));
-    server.on('tlsClientError', (err) =>
-      opts.logger.debug({ err: err.message }, 'CA TLS handshake failed'),
-    );
+    server.on('clientError', (err, socket) => ca.#refusals.onClientError(err, socket));
+    server.on('tlsClientError', (err, socket) => ca.#refusals.onTlsClientError(err, socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {
@@ -152,7 +157,18 @@ export class CaServer {
     } catch (err) {
       const caErr =
         err instanceof CaError ? err : new CaError('INTERNAL', 'internal error', { cause: err });
-      if (caErr.code === 'INTERNAL') this.#opts.logger.error({ err }, 'CA request failed');
+      if (!this.#reported.has(caErr))
+        this.#refusals.record(
+          caErr.code,
+          { audit: 'ca', remote: req.socket.remoteAddress, method: req.method, path },
+          caErr.message,
+          'CA request refused',
+          req.socket,
+        );
+      // A bug or an outage behind us (not the client's doing): the stack helps.
+      if (caErr.code === 'INTERNAL')
+        this.#opts.logger.error({ err: caErr.cause ?? caErr }, 'CA request failed');
+      if (caErr.code === 'ABORTED' || req.socket.destroyed) return; // no one to answer
       if (!res.headersSent) {
         if (caErr.code === 'RATE_LIMITED') res.setHeader('retry-after', '1');
         if (caErr.code === 'BODY_TOO_LARGE') res.setHeader('connection', 'close');
@@ -201,14 +217,19 @@ export class CaServer {
         }),
       );
     } catch (err) {
-      const code = err instanceof CaError ? err.code : 'INTERNAL';
-      if (err instanceof CaError && err.identity) audit['identity'] = err.identity;
-      metrics.refused.inc({ code });
-      logger.warn(
-        { ...audit, outcome: 'refused', code, reason: errorMessage(err) },
+      // The client is told "internal error" only; the log says what it was.
+      const caErr =
+        err instanceof CaError ? err : new CaError('INTERNAL', 'internal error', { cause: err });
+      if (caErr.identity) audit['identity'] = caErr.identity;
+      this.#refusals.record(
+        caErr.code,
+        audit,
+        errorMessage(err),
         'certificate refused',
+        req.socket,
       );
-      throw err;
+      this.#reported.add(caErr);
+      throw caErr;
     }
   }
 }
@@ -240,6 +261,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       new CaError('BODY_TOO_LARGE', `body of ${declared} bytes is over ${limit} bytes`),
     );
   }
+  // The client may have left while the node was being authenticated, before the listeners
+  // below exist: then no 'error' or 'close' would ever come (a promise hung for good).
+  if (req.destroyed && !req.complete)
+    return Promise.reject(
+      new CaError('ABORTED', 'the client closed the connection before sending its request body'),
+    );
   // Listeners rather than async iteration: leaving a for-await early destroys the request,
   // and with it the socket our 413 must go out on.
   return new Promise((resolve, reject) => {
@@ -253,9 +280,21 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       reject(new CaError('BODY_TOO_LARGE', `body is over ${limit} bytes`));
     };
     const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    // Node reports a client that closes mid-body as an 'error' ("aborted", ECONNRESET) and
+    // a 'close' before 'end': the client left, which is not our failure (not INTERNAL).
+    const onAbort = () =>
+      reject(
+        new CaError(
+          'ABORTED',
+          `the client closed the connection after ${size} bytes of the request body`,
+        ),
+      );
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', reject);
+    req.on('error', onAbort);
+    req.on('close', () => {
+      if (!req.complete) onAbort();
+    });
   });
 }
 

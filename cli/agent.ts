@@ -43,6 +43,7 @@ interface AgentFlags {
   hbonePort?: string;
   socks5: string;
   socks5Workload?: string;
+  socks5AllowNonPodClients?: boolean;
   admin: string;
   metrics: string;
   workers: string;
@@ -121,6 +122,7 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
       f.hbonePort === undefined ? inboundPort : attempt(() => port(f.hbonePort!, '--hbone-port')),
     socks5: attempt(() => optionalHostPort(f.socks5, '--socks5')),
     socks5Workload: f.socks5Workload,
+    socks5AllowNonPodClients: f.socks5AllowNonPodClients === true,
     admin: attempt(() => optionalHostPort(f.admin, '--admin')),
     metrics: attempt(() => optionalHostPort(f.metrics, '--metrics')),
     workers,
@@ -259,6 +261,10 @@ export function registerAgent(program: Command): void {
     .option(
       '--socks5-workload <ns/pod>',
       'identity for SOCKS5 clients whose source IP is no local pod',
+    )
+    .option(
+      '--socks5-allow-non-pod-clients',
+      'relay for SOCKS5 clients whose source IP is no pod of this node (plain TCP to non-mesh addresses; default: refused, as it would be an open relay for any local process)',
     )
     .option(
       '--admin <host:port|off>',

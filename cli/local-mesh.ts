@@ -88,6 +88,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         hbonePort: o.hbonePort,
         socks5: { host: node.ip, port: o.socks5Port ?? 0 },
         socks5Workload: undefined,
+        socks5AllowNonPodClients: false,
         admin: { host: node.ip, port: o.adminPort ?? 0 },
         metrics: { host: node.ip, port: o.metricsPort ?? 0 },
         workers: 1,

@@ -1,24 +1,17 @@
 // IP:port addresses as HBONE carries them in `:authority` (`10.0.0.5:8080`,
 // `[fd00::5]:8080`). Only IP literals: HBONE targets are workload addresses, never names,
 // so a name is a bad request rather than something to resolve. IPs are kept in canonical
-// form (net.SocketAddress) so that comparing two addresses is comparing two strings.
-import { isIP, SocketAddress } from 'node:net';
+// form (lib/ip.ts: IPv4-mapped IPv6 folded to IPv4) so that comparing two addresses is
+// comparing two strings.
+import { isIP } from 'node:net';
+import { canonicalIp } from '../lib/ip.js';
+
+export { canonicalIp };
 
 export interface SocketAddr {
   /** Canonical IP literal, no brackets (`fd00::5`, not `[fd00:0::5]`). */
   readonly ip: string;
   readonly port: number;
-}
-
-/** Canonical form of an IP literal, or undefined if `text` is not one. */
-export function canonicalIp(text: string): string | undefined {
-  // isIP accepts IPv6 zone ids (`fe80::1%eth0`); they name a local interface, never a
-  // workload, and would make two spellings of one address compare unequal.
-  if (text.includes('%')) return undefined;
-  const family = isIP(text);
-  if (family === 0) return undefined;
-  if (family === 4) return text; // isIP already refuses leading zeros and out-of-range octets
-  return new SocketAddress({ address: text, family: 'ipv6' }).address;
 }
 
 function validPort(port: number): boolean {

@@ -1,47 +1,47 @@
-// Refusals, each logged at warn with its reason and peer and counted by code, without
-// letting a flood flood the log: per code, a burst of lines and then at most one per
-// second, the next line saying how many were left out. Counts are exact.
+// Warnings for refusals (of a client, a request, a connection), rate-limited per key (a peer
+// and a reason): each kind of refusal from each peer is logged at warn, but a flood of them
+// cannot flood the log. The first line that gets through after a quiet spell says how many
+// were `suppressed`. Counting every refusal is the caller's business (metrics).
 import type { Logger } from './logger.js';
 import { TokenBuckets } from './token-bucket.js';
 
-export class RefusalLog {
-  readonly #counts = new Map<string, number>();
-  readonly #suppressed = new Map<string, number>();
-  readonly #buckets: TokenBuckets;
+export interface RefusalLogOptions {
+  /** Lines per key at once (default 10). */
+  readonly burst?: number;
+  /** Lines per key per minute after the burst (default 10). */
+  readonly perMinute?: number;
+  /** Keys remembered (least recently used dropped; default 10,000). */
+  readonly maxKeys?: number;
+  /** Clock in ms (tests). */
+  readonly now?: () => number;
+}
 
-  constructor(
-    private readonly log: Logger,
-    private readonly message: string,
-    opts: { burst?: number; perSecond?: number } = {},
-  ) {
+export class RefusalLog {
+  readonly #logger: Logger;
+  readonly #buckets: TokenBuckets;
+  readonly #suppressed = new Map<string, number>();
+  readonly #maxKeys: number;
+
+  constructor(logger: Logger, opts: RefusalLogOptions = {}) {
+    this.#logger = logger;
+    this.#maxKeys = opts.maxKeys ?? 10_000;
     this.#buckets = new TokenBuckets({
       capacity: opts.burst ?? 10,
-      refillPerSecond: opts.perSecond ?? 1,
-      maxKeys: 256,
+      refillPerSecond: (opts.perMinute ?? 10) / 60,
+      maxKeys: this.#maxKeys,
+      ...(opts.now ? { now: opts.now } : {}),
     });
   }
 
-  refuse(
-    code: string,
-    reason: string,
-    fields: Record<string, unknown> = {},
-    message = this.message,
-  ): void {
-    this.#counts.set(code, (this.#counts.get(code) ?? 0) + 1);
-    if (!this.#buckets.take(code)) {
-      this.#suppressed.set(code, (this.#suppressed.get(code) ?? 0) + 1);
+  /** Logs `fields` at warn unless `key` is over its rate (then counts it as suppressed). */
+  warn(key: string, fields: Record<string, unknown>, msg: string): void {
+    if (!this.#buckets.take(key)) {
+      if (this.#suppressed.size >= this.#maxKeys) this.#suppressed.clear();
+      this.#suppressed.set(key, (this.#suppressed.get(key) ?? 0) + 1);
       return;
     }
-    const suppressed = this.#suppressed.get(code);
-    this.#suppressed.delete(code);
-    this.log.warn(
-      { ...fields, code, reason, ...(suppressed ? { suppressedSinceLast: suppressed } : {}) },
-      message,
-    );
-  }
-
-  /** Refusals so far, by code. */
-  counts(): Record<string, number> {
-    return Object.fromEntries(this.#counts);
+    const suppressed = this.#suppressed.get(key);
+    this.#suppressed.delete(key);
+    this.#logger.warn(suppressed ? { ...fields, suppressed } : fields, msg);
   }
 }

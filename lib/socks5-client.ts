@@ -1,6 +1,6 @@
 // A minimal SOCKS5 client (RFC 1928 CONNECT, no auth) from a chosen local address, so the
 // agent sees a pod IP as the source: used by `mtun demo` and the tests.
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
 
 export class Socks5Refused extends Error {
   constructor(readonly replyCode: number) {
@@ -37,11 +37,14 @@ export function socks5Connect(
         if (buf[1] !== 0) return reject(new Error('no acceptable auth method'));
         buf = buf.subarray(2);
         phase = 1;
-        const isV4 = /^\d+\.\d+\.\d+\.\d+$/.test(target.host);
         const port = Buffer.from([target.port >> 8, target.port & 255]);
-        const addr = isV4
-          ? Buffer.from([1, ...target.host.split('.').map(Number)])
-          : Buffer.concat([Buffer.from([3, target.host.length]), Buffer.from(target.host)]);
+        const family = isIP(target.host);
+        const addr =
+          family === 4
+            ? Buffer.from([1, ...target.host.split('.').map(Number)])
+            : family === 6
+              ? Buffer.concat([Buffer.from([4]), ipv6Bytes(target.host)])
+              : Buffer.concat([Buffer.from([3, target.host.length]), Buffer.from(target.host)]);
         s.write(Buffer.concat([Buffer.from([5, 1, 0]), addr, port]));
       }
       if (phase === 1 && buf.length >= 10) {
@@ -60,4 +63,21 @@ export function socks5Connect(
     };
     s.on('data', onData);
   });
+}
+
+/** The 16 bytes of an IPv6 literal (`::ffff:10.0.0.5` included). */
+function ipv6Bytes(ip: string): Buffer {
+  let text = ip;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const out = Buffer.alloc(16);
+  for (const [i, g] of groups.entries()) out.writeUInt16BE(Number.parseInt(g, 16), 2 * i);
+  return out;
 }

@@ -1,21 +1,23 @@
 // The file source: Kubernetes-shaped multi-document YAML from files and directories,
 // watched. Each good change yields a new snapshot; a bad one is reported (file, document,
-// field, expectation) and the previous snapshot stays in force.
-import { createHash } from 'node:crypto';
+// field, expectation) once, at warn, and the previous snapshot stays in force. A file that
+// held objects and reads empty keeps its last good contents (mesh-files.ts, emptiedFiles).
 import { type FSWatcher, statSync, watch } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { basename, dirname, resolve } from 'node:path';
 import { ConfigError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { convertDocuments, type SourceDocument } from './convert/index.js';
-import { MeshValidationError } from './errors.js';
+import { convertDocuments } from './convert/index.js';
+import {
+  documentsOf,
+  emptiedFiles,
+  type MeshFile,
+  MeshFileEmptiedError,
+  readMeshFiles,
+} from './mesh-files.js';
 import { MeshSnapshot } from './snapshot.js';
 import { type MeshSource, SnapshotListeners, snapshotCounts } from './source.js';
 
-const MAX_FILE_BYTES = 16 << 20;
-const MAX_DOCUMENTS = 100_000;
-const YAML_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+export { EMPTY_MARKER, readDocuments } from './mesh-files.js';
 
 export interface FileSourceOptions {
   readonly paths: readonly string[];
@@ -24,69 +26,6 @@ export interface FileSourceOptions {
   /** Watch for changes (default true). */
   readonly watch?: boolean;
   readonly debounceMs?: number;
-}
-
-/** Reads files and directories (non-recursive; *.yaml, *.yml, *.json, sorted by name). */
-export async function readDocuments(
-  paths: readonly string[],
-): Promise<{ docs: SourceDocument[]; digest: string }> {
-  const files: string[] = [];
-  for (const p of paths) {
-    let st: Awaited<ReturnType<typeof stat>>;
-    try {
-      st = await stat(p);
-    } catch (err) {
-      throw new ConfigError(
-        `mesh path ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : errorMessage(err)}`,
-      );
-    }
-    if (st.isDirectory()) {
-      const names = (await readdir(p))
-        .filter((n) => YAML_EXTENSIONS.has(extname(n)) && !n.startsWith('.'))
-        .sort();
-      files.push(...names.map((n) => join(p, n)));
-    } else files.push(p);
-  }
-  const hash = createHash('sha256');
-  const docs: SourceDocument[] = [];
-  const errors: MeshValidationError[] = [];
-  for (const file of files) {
-    const st = await stat(file);
-    if (st.size > MAX_FILE_BYTES) {
-      throw new ConfigError(
-        `${file}: ${st.size} bytes is over the limit of ${MAX_FILE_BYTES} bytes per mesh file`,
-      );
-    }
-    const text = await readFile(file, 'utf8');
-    hash.update(file).update('\0').update(text).update('\0');
-    const parsed = parseAllDocuments(text);
-    const list = Array.isArray(parsed) ? parsed : [parsed];
-    list.forEach((d, i) => {
-      const origin = { source: file, document: i };
-      if (d.errors.length > 0) {
-        errors.push(
-          new MeshValidationError(
-            origin,
-            undefined,
-            d.errors.map((e) => ({
-              path: '',
-              message: `YAML syntax: ${e.message.split('\n')[0]}`,
-            })),
-          ),
-        );
-        return;
-      }
-      docs.push({ doc: d.toJS({ maxAliasCount: 100 }), origin });
-    });
-    if (docs.length > MAX_DOCUMENTS)
-      throw new ConfigError(`mesh files hold more than ${MAX_DOCUMENTS} documents`);
-  }
-  if (errors.length > 0) {
-    throw errors.length === 1
-      ? errors[0]!
-      : new ConfigError(errors.map((e) => e.message).join('\n'));
-  }
-  return { docs, digest: hash.digest('hex') };
 }
 
 export class FileMeshSource implements MeshSource {
@@ -99,12 +38,25 @@ export class FileMeshSource implements MeshSource {
   #reloading: Promise<boolean> | undefined;
   #again = false;
   #closed = false;
-  /** The problem that kept the last reload from applying, if any (cleared by a good one). */
+  /** Each file as it is in force now (for an emptied file: as it was before). */
+  #lastGood: ReadonlyMap<string, MeshFile>;
+  /** Emptied files already reported, so that each episode is logged once. */
+  #held = new Set<string>();
+  /** The last rejection reported (its message), so that each rejection is logged once. */
+  #rejected = '';
+  /** The problem that kept the last reload from applying, or an emptied file whose last
+   *  good contents are kept (MeshFileEmptiedError); cleared when all is well again. */
   lastError: Error | undefined;
 
-  private constructor(opts: FileSourceOptions, snapshot: MeshSnapshot, digest: string) {
+  private constructor(
+    opts: FileSourceOptions,
+    snapshot: MeshSnapshot,
+    files: readonly MeshFile[],
+    digest: string,
+  ) {
     this.#opts = opts;
     this.#snapshot = snapshot;
+    this.#lastGood = new Map(files.map((f) => [f.file, f]));
     this.#digest = digest;
   }
 
@@ -112,11 +64,13 @@ export class FileMeshSource implements MeshSource {
   static async open(opts: FileSourceOptions): Promise<FileMeshSource> {
     const paths = opts.paths.map((p) => resolve(p));
     if (paths.length === 0) throw new ConfigError('no mesh path given (--mesh FILE|DIR)');
-    const { docs, digest } = await readDocuments(paths);
+    const files = await readMeshFiles(paths);
+    const { docs, digest } = documentsOf(files);
     const objects = convertDocuments(docs, {
       clusterDomain: opts.clusterDomain ?? 'cluster.local',
     });
-    const source = new FileMeshSource({ ...opts, paths }, new MeshSnapshot(objects, 1), digest);
+    const snapshot = new MeshSnapshot(objects, 1);
+    const source = new FileMeshSource({ ...opts, paths }, snapshot, files, digest);
     if (opts.watch !== false) source.#watch();
     opts.logger.info({ paths, version: 1, ...snapshotCounts(source.#snapshot) }, 'mesh loaded');
     return source;
@@ -148,32 +102,65 @@ export class FileMeshSource implements MeshSource {
 
   async #doReload(): Promise<boolean> {
     const log = this.#opts.logger;
+    let digest: string;
+    let held: Set<string>;
+    let effective: MeshFile[];
     try {
-      const { docs, digest } = await readDocuments(this.#opts.paths);
-      if (digest === this.#digest) return false;
-      const objects = convertDocuments(docs, {
-        clusterDomain: this.#opts.clusterDomain ?? 'cluster.local',
-      });
-      this.#digest = digest;
-      this.#snapshot = new MeshSnapshot(objects, this.#snapshot.version + 1);
-      this.lastError = undefined;
+      const files = await readMeshFiles(this.#opts.paths);
+      held = emptiedFiles(files, this.#lastGood);
+      effective = files.map((f) => (held.has(f.file) ? this.#lastGood.get(f.file)! : f));
+      const read = documentsOf(effective);
+      digest = read.digest;
+      if (digest !== this.#digest) {
+        const objects = convertDocuments(read.docs, {
+          clusterDomain: this.#opts.clusterDomain ?? 'cluster.local',
+        });
+        this.#snapshot = new MeshSnapshot(objects, this.#snapshot.version + 1);
+      }
     } catch (err) {
       this.lastError = err as Error;
-      log.error(
-        {
-          err: { code: (err as { code?: string }).code, message: errorMessage(err) },
-          keptVersion: this.#snapshot.version,
-        },
-        'mesh files rejected; the previous snapshot stays in force',
-      );
+      // Once per rejected contents: the watcher fires again on every write.
+      const key = errorMessage(err);
+      if (key !== this.#rejected) {
+        this.#rejected = key;
+        log.warn(
+          {
+            err: { code: (err as { code?: string }).code, message: errorMessage(err) },
+            keptVersion: this.#snapshot.version,
+          },
+          'mesh files rejected; the previous snapshot stays in force',
+        );
+      }
       return false;
     }
+    this.#rejected = '';
+    this.#noteHeld(held);
+    this.#lastGood = new Map(effective.map((f) => [f.file, f]));
+    if (digest === this.#digest) return false;
+    this.#digest = digest;
     log.info(
       { version: this.#snapshot.version, ...snapshotCounts(this.#snapshot) },
       'mesh reloaded',
     );
     this.#listeners.publish(this.#snapshot, log);
     return true;
+  }
+
+  /** Reports each emptied file once per episode, and its end. */
+  #noteHeld(held: Set<string>): void {
+    const log = this.#opts.logger;
+    const fresh = [...held].filter((f) => !this.#held.has(f));
+    if (fresh.length > 0) {
+      const err = new MeshFileEmptiedError(fresh);
+      log.warn(
+        { err: { code: err.code, message: err.message }, files: fresh },
+        'mesh file emptied; its last good contents stay in force',
+      );
+    }
+    for (const f of this.#held)
+      if (!held.has(f)) log.info({ file: f }, 'mesh file has contents again');
+    this.#held = held;
+    this.lastError = held.size > 0 ? new MeshFileEmptiedError([...held]) : undefined;
   }
 
   #watch(): void {

@@ -7,7 +7,7 @@ import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
-import { redirectedDestination, TcpListener } from './listener.js';
+import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
 import { dialTcp, joinRecorded } from './outbound.js';
 
 export const InboundPlaintextListener = {
@@ -17,7 +17,7 @@ export const InboundPlaintextListener = {
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
-  const peerIp = socket.remoteAddress ?? '';
+  const peerIp = remoteIp(socket); // canonical (lib/ip.ts), as the mesh's addresses are
   const orig = redirectedDestination(ctx.originalDestination, socket);
   const view = ctx.state.current;
   const src = view.snapshot.workloadByIp(peerIp);

@@ -4,6 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { MtunError } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
+import { canonicalHost } from '../../lib/ip.js';
 import { formatHostPort, type HostPort } from '../config.js';
 import type { OriginalDestination } from '../context.js';
 import type { Drain } from '../drain.js';
@@ -16,16 +17,24 @@ export class BindError extends MtunError {
   }
 }
 
-/** Where a captured connection was going; undefined when it was not redirected, including
- *  when the original destination is the listener itself: dialed directly, a loop. */
+/** Where a captured connection was going, its IP in canonical form (lib/ip.ts); undefined
+ *  when it was not redirected, including when the original destination is the listener
+ *  itself: dialed directly, a loop (compared canonically: a dual-stack listener reports
+ *  `::ffff:a.b.c.d` where the kernel's answer says a.b.c.d). */
 export function redirectedDestination(
   lookup: OriginalDestination | undefined,
   socket: Socket,
 ): { ip: string; port: number } | undefined {
-  const orig = lookup?.(socket);
-  return orig && !(orig.ip === socket.localAddress && orig.port === socket.localPort)
-    ? orig
-    : undefined;
+  const found = lookup?.(socket);
+  if (!found) return undefined;
+  const orig = { ip: canonicalHost(found.ip), port: found.port };
+  const local = { ip: canonicalHost(socket.localAddress ?? ''), port: socket.localPort };
+  return orig.ip === local.ip && orig.port === local.port ? undefined : orig;
+}
+
+/** The peer's IP in canonical form (lib/ip.ts), '' when the socket has none (closed). */
+export function remoteIp(socket: Socket): string {
+  return canonicalHost(socket.remoteAddress ?? '');
 }
 
 async function bindTcp(

@@ -2,9 +2,10 @@
 // the kernel's original destination. A connection that was not redirected (its original
 // destination is this listener itself) is a loop and is refused.
 import type { Socket } from 'node:net';
+import { canonicalHost } from '../../lib/ip.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
-import { redirectedDestination, TcpListener } from './listener.js';
+import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
 import { openOutbound } from './outbound.js';
 
 export const OutboundCaptureListener = {
@@ -14,11 +15,12 @@ export const OutboundCaptureListener = {
 
 async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
+  // Canonical addresses (lib/ip.ts), or a pod's other spelling would miss its lookups.
   const orig = redirectedDestination(ctx.originalDestination, socket);
-  const ip = socket.remoteAddress ?? '';
+  const ip = remoteIp(socket);
   const dst = orig
     ? { host: orig.ip, port: orig.port }
-    : { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    : { host: canonicalHost(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
   const out = await openOutbound(
     ctx,
     { ip, port: socket.remotePort ?? 0, workload: ctx.state.current.localWorkload(ip) },

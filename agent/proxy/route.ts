@@ -1,8 +1,9 @@
 // Decide, then do: where an outbound connection goes, as a plain record. Pure function of
 // (source, destination, mesh snapshot, agent settings, a random number); the I/O lives in
 // outbound.ts. Tested by tables.
-import { isIP } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { SpiffeId } from '../../identity/spiffe-id.js';
+import { canonicalHost } from '../../lib/ip.js';
 import type { MeshSnapshot } from '../../mesh/snapshot.js';
 import { qualifiedName, type Service, type Workload } from '../../mesh/types.js';
 import { formatHostPort } from '../config.js';
@@ -14,7 +15,8 @@ export interface RouteSettings {
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
   /** Addresses of this agent's own listeners, as formatHostPort spells them (`ip:port`,
-   *  `[v6]:port`): a connection to one of them is a loop. */
+   *  `[v6]:port`) with canonical IPs (lib/ip.ts): a connection to one of them is a loop.
+   *  A wildcard (`0.0.0.0:p`, `[::]:p`) stands for every loopback address on port p. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
@@ -63,34 +65,42 @@ export function route(
   pick: (n: number) => number,
   sourceNamespace?: string,
 ): Route {
-  // The same spelling as ownAddresses (formatHostPort), or a loop would go unnoticed.
-  const hostKey = formatHostPort(dst);
-  if (settings.ownAddresses.has(hostKey)) {
+  // One canonical spelling (lib/ip.ts), the same as ownAddresses and the mesh's: any other
+  // spelling of a pod (`::ffff:a.b.c.d`) or of our own listeners would slip past the lookups.
+  const host = canonicalHost(dst.host);
+  const hostKey = formatHostPort({ host, port: dst.port });
+  if (settings.ownAddresses.has(hostKey) || reachesWildcard(host, dst.port, settings)) {
     return {
       kind: 'refuse',
       code: 'SELF_CALL',
       reason: `${hostKey} is one of this agent's own listeners`,
     };
   }
+  if (host === '0.0.0.0' || host === '::') {
+    // The unspecified address is no destination; a connect to it reaches this host itself.
+    return {
+      kind: 'refuse',
+      code: 'SELF_CALL',
+      reason: `${hostKey}: the unspecified address reaches this host's own listeners`,
+    };
+  }
   let service: Service | undefined;
-  if (isIP(dst.host) === 0) {
-    service = snapshot.serviceByHostname(
-      qualify(dst.host, settings.clusterDomain, sourceNamespace),
-    );
+  if (isIP(host) === 0) {
+    service = snapshot.serviceByHostname(qualify(host, settings.clusterDomain, sourceNamespace));
     if (!service)
       return {
         kind: 'refuse',
         code: 'UNKNOWN_HOST',
-        reason: `${dst.host} is not a known mesh service`,
+        reason: `${host} is not a known mesh service`,
       };
   } else {
-    const pod = snapshot.workloadByIp(dst.host);
-    if (pod) return toWorkload(pod, dst.host, dst.port, undefined, snapshot, settings);
-    service = snapshot.serviceByIp(dst.host);
+    const pod = snapshot.workloadByIp(host);
+    if (pod) return toWorkload(pod, host, dst.port, undefined, snapshot, settings);
+    service = snapshot.serviceByIp(host);
     if (!service)
       return {
         kind: 'passthrough',
-        target: { ip: dst.host, port: dst.port },
+        target: { ip: host, port: dst.port },
         service: undefined,
         destination: undefined,
       };
@@ -143,6 +153,17 @@ function toWorkload(
     service,
     local: pod.node === s.node,
   };
+}
+
+/** A loopback destination reaches a listener bound to the wildcard on that port, whatever
+ *  the loopback address (`127.0.0.2`), so such a listener is ours for all of 127/8 and ::1. */
+function reachesWildcard(host: string, port: number, s: RouteSettings): boolean {
+  const loopback = host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+  if (!loopback) return false;
+  return (
+    s.ownAddresses.has(formatHostPort({ host: '0.0.0.0', port })) ||
+    s.ownAddresses.has(formatHostPort({ host: '::', port }))
+  );
 }
 
 /** `reviews` (in the caller's namespace) / `reviews.shop` / `reviews.shop.svc` → the

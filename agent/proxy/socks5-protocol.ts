@@ -1,8 +1,10 @@
 // SOCKS5 (RFC 1928) server side, CONNECT without authentication only: an incremental,
 // bounded parser over the bytes received so far. Pure: no sockets here.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
+import { canonicalIp } from '../../lib/ip.js';
 
 export type Socks5Target = {
+  /** A canonical IP literal (lib/ip.ts) or a host name. */
   readonly host: string;
   readonly port: number;
   readonly kind: 'ipv4' | 'ipv6' | 'domain';
@@ -78,7 +80,9 @@ export function parseRequest(buf: Buffer): Socks5Step {
     if (buf.length < 22) return { need: 'more' };
     const parts: string[] = [];
     for (let i = 0; i < 8; i++) parts.push(buf.readUInt16BE(4 + 2 * i).toString(16));
-    host = parts.join(':');
+    // Canonical (lib/ip.ts): `::ffff:a.b.c.d` is the IPv4 pod it reaches, not a non-mesh
+    // address to pass through in plaintext (issue 12, item 5).
+    host = canonicalIp(parts.join(':')) ?? '';
     off = 20;
     kind = 'ipv6';
   } else if (atyp === 0x03) {
@@ -94,7 +98,7 @@ export function parseRequest(buf: Buffer): Socks5Step {
   }
   const port = buf.readUInt16BE(off);
   if (port === 0) return fail(REPLY.hostUnreachable, 'port 0');
-  if ((kind === 'ipv4' && !isIPv4(host)) || (kind === 'ipv6' && !isIPv6(host)))
+  if ((kind === 'ipv4' && !isIPv4(host)) || (kind === 'ipv6' && isIP(host) === 0))
     return fail(REPLY.addressTypeNotSupported, 'bad address');
   return { need: 'connect', target: { host, port, kind }, consumed: off + 2 };
 }

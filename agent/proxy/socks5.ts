@@ -1,11 +1,17 @@
 // SOCKS5 outbound listener (15080, loopback): for hosts without iptables, the local demo
-// and tests. The source workload is the mesh pod whose IP the client connects from, or the
-// configured --socks5-workload. Handshake bytes are bounded and timed.
+// and tests. It relays for this node's pods only: the client is the pod whose IP it
+// connects from (its identity if it is in the mesh), or, where configured, the pod named by
+// --socks5-workload; any other local process is refused (issue 12, item 5: it got an open
+// plain-TCP relay to any non-mesh address, the CA or another agent's admin port included),
+// unless --socks5-allow-non-pod-clients. Handshake bytes are bounded and timed.
 import type { Socket } from 'node:net';
+import { RefusalLog } from '../../lib/refusal-log.js';
 import type { Workload } from '../../mesh/types.js';
-import type { HostPort } from '../config.js';
+import type { AgentConfig, HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
-import { TcpListener } from './listener.js';
+import { ConnectionRecord } from '../observe/record.js';
+import type { MeshView } from '../state.js';
+import { remoteIp, TcpListener } from './listener.js';
 import { openOutbound } from './outbound.js';
 import { parseGreeting, parseRequest, REPLY, reply } from './socks5-protocol.js';
 
@@ -13,22 +19,49 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_HANDSHAKE_BYTES = 600;
 
 export const Socks5Listener = {
-  create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
-    TcpListener.create('socks5', at, ctx.drain, (s) => void handle(ctx, s)),
+  create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> => {
+    // Per client address: 5 warnings at once, then 5 a minute (each is an access-log line).
+    const refusals = new RefusalLog(ctx.logger.child({ listener: 'socks5' }), {
+      burst: 5,
+      perMinute: 5,
+    });
+    return TcpListener.create('socks5', at, ctx.drain, (s) => void handle(ctx, s, refusals));
+  },
 };
 
-function sourceWorkload(ctx: AgentContext, ip: string): Workload | undefined {
-  const view = ctx.state.current;
-  const byIp = view.localWorkload(ip);
-  if (byIp) return byIp;
-  const named = ctx.config.socks5Workload;
-  if (!named) return undefined;
-  const [ns, name] = named.split('/');
-  const w = view.snapshot.workload(ns!, name!);
-  return w?.inMesh && w.node === ctx.config.node ? w : undefined;
+/** Who a SOCKS5 client is, from its (canonical) source IP: decided before anything is
+ *  relayed. `workload` is the mesh pod whose identity it gets, if any. */
+export type Socks5Source =
+  | { readonly allowed: true; readonly workload: Workload | undefined }
+  | { readonly allowed: false; readonly reason: string };
+
+export function socks5Source(
+  ip: string,
+  view: MeshView,
+  config: Pick<AgentConfig, 'node' | 'socks5Workload' | 'socks5AllowNonPodClients'>,
+): Socks5Source {
+  const pod = view.snapshot.workloadByIp(ip);
+  if (pod && pod.node === config.node)
+    return { allowed: true, workload: pod.inMesh ? pod : undefined };
+  const named = config.socks5Workload;
+  if (named) {
+    const [ns, name] = named.split('/');
+    const w = view.snapshot.workload(ns!, name!);
+    if (w?.inMesh && w.node === config.node) return { allowed: true, workload: w };
+    if (!config.socks5AllowNonPodClients)
+      return {
+        allowed: false,
+        reason: `source ${ip} is no pod of node ${config.node}, and --socks5-workload ${named} is not a mesh pod on it`,
+      };
+  }
+  if (config.socks5AllowNonPodClients) return { allowed: true, workload: undefined };
+  return {
+    allowed: false,
+    reason: `source ${ip} is no pod of node ${config.node}: SOCKS5 relays only for this node's pods (--socks5-workload or --socks5-allow-non-pod-clients to allow others)`,
+  };
 }
 
-async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
+async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): Promise<void> {
   const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
   let buf = Buffer.alloc(0);
   let phase: 'greeting' | 'request' = 'greeting';
@@ -55,13 +88,17 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     socket.off('data', onData);
     socket.pause();
     const early = buf.subarray(step.consumed);
+    const ip = remoteIp(socket);
+    const port = socket.remotePort ?? 0;
+    const source = socks5Source(ip, ctx.state.current, ctx.config);
+    if (!source.allowed) {
+      refuse(ctx, refusals, { ip, port }, step.target, source.reason);
+      socket.end(reply(REPLY.notAllowed));
+      return;
+    }
     const out = await openOutbound(
       ctx,
-      {
-        ip: socket.remoteAddress ?? '',
-        port: socket.remotePort ?? 0,
-        workload: sourceWorkload(ctx, socket.remoteAddress ?? ''),
-      },
+      { ip, port, workload: source.workload },
       { host: step.target.host, port: step.target.port },
     );
     if (socket.destroyed) {
@@ -78,4 +115,36 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     socket.resume();
   };
   socket.on('data', onData);
+}
+
+/** A refused client: one access-log line and metrics update, and a rate-limited warning. */
+function refuse(
+  ctx: AgentContext,
+  refusals: RefusalLog,
+  src: { ip: string; port: number },
+  dst: HostPort,
+  reason: string,
+): void {
+  const record = new ConnectionRecord(
+    {
+      direction: 'outbound',
+      src: { addr: `${src.ip}:${src.port}` },
+      dst: { addr: `${dst.host}:${dst.port}` },
+      security: 'none',
+    },
+    ctx.metrics,
+    ctx.accessLog,
+  );
+  record.fail('UNKNOWN_SOURCE', reason);
+  record.finish();
+  refusals.warn(
+    src.ip,
+    {
+      code: 'UNKNOWN_SOURCE',
+      src: `${src.ip}:${src.port}`,
+      dst: `${dst.host}:${dst.port}`,
+      reason,
+    },
+    'SOCKS5 client refused',
+  );
 }

@@ -19,13 +19,13 @@ import type { SecureContext, TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { spiffeIdOf } from '../../identity/svid.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { RefusalLog } from '../../lib/refusal-log.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import { type CertificateSource, verifiedPeerIdentity } from '../certificates.js';
 import { IdentityMismatchError, TlsFailureError } from '../errors.js';
 import { destinationFromSni } from '../sni.js';
 import { Acceptors } from './acceptors.js';
 import type { PeerInfo } from './connect.js';
+import type { Refusals } from './refusals.js';
 
 /** How the server learns which certificate to present. */
 export type IdentityRequest =
@@ -57,7 +57,7 @@ export interface AdmissionOptions {
    *  finishes them would otherwise hold memory and descriptors for a whole timeout each). */
   readonly maxHandshakes: number;
   readonly maxHandshakesPerSource: number;
-  readonly refusals: RefusalLog;
+  readonly refusals: Refusals;
   readonly admit: (socket: TLSSocket, peer: PeerInfo) => void;
 }
 

@@ -8,7 +8,6 @@ import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
-import type { RefusalLog } from '../../lib/refusal-log.js';
 import { formatSocketAddr, parseSocketAddr, type SocketAddr } from '../address.js';
 import {
   BadRequestError,
@@ -20,6 +19,7 @@ import {
 } from '../errors.js';
 import { parseMetadata, type TunnelMetadata } from '../headers.js';
 import { type SpliceResult, splice } from '../splice.js';
+import type { Refusals } from './refusals.js';
 
 export interface InboundTunnel {
   readonly peerIdentity: SpiffeId;
@@ -72,7 +72,7 @@ export interface StreamContext {
   readonly log: Logger;
   /** Protocol refusals (400, 405, 500) are logged here at warn, rate-limited; a deny (401)
    *  or a failed upstream (503) is the handler's to record, and stays at debug here. */
-  readonly refusals: RefusalLog;
+  readonly refusals: Refusals;
   /** The client reset the stream before we answered: rapid-reset accounting. */
   readonly onEarlyReset: () => void;
   readonly onTunnel: (delta: 1 | -1) => void;

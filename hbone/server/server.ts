@@ -17,7 +17,6 @@ import {
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
-import { RefusalLog } from '../../lib/refusal-log.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
@@ -30,6 +29,7 @@ import {
   type StreamContext,
   type UpstreamConnector,
 } from './connect.js';
+import { Refusals } from './refusals.js';
 import { ResetBudget } from './reset-budget.js';
 
 export interface HboneServerOptions {
@@ -78,14 +78,14 @@ export class HboneServer {
   private readonly streamContext: StreamContext;
   private readonly tuning: Http2Tuning;
   private readonly log: Logger;
-  private readonly refusals: RefusalLog;
+  private readonly refusals: Refusals;
   private tunnels = 0;
   private nextSession: PeerInfo | undefined;
 
   private constructor(private readonly opts: HboneServerOptions) {
     this.log = opts.logger;
     this.tuning = { ...DEFAULT_HTTP2, ...opts.http2 };
-    this.refusals = new RefusalLog(this.log, 'hbone connection refused');
+    this.refusals = new Refusals(this.log);
     this.admission = new Admission({
       certificates: opts.certificates,
       selectIdentity: opts.selectIdentity,

@@ -1,6 +1,7 @@
 // Shared pieces of the wire-format edge: metadata schema, zod → MeshValidationError.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { canonicalIp } from '../../lib/ip.js';
 import { formatPath, MeshValidationError } from '../errors.js';
 import type { ObjectMeta, Origin } from '../types.js';
 
@@ -12,9 +13,11 @@ export const k8sName = z
 
 export const labels = z.record(z.string(), z.string());
 
+/** An IP address, in the one canonical form (lib/ip.ts: `::ffff:a.b.c.d` becomes a.b.c.d). */
 export const ipAddress = z
   .string()
-  .refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address');
+  .refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address')
+  .transform((s) => canonicalIp(s) ?? s);
 
 export const metadataSchema = z
   .object({

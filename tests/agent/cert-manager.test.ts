@@ -1,6 +1,9 @@
-// The agent's certificate manager against the real CA (fetch, renew) and against a CA
-// double that fails (backoff, serve until expiry).
+// The agent's certificate manager against the real CA (fetch, renew), against a CA double
+// that fails (backoff, serve until expiry), and through an outage of a real CA process that
+// outlasts the certificate (issue 12, item 6: the return of the CA is noticed in seconds).
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
 import { CertManager } from '../../agent/certs/cert-manager.js';
 import { CaClient, type CertificateBundle } from '../../ca/client.js';
@@ -8,8 +11,11 @@ import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { IdentityUnavailableError } from '../../hbone/errors.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { silentLogger } from '../../lib/logger.js';
-import { startTestCa, TOKEN_A } from '../helpers/ca.js';
+import { meshYaml, startTestCa, TOKEN_A } from '../helpers/ca.js';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/ports.js';
+import { startMtun, type Tracked } from '../helpers/process.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const REVIEWS = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/reviews');
 const OTHER = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/other');
@@ -118,3 +124,68 @@ t.test(
     t.ok(calls >= 3);
   },
 );
+
+t.test('a CA process down past expiry: its return is noticed within seconds', async (t) => {
+  // `mtun ca` as a real process on a fixed port, killed and started again over the same
+  // state directory (same root). The certificate lives 2 s; the CA stays away until it has
+  // expired and five tries have failed: ztunnel's backoff alone would then wait 16 s ±20 %.
+  const dir = await tempDir(t, 'mtun-ca-outage-');
+  await writeFile(
+    join(dir, 'mesh.yaml'),
+    meshYaml([{ name: 'reviews-1', sa: 'reviews', node: 'node-a', ip: '198.18.1.10' }]),
+  );
+  await writeFile(join(dir, 'tokens.yaml'), `- {node: node-a, token: ${TOKEN_A}}\n`);
+  const port = await freePort();
+  const args = [
+    'ca',
+    '--state-dir',
+    join(dir, 'state'),
+    '--mesh',
+    join(dir, 'mesh.yaml'),
+    '--tokens',
+    join(dir, 'tokens.yaml'),
+    '--listen',
+    `127.0.0.1:${port}`,
+  ];
+  const startCa = async (): Promise<Tracked> => {
+    const ca = startMtun(t, args);
+    await ca.waitFor(/CA listening/, 60_000);
+    return ca;
+  };
+  const first = await startCa();
+  const client = new CaClient({
+    url: `https://127.0.0.1:${port}`,
+    // The root the CA generated into its state directory before it listened.
+    caBundlePem: await readFile(join(dir, 'state', 'root-cert.pem'), 'utf8'),
+    token: async () => TOKEN_A,
+    timeoutMs: 2_000,
+  });
+  const mgr = new CertManager({
+    fetcher: client,
+    logger: silentLogger(),
+    initialTrustBundle: [],
+    ttlSeconds: 2,
+  });
+  t.teardown(() => mgr.close());
+  mgr.want([REVIEWS]);
+  await mgr.forIdentity(REVIEWS);
+  const gone = new Promise((r) => first.child.once('exit', r));
+  first.child.kill('SIGKILL');
+  await gone;
+  const status = () => mgr.status()[0]!;
+  await eventually(
+    () => status().failures >= 5 && Date.parse(status().expiresAt!) < Date.now(),
+    'the certificate expired and five tries failed',
+    60_000,
+    50,
+  );
+  t.notOk(mgr.ready(), 'not ready: the certificate expired');
+  await startCa();
+  const back = Date.now();
+  await eventually(() => mgr.ready(), 'a new certificate', 40_000, 50);
+  // Retries come every ~3 s (±20 %) once expired; 8 s leaves room for a loaded machine,
+  // where the backoff alone waits 16 s ±20 % after the fifth failure (16.7 s measured).
+  const noticedMs = Date.now() - back;
+  t.ok(noticedMs < 8_000, `the returning CA was noticed ${noticedMs} ms after it listened`);
+  t.equal(status().state, 'valid');
+});

@@ -130,7 +130,7 @@ spec:
     web(w),
   ).catch((e) => e);
   t.type(err, Socks5Refused, 'denied on the same node');
-  await writeFile(join(w.meshDir, 'deny.yaml'), '');
+  await writeFile(join(w.meshDir, 'deny.yaml'), '# mtun: empty\n'); // emptied on purpose
   await eventually(async () => {
     try {
       await converse(

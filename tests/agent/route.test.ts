@@ -1,9 +1,7 @@
 // The outbound decision as a table: destination → HBONE / passthrough / refusal.
 import t from 'tap';
-import { parseAllDocuments } from 'yaml';
 import { type Route, route } from '../../agent/proxy/route.js';
-import { convertDocuments } from '../../mesh/convert/index.js';
-import { MeshSnapshot } from '../../mesh/snapshot.js';
+import { snapshotFromYaml } from '../helpers/snapshot.js';
 
 const YAML = `
 apiVersion: v1
@@ -46,6 +44,12 @@ spec: {nodeName: node-b}
 status: {podIP: 198.18.2.9}
 ---
 apiVersion: v1
+kind: Pod
+metadata: {name: mapped-1, namespace: shop, labels: {app: mapped}}
+spec: {serviceAccountName: mapped, nodeName: node-c}
+status: {podIP: "::ffff:198.18.4.1"}
+---
+apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: shop}
 spec: {clusterIP: 198.19.0.1, selector: {app: reviews}, ports: [{port: 80, targetPort: http}]}
@@ -60,22 +64,13 @@ kind: Service
 metadata: {name: legacy, namespace: shop}
 spec: {clusterIP: 198.19.0.3, selector: {app: legacy}, ports: [{port: 80, targetPort: 8080}]}
 `;
-const snapshot = new MeshSnapshot(
-  convertDocuments(
-    parseAllDocuments(YAML).map((d, i) => ({
-      doc: d.toJS(),
-      origin: { source: 'test', document: i },
-    })),
-    { clusterDomain: 'cluster.local' },
-  ),
-  1,
-);
+const snapshot = snapshotFromYaml(YAML);
 const settings = {
   node: 'node-a',
   trustDomain: 'cluster.local',
   clusterDomain: 'cluster.local',
   hbonePort: 15008,
-  ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008']),
+  ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008', '0.0.0.0:15001', '[::]:15006']),
 };
 
 type Want = Partial<{
@@ -279,6 +274,102 @@ const cases: [string, { host: string; port: number }, number, Want, string?][] =
     { host: '127.0.0.1', port: 15080 },
     0,
     { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  // Issue 12, item 5: other spellings of an address are the address (lib/ip.ts).
+  [
+    'mesh pod as IPv4-mapped IPv6 → the pod, over HBONE (never plaintext around its policy)',
+    { host: '::ffff:198.18.2.1', port: 9080 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      dial: '127.0.0.2:15008',
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+      viaNode: true,
+      local: false,
+    },
+  ],
+  [
+    'mesh pod as IPv4-mapped IPv6 in full hex → the pod',
+    { host: '0:0:0:0:0:ffff:c612:201', port: 9080 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      dial: '127.0.0.2:15008',
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+      viaNode: true,
+      local: false,
+    },
+  ],
+  [
+    'service cluster IP as IPv4-mapped IPv6 → the service',
+    { host: '::ffff:198.19.0.1', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      service: 'reviews',
+      dial: '127.0.0.2:15008',
+      viaNode: true,
+      local: false,
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+    },
+  ],
+  [
+    "the agent's own listener as IPv4-mapped IPv6 → loop refused",
+    { host: '::ffff:127.0.0.1', port: 15080 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    'the unspecified address (reaches this host) → loop refused',
+    { host: '0.0.0.0', port: 15008 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    'the IPv6 unspecified address → loop refused',
+    { host: '0:0:0:0:0:0:0:0', port: 8080 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    'a pod written as IPv4-mapped IPv6 in the mesh files is found by its IPv4 address',
+    { host: '198.18.4.1', port: 80 },
+    0,
+    {
+      kind: 'hbone',
+      target: '198.18.4.1:80',
+      dial: '198.18.4.1:15008',
+      identity: 'spiffe://cluster.local/ns/shop/sa/mapped',
+      viaNode: false,
+      local: false,
+    },
+  ],
+  [
+    'any loopback address on a port we listen on with 0.0.0.0 → loop refused',
+    { host: '127.0.0.2', port: 15001 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    '::1 on a port we listen on with :: → loop refused',
+    { host: '::1', port: 15006 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    'another loopback address on a port we listen on with 127.0.0.1 only → passthrough',
+    { host: '127.0.0.2', port: 15080 },
+    0,
+    { kind: 'passthrough', target: '127.0.0.2:15080' },
+  ],
+  [
+    'a non-mesh address as IPv4-mapped IPv6 → passthrough to the IPv4 address',
+    { host: '::ffff:127.0.0.1', port: 8080 },
+    0,
+    { kind: 'passthrough', target: '127.0.0.1:8080' },
   ],
 ];
 for (const [name, dst, pick, want, ns] of cases) {

@@ -28,7 +28,18 @@ t.test('requests', async (t) => {
   ]);
   t.same(parseRequest(v6), {
     need: 'connect',
-    target: { host: 'fd00:0:0:0:0:0:0:1', port: 80, kind: 'ipv6' },
+    target: { host: 'fd00::1', port: 80, kind: 'ipv6' },
+    consumed: 22,
+  });
+  // Issue 12, item 5: an IPv4-mapped IPv6 address is its IPv4 address (canonical form).
+  const mapped = Buffer.concat([
+    b(5, 1, 0, 4),
+    Buffer.from('00000000000000000000ffff0a000005', 'hex'),
+    b(0, 80),
+  ]);
+  t.same(parseRequest(mapped), {
+    need: 'connect',
+    target: { host: '10.0.0.5', port: 80, kind: 'ipv6' },
     consumed: 22,
   });
   const name = Buffer.from('reviews.shop.svc.cluster.local');

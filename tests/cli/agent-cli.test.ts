@@ -6,6 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createRoot } from '../../ca/pki.js';
+import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
+import { converse, startApp, stopApps } from '../helpers/apps.js';
 import { meshYaml } from '../helpers/ca.js';
 import { run } from '../helpers/exec.js';
 import { freePort } from '../helpers/ports.js';
@@ -75,6 +77,7 @@ t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag',
     '--inbound',
     '--inbound-plaintext',
     '--socks5',
+    '--socks5-allow-non-pod-clients',
     '--admin',
     '--metrics',
     '--workers',
@@ -271,5 +274,51 @@ t.test(
     t.equal(code, 1, 'five within a minute: exit 1 for the DaemonSet to restart it');
     t.match(five.output(), /cannot trust its state/);
     t.match(five.output(), /"msg":"agent stopped"/, 'after draining');
+  },
+);
+
+t.test(
+  'SOCKS5 relays for a client that is no pod only with --socks5-allow-non-pod-clients',
+  async (t) => {
+    // No CA needed: passthrough uses no certificate. The client (127.0.0.1) is no pod.
+    const dir = await setup(t);
+    await writeFile(
+      join(dir, 'bundle.pem'),
+      (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
+    );
+    const app = await startApp('plain', '127.0.0.1', 0);
+    t.teardown(() => stopApps([app]));
+    const appPort = (app.server.address() as { port: number }).port;
+    const attempt = async (extra: string[]): Promise<string> => {
+      const [inbound, metrics, socks, caPort] = await Promise.all(
+        [0, 1, 2, 3].map(() => freePort()),
+      );
+      const agent = startMtun(
+        t,
+        agentArgs(dir, `https://127.0.0.1:${caPort}`, {
+          inbound: inbound!,
+          metrics: metrics!,
+          bundle: join(dir, 'bundle.pem'),
+          extra: ['--socks5', `127.0.0.1:${socks}`, ...extra],
+        }),
+      );
+      await agent.waitFor(/agent listening/, 30_000);
+      const got = await socks5Connect(
+        { host: '127.0.0.1', port: socks! },
+        { host: '127.0.0.1', port: appPort },
+        { localAddress: '127.0.0.1' },
+      ).then(
+        (s) => converse(s, ['x']),
+        (e: Error) => (e instanceof Socks5Refused ? `refused ${e.replyCode}` : e.message),
+      );
+      await terminate(agent.child);
+      return got;
+    };
+    t.equal(await attempt([]), 'refused 2', 'by default: refused');
+    t.match(
+      await attempt(['--socks5-allow-non-pod-clients']),
+      /^plain x\n/,
+      'with the flag: relayed',
+    );
   },
 );

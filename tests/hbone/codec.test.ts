@@ -24,7 +24,7 @@ t.test(':authority parsing accepts ip:port only', async (t) => {
     ['10.0.0.5:8080', '10.0.0.5', 8080],
     ['[fd00::5]:80', 'fd00::5', 80],
     ['[fd00:0:0::5]:80', 'fd00::5', 80], // canonical form, so comparisons are string equality
-    ['[::ffff:10.0.0.1]:443', '::ffff:10.0.0.1', 443],
+    ['[::ffff:10.0.0.1]:443', '10.0.0.1', 443], // IPv4-mapped is the IPv4 address (lib/ip.ts)
     ['127.0.0.1:65535', '127.0.0.1', 65535],
   ];
   for (const [text, ip, port] of ok) t.same(parseSocketAddr(text), { ip, port }, text);
@@ -51,7 +51,7 @@ t.test('SNI names the destination IP and decodes back', async (t) => {
     ['10.0.0.5', '10-0-0-5.ip4.hbone.mtun.invalid'],
     ['fd00::5', 'fd00-0000-0000-0000-0000-0000-0000-0005.ip6.hbone.mtun.invalid'],
     ['::1', '0000-0000-0000-0000-0000-0000-0000-0001.ip6.hbone.mtun.invalid'],
-    ['::ffff:10.0.0.1', '0000-0000-0000-0000-0000-ffff-0a00-0001.ip6.hbone.mtun.invalid'],
+    ['::ffff:10.0.0.1', '10-0-0-1.ip4.hbone.mtun.invalid'], // canonical: the IPv4 address
   ];
   for (const [ip, sni] of cases) {
     t.equal(sniForDestination(ip), sni, ip);
@@ -60,7 +60,12 @@ t.test('SNI names the destination IP and decodes back', async (t) => {
   t.equal(destinationFromSni('10-0-0-5.ip4.hbone.mtun.invalid'), '10.0.0.5');
   t.equal(destinationFromSni('10-0-0-5.IP4.HBONE.MTUN.INVALID'), '10.0.0.5', 'case-insensitive');
   t.equal(destinationFromSni(cases[1]![1]), 'fd00::5');
-  t.equal(destinationFromSni(cases[3]![1]), '::ffff:10.0.0.1');
+  t.equal(destinationFromSni(cases[3]![1]), '10.0.0.1');
+  t.equal(
+    destinationFromSni('0000-0000-0000-0000-0000-ffff-0a00-0001.ip6.hbone.mtun.invalid'),
+    '10.0.0.1',
+    'an IPv4-mapped label decodes to the IPv4 address',
+  );
   for (const bad of [
     'example.com',
     '10-0-0-256.ip4.hbone.mtun.invalid',

@@ -71,6 +71,18 @@ spec:
   rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/reviews]}}]}]
 `;
 
+/** A DENY of web → ratings (a cross-node tunnel): what an attacker or an accident must
+ *  never lift. */
+export const RATINGS_DENY_WEB = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-deny-web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: DENY
+  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/web]}}]}]
+`;
+
 export interface World {
   readonly mesh: LocalMesh;
   readonly dir: string;

@@ -130,6 +130,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
       hbonePort,
       socks5: { host: addr, port: 0 },
       socks5Workload: undefined,
+      socks5AllowNonPodClients: false,
       admin: { host: addr, port: 0 },
       metrics: { host: addr, port: 0 },
       workers: 1,
