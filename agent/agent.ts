@@ -11,6 +11,7 @@ import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
 import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
 import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
+import { MTUN_VERSION } from './observe/build.js';
 import { AgentMetrics } from './observe/metrics.js';
 import type { AccessLogSink } from './observe/record.js';
 import { InboundListener } from './proxy/inbound.js';
@@ -70,7 +71,13 @@ export class Agent {
 
   static async create(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
     const logger = deps.logger;
-    const metrics = new AgentMetrics();
+    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
+    const metrics = new AgentMetrics({
+      version: MTUN_VERSION,
+      processMetrics: true,
+      snapshot: () => state.current.snapshot,
+      telemetry: { clusterId: config.clusterId, trustDomain: config.trustDomain },
+    });
     const certs = new CertManager({
       fetcher: {
         fetchCertificate: async (id, ttl) => {
@@ -88,7 +95,6 @@ export class Agent {
       initialTrustBundle: deps.caBundlePem,
       ...(config.ca.certTtlSeconds ? { ttlSeconds: config.ca.certTtlSeconds } : {}),
     });
-    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
     const accessLogger = logger.child({ module: 'access' });
     const ctx: AgentContext = {
       config,
@@ -100,7 +106,10 @@ export class Agent {
         connectTimeoutMs: config.connectTimeoutMs,
       }),
       metrics,
-      accessLog: deps.accessLog ?? { write: (line) => accessLogger.info(line, 'connection') },
+      // ztunnel's access log: target "access", "connection complete", error level on failure.
+      accessLog: deps.accessLog ?? {
+        write: (line, level = 'info') => accessLogger[level](line, 'connection complete'),
+      },
       logger,
       drain: new Drain(),
       live: new LiveInbound(),
@@ -163,6 +172,7 @@ export class Agent {
         },
         config.admin,
         config.metrics,
+        config.readiness,
       );
       agent = new Agent(ctx, { inbound, plaintext, outbound, socks5 }, admin, stopWatching);
       logger.info({ node: config.node, ...agent.addressesForLog() }, 'agent listening');
@@ -171,6 +181,7 @@ export class Agent {
       stopWatching();
       state.close();
       certs.close();
+      metrics.close();
       ctx.hbone.close();
       await Promise.all(opened.map((l) => l.close(0)));
       throw err;
@@ -280,6 +291,7 @@ export class Agent {
       this.#stopWatching();
       this.ctx.state.close();
       this.ctx.certs.close();
+      this.ctx.metrics.close();
       await this.#admin.close();
       log.info({ forcedClosed: destroyed }, 'agent stopped');
     })();

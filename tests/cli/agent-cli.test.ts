@@ -28,7 +28,14 @@ async function setup(t: Test) {
 function agentArgs(
   dir: string,
   url: string,
-  o: { inbound: number; metrics: number; admin?: number; bundle?: string; extra?: string[] },
+  o: {
+    inbound: number;
+    metrics: number;
+    ready: number;
+    admin?: number;
+    bundle?: string;
+    extra?: string[];
+  },
 ): string[] {
   return [
     'agent',
@@ -56,6 +63,8 @@ function agentArgs(
     o.admin ? `127.0.0.1:${o.admin}` : 'off',
     '--metrics',
     `127.0.0.1:${o.metrics}`,
+    '--readiness',
+    `127.0.0.1:${o.ready}`,
     ...(o.extra ?? []),
   ];
 }
@@ -75,6 +84,8 @@ t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag',
     '--socks5',
     '--admin',
     '--metrics',
+    '--readiness',
+    '--cluster-id',
     '--workers',
     '--drain-period',
   ]) {
@@ -115,22 +126,30 @@ t.test(
       join(dir, 'bundle.pem'),
       (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
     );
-    const [inbound, metrics, caPort] = [await freePort(), await freePort(), await freePort()];
+    const [inbound, metrics, ready, caPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const agent = startMtun(
       t,
       agentArgs(dir, `https://127.0.0.1:${caPort}`, {
         inbound,
         metrics,
+        ready,
         bundle: join(dir, 'bundle.pem'),
       }),
     );
     await agent.waitFor(/certificate fetch failed; retrying/, 20_000);
-    const ready = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
-    t.equal(ready.status, 503);
+    const answer = await fetch(`http://127.0.0.1:${ready}/healthz/ready`);
+    t.equal(answer.status, 500, "ztunnel's answer when not ready");
     t.match(
-      await ready.text(),
-      /waiting for certificates: spiffe:\/\/cluster\.local\/ns\/default\/sa\/web \(CA https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/,
+      await answer.text(),
+      /^not ready, pending: waiting for certificates: spiffe:\/\/cluster\.local\/ns\/default\/sa\/web \(CA https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/,
     );
+    const onMetrics = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
+    t.equal(onMetrics.status, 404, 'readiness is on its own port (15021), not on metrics');
     t.equal(await terminate(agent.child), 0);
   },
 );
@@ -152,10 +171,10 @@ async function startCaProcess(t: Test, dir: string): Promise<string> {
 }
 
 /** Polls /healthz/ready until 200 or `tries` run out; returns the last status. */
-async function pollReady(metrics: number, tries: number, everyMs: number): Promise<number> {
+async function pollReady(ready: number, tries: number, everyMs: number): Promise<number> {
   let status = 0;
   for (let i = 0; i < tries && status !== 200; i++) {
-    status = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`).then(
+    status = await fetch(`http://127.0.0.1:${ready}/healthz/ready`).then(
       (r) => r.status,
       () => 0,
     );
@@ -167,14 +186,16 @@ async function pollReady(metrics: number, tries: number, everyMs: number): Promi
 t.test('with the CA up the agent becomes ready; a taken port is named', async (t) => {
   const dir = await setup(t);
   const url = await startCaProcess(t, dir);
-  const [inbound, metrics] = [await freePort(), await freePort()];
-  const args = agentArgs(dir, url, { inbound, metrics });
+  const [inbound, metrics, ready] = [await freePort(), await freePort(), await freePort()];
+  const args = agentArgs(dir, url, { inbound, metrics, ready });
   const agent = startMtun(t, args);
   await agent.waitFor(/agent listening/, 20_000);
-  t.equal(await pollReady(metrics, 100, 50), 200, 'ready once the certificate is loaded');
+  t.equal(await pollReady(ready, 100, 50), 200, 'ready once the certificate is loaded');
   const second = await run(process.execPath, [
     ...MTUN_CLI,
-    ...args.map((a) => (a === `127.0.0.1:${metrics}` ? '127.0.0.1:0' : a)),
+    ...args.map((a) =>
+      a === `127.0.0.1:${metrics}` || a === `127.0.0.1:${ready}` ? '127.0.0.1:0' : a,
+    ),
   ]);
   t.equal(second.code, 2);
   t.match(second.stderr, new RegExp(`inbound HBONE|cannot listen on 127\\.0\\.0\\.1:${inbound}`));
@@ -187,13 +208,18 @@ t.test(
   async (t) => {
     const dir = await setup(t);
     const url = await startCaProcess(t, dir);
-    const [inbound, metrics, admin] = [await freePort(), await freePort(), await freePort()];
+    const [inbound, metrics, admin, ready] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const agent = startMtun(
       t,
-      agentArgs(dir, url, { inbound, metrics, admin, extra: ['--workers', '2'] }),
+      agentArgs(dir, url, { inbound, metrics, ready, admin, extra: ['--workers', '2'] }),
     );
     t.equal(
-      await pollReady(metrics, 200, 100),
+      await pollReady(ready, 200, 100),
       200,
       'ready once both workers have their certificates',
     );
@@ -203,6 +229,9 @@ t.test(
       /mtun_ca_requests_total\{outcome="issued"\} 2/,
       'one certificate fetched per worker, summed',
     );
+    t.match(text, /istio_build\{component="mtun",tag="\d+\.\d+\.\d+"\} 1/, 'istio_build');
+    t.match(text, /process_cpu_seconds_total \d/, 'process metrics (prom-client defaults)');
+    t.match(text, /process_open_fds \d/, "open file descriptors, as ztunnel's dashboard reads");
     const dump = (await (await fetch(`http://127.0.0.1:${admin}/config_dump`)).json()) as {
       workers: unknown[];
     };
