@@ -13,6 +13,7 @@ import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
 import { MTUN_VERSION } from './observe/build.js';
 import { AgentMetrics } from './observe/metrics.js';
+import { PolicyStatusReporter } from './observe/policy-status.js';
 import type { AccessLogSink } from './observe/record.js';
 import { InboundListener } from './proxy/inbound.js';
 import { InboundPlaintextListener } from './proxy/inbound-plaintext.js';
@@ -125,8 +126,14 @@ export class Agent {
     };
     const follow = () => certs.want(state.current.localIdentities(config.trustDomain));
     follow();
+    const policyStatus = new PolicyStatusReporter(
+      metrics.policyStatus,
+      logger.child({ module: 'policy' }),
+    );
+    policyStatus.update(state.current.snapshot.authorizationPolicies);
     const stopWatching = state.onChange((view) => {
       follow();
+      policyStatus.update(view.snapshot.authorizationPolicies);
       const closed = ctx.live.recheck(view, logger);
       if (closed > 0)
         logger.info(

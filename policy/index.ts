@@ -14,4 +14,5 @@ export type {
   PolicyKind,
   Verdict,
 } from './types.js';
+export { type PolicyStatus, policyStatus, policyStatuses } from './status.js';
 export { DEFAULT_ROOT_NAMESPACE } from './types.js';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createRoot } from '../../ca/pki.js';
 import { meshYaml } from '../helpers/ca.js';
+import { eventually } from '../helpers/eventually.js';
 import { run } from '../helpers/exec.js';
 import { freePort } from '../helpers/ports.js';
 import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
@@ -239,5 +240,69 @@ t.test(
     const started = Date.now();
     t.equal(await terminate(agent.child), 0, 'exit 0');
     t.ok(Date.now() - started < 15_000, 'within the drain period and some');
+  },
+);
+
+t.test(
+  'policies ztunnel would not enforce as written: said once when loaded, and counted',
+  async (t) => {
+    const dir = await setup(t);
+    const policies = (names: string[]) =>
+      names
+        .map(
+          (n) =>
+            `---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ${n}, namespace: default}\nspec: ${n === 'deny-nothing' ? '{action: DENY}' : '{action: AUDIT, rules: [{}]}'}\n`,
+        )
+        .join('');
+    const base = meshYaml([{ name: 'web-1', sa: 'web', node: 'node-a', ip: '127.0.10.1' }]);
+    await writeFile(join(dir, 'mesh.yaml'), `${base}${policies(['deny-nothing', 'audit'])}`);
+    await writeFile(
+      join(dir, 'bundle.pem'),
+      (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
+    );
+    const [inbound, metrics, ready, caPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const agent = startMtun(
+      t,
+      agentArgs(dir, `https://127.0.0.1:${caPort}`, {
+        inbound,
+        metrics,
+        ready,
+        bundle: join(dir, 'bundle.pem'),
+      }),
+    );
+    await agent.waitFor(/agent listening/, 20_000);
+    const said = (policy: string) =>
+      agent
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"AuthorizationPolicy has no effect at L4"'))
+        .filter((l) => l.includes(`"policy":"${policy}"`));
+    t.equal(said('default/deny-nothing').length, 1, 'the DENY without rules loaded, and said');
+    t.match(said('default/deny-nothing')[0], /"reason":"NoRules".*"status":"DENY action without/);
+    t.match(said('default/audit')[0], /"status":"ztunnel does not support the AUDIT action"/);
+    const scrape = async () => (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    const text = await scrape();
+    t.match(
+      text,
+      /mtun_authorization_policy_status\{policy="default\/deny-nothing",reason="NoRules"\} 1/,
+    );
+    t.match(
+      text,
+      /mtun_authorization_policy_status\{policy="default\/audit",reason="UnsupportedValue"\} 1/,
+    );
+    // A reload that drops one policy and keeps the other: nothing said again.
+    await writeFile(join(dir, 'mesh.yaml'), `${base}${policies(['deny-nothing'])}`);
+    await eventually(
+      async () => !(await scrape()).includes('policy="default/audit"'),
+      'the reload dropped default/audit from the metric',
+      10_000,
+    );
+    t.equal(said('default/deny-nothing').length, 1, 'said once, not at every reload');
+    t.equal(await terminate(agent.child), 0);
   },
 );
