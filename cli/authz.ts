@@ -150,9 +150,7 @@ function inScopeStatus(
   workload: Workload,
 ): PolicyStatus[] {
   const a = policies.applicable(workload);
-  const inScope = new Set(
-    [...a.deny, ...a.allow, ...a.dryRun, ...a.ignored].map((p) => p.key),
-  );
+  const inScope = new Set([...a.deny, ...a.allow, ...a.dryRun, ...a.ignored].map((p) => p.key));
   return [...policyStatuses(all).values()]
     .filter((s) => inScope.has(s.policy))
     .sort((x, y) => (x.policy < y.policy ? -1 : 1));
