@@ -25,17 +25,17 @@ export class LiveBytes {
     return this.#open.size;
   }
 
-  add(c: LiveConnection): () => void {
-    if (this.#open.size >= this.#max) return () => {};
+  add(c: LiveConnection): void {
+    if (this.#open.size >= this.#max) return;
     this.#open.add(c);
     if (!this.#timer && this.#everyMs > 0) {
       this.#timer = setInterval(() => this.publish(), this.#everyMs);
       this.#timer.unref();
     }
-    return () => {
-      this.#open.delete(c);
-      if (this.#open.size === 0) this.#stopTimer();
-    };
+  }
+
+  delete(c: LiveConnection): void {
+    if (this.#open.delete(c) && this.#open.size === 0) this.#stopTimer();
   }
 
   publish(): void {

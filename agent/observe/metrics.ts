@@ -28,8 +28,9 @@ export interface ConnectionMetrics {
   bytes(labels: TrafficLabels, fromClient: number, toClient: number): void;
   /** Counts the close (and a failure) under the open labels with the final flag. */
   closed(labels: TrafficLabels, f: ConnectionFields): void;
-  /** Publishes the connection's bytes while it is open; returns the untrack function. */
-  track(c: LiveConnection): () => void;
+  /** Publishes the connection's bytes while it is open, until `untrack`. */
+  track(c: LiveConnection): void;
+  untrack(c: LiveConnection): void;
 }
 
 /** Istio's `response_flags` for a record's error code: ztunnel's own flags as they are; any
@@ -164,7 +165,9 @@ export class AgentMetrics implements ConnectionMetrics {
   }
 
   opened(f: ConnectionFields): TrafficLabels {
-    const labels = trafficLabels(trafficInput(f, this.#snapshot(), this.#settings, '-'));
+    const labels = this.#intern(
+      trafficLabels(trafficInput(f, this.#snapshot(), this.#settings, '-')),
+    );
     this.#opened.inc(labels);
     this.activeConnections.inc({ direction: f.direction });
     this.socketsOpen.inc({ reporter: labels.reporter });
@@ -186,8 +189,26 @@ export class AgentMetrics implements ConnectionMetrics {
     if (f.verdict) this.policyDecisions.inc({ verdict: f.verdict });
   }
 
-  track(c: LiveConnection): () => void {
-    return this.#live.add(c);
+  track(c: LiveConnection): void {
+    this.#live.add(c);
+  }
+
+  untrack(c: LiveConnection): void {
+    this.#live.delete(c);
+  }
+
+  // Connections between the same workloads share one label object: an open connection
+  // keeps its labels for its byte counters, and idle connections are counted in tens of
+  // thousands (~250 B each otherwise). Bounded: past the limit the table starts again.
+  readonly #interned = new Map<string, TrafficLabels>();
+  #intern(labels: TrafficLabels): TrafficLabels {
+    let key = '';
+    for (const l of ALL_TRAFFIC_LABELS) key += `${labels[l] ?? ''}\u0000`;
+    const known = this.#interned.get(key);
+    if (known) return known;
+    if (this.#interned.size >= 10_000) this.#interned.clear();
+    this.#interned.set(key, Object.freeze(labels));
+    return labels;
   }
 
   /** Open connections tracked for live bytes (bounded; see live-bytes.ts). */

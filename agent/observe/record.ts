@@ -55,7 +55,6 @@ export class ConnectionRecord {
   readonly #log: AccessLogSink;
   readonly #labels: TrafficLabels;
   #sample: (() => ByteCount) | undefined;
-  #untrack: (() => void) | undefined;
   #publishedSent = 0;
   #publishedReceived = 0;
 
@@ -71,7 +70,7 @@ export class ConnectionRecord {
   watch(sample: () => ByteCount): void {
     if (this.#finished || this.#sample) return;
     this.#sample = sample;
-    this.#untrack = this.#metrics.track(this);
+    this.#metrics.track(this);
   }
 
   publishBytes(): void {
@@ -105,7 +104,7 @@ export class ConnectionRecord {
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#untrack?.();
+    if (this.#sample) this.#metrics.untrack(this);
     this.#sample = undefined;
     this.#publishUpTo(this.bytesSent, this.bytesReceived);
     const f = this.fields;
