@@ -4,42 +4,22 @@
 // at every step while the connection is open: Istio's directions for both reporters, exact
 // so far; and the totals after the close. (metrics-live.test.ts is the in-process twin.)
 import { writeFile } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { eventually } from '../helpers/eventually.js';
+import { startSink, stepwiseTransfer } from '../helpers/live-transfer.js';
 import { freePort } from '../helpers/ports.js';
 import { startMtun } from '../helpers/process.js';
-import { total } from '../helpers/prom.js';
+import { tcpCounters } from '../helpers/prom.js';
 import { tempDir } from '../helpers/tmp.js';
+import { baseMesh } from '../helpers/world.js';
 
-const MiB = 1024 * 1024;
-const STEPS = 4;
 const NODES = { 'node-a': '127.0.0.1', 'node-b': '127.0.0.2' } as const;
 type NodeName = keyof typeof NODES;
 
-const mesh = (net: number) => `
-apiVersion: v1
-kind: Node
-metadata: {name: node-a}
-status: {addresses: [{type: InternalIP, address: 127.0.0.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: node-b}
-status: {addresses: [{type: InternalIP, address: 127.0.0.2}]}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-1, namespace: shop, labels: {app: web}}
-spec: {serviceAccountName: web, nodeName: node-a}
-status: {podIP: 127.${net}.10.1}
----
+// The world's mesh (nodes, namespace shop, web-1 on node-a) and a Deployment's pod on node-b.
+const mesh = (net: number) => `${baseMesh(net)}---
 apiVersion: v1
 kind: Pod
 metadata:
@@ -49,7 +29,7 @@ metadata:
   labels: {app: sink, pod-template-hash: 7f9c6d5b8}
   ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: sink-7f9c6d5b8, uid: u1, controller: true}]
 spec: {serviceAccountName: sink, nodeName: node-b}
-status: {podIP: 127.${net}.20.1}
+status: {podIP: 127.${net}.20.7}
 `;
 
 t.test('two agent processes: /metrics counts a long transfer while it is open', async (t) => {
@@ -99,74 +79,27 @@ t.test('two agent processes: /metrics counts a long transfer while it is open', 
     );
   }
 
-  let got = 0;
-  let server: Socket | undefined;
-  const sink = createServer({ allowHalfOpen: true }, (s) => {
-    server = s;
-    s.on('data', (d: Buffer) => (got += d.length));
-    s.on('end', () => s.end());
-  });
-  await new Promise<void>((r) => sink.listen(0, `127.${net}.20.1`, r));
-  t.teardown(() => new Promise((r) => sink.close(r)));
-  const port = (sink.address() as { port: number }).port;
-
-  const counters = async () => {
-    const read = async (node: NodeName, reporter: string) => {
-      const p = ports.get(node)!;
-      const text = await (await fetch(`http://${NODES[node]}:${p.metrics}/metrics`)).text();
-      // The Deployment's name, not the pod's (issue 14: workload from the owner chain).
-      const where = { reporter, source_workload: 'web-1', destination_workload: 'sink' };
-      return {
-        received: total(text, 'istio_tcp_received_bytes_total', where),
-        sent: total(text, 'istio_tcp_sent_bytes_total', where),
-        closed: total(text, 'istio_tcp_connections_closed_total', where),
-      };
-    };
-    return {
-      source: await read('node-a', 'source'),
-      destination: await read('node-b', 'destination'),
-    };
+  const sink = await startSink(t, `127.${net}.20.7`);
+  const read = async (node: NodeName, reporter: string) => {
+    const p = ports.get(node)!;
+    const text = await (await fetch(`http://${NODES[node]}:${p.metrics}/metrics`)).text();
+    // The Deployment's name, not the pod's (issue 14: workload from the owner chain).
+    return tcpCounters(text, { reporter, source_workload: 'web-1', destination_workload: 'sink' });
   };
-
   const client = await socks5Connect(
     { host: NODES['node-a'], port: ports.get('node-a')!.socks },
-    { host: `127.${net}.20.1`, port },
+    { host: `127.${net}.20.7`, port: sink.port },
     { localAddress: `127.${net}.10.1` },
   );
-  let back = 0;
-  client.on('data', (d: Buffer) => (back += d.length));
-  const chunk = Buffer.alloc(MiB, 0x6d);
-  for (let step = 1; step <= STEPS; step++) {
-    client.write(chunk);
-    await eventually(() => got === step * MiB, `the pod got ${step} MiB`, 30_000);
-    for (const [reporter, v] of Object.entries(await counters())) {
-      t.equal(v.received, step * MiB, `${reporter}: received = what the client sent so far`);
-      t.equal(v.sent, 0, `${reporter}: nothing went back yet`);
-      t.equal(v.closed, 0, `${reporter}: still open`);
-    }
-  }
-  for (let step = 1; step <= STEPS; step++) {
-    server!.write(chunk);
-    await eventually(() => back === step * MiB, `the client got ${step} MiB`, 30_000);
-    for (const [reporter, v] of Object.entries(await counters())) {
-      t.equal(v.sent, step * MiB, `${reporter}: sent = what went back so far`);
-      t.equal(v.received, STEPS * MiB, `${reporter}: received unchanged`);
-      t.equal(v.closed, 0, `${reporter}: still open`);
-    }
-  }
-  const closed = new Promise<void>((r) => client.once('close', () => r()));
-  client.end();
-  await closed;
-  await eventually(
-    async () => {
-      const c = await counters();
-      return c.source.closed === 1 && c.destination.closed === 1;
-    },
-    'both agents counted the close',
-    15_000,
-  );
-  for (const [reporter, v] of Object.entries(await counters())) {
-    t.equal(v.received, STEPS * MiB, `${reporter}: total received = bytes the client sent`);
-    t.equal(v.sent, STEPS * MiB, `${reporter}: total sent = bytes sent back`);
-  }
+  await stepwiseTransfer(t, {
+    client,
+    sink,
+    counters: async () => ({
+      source: await read('node-a', 'source'),
+      destination: await read('node-b', 'destination'),
+    }),
+    steps: 4,
+    chunkBytes: 1024 * 1024,
+    waitMs: 30_000,
+  });
 });

@@ -70,6 +70,31 @@ function agentArgs(
   ];
 }
 
+/** An agent process whose CA is not there (a free port, a root of its own in the bundle):
+ *  it runs and keeps retrying; its metrics and readiness ports are returned. */
+async function agentWithoutCa(t: Test, dir: string) {
+  await writeFile(
+    join(dir, 'bundle.pem'),
+    (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
+  );
+  const [inbound, metrics, ready, caPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const agent = startMtun(
+    t,
+    agentArgs(dir, `https://127.0.0.1:${caPort}`, {
+      inbound,
+      metrics,
+      ready,
+      bundle: join(dir, 'bundle.pem'),
+    }),
+  );
+  return { agent, metrics, ready };
+}
+
 t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag', async (t) => {
   const help = await run(process.execPath, [...MTUN_CLI, 'agent', '--help']);
   for (const f of [
@@ -123,25 +148,7 @@ t.test(
   'CA unreachable at start: keeps retrying, not ready, says why; SIGTERM exits 0',
   async (t) => {
     const dir = await setup(t);
-    await writeFile(
-      join(dir, 'bundle.pem'),
-      (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
-    );
-    const [inbound, metrics, ready, caPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
-    const agent = startMtun(
-      t,
-      agentArgs(dir, `https://127.0.0.1:${caPort}`, {
-        inbound,
-        metrics,
-        ready,
-        bundle: join(dir, 'bundle.pem'),
-      }),
-    );
+    const { agent, metrics, ready } = await agentWithoutCa(t, dir);
     await agent.waitFor(/certificate fetch failed; retrying/, 20_000);
     const answer = await fetch(`http://127.0.0.1:${ready}/healthz/ready`);
     t.equal(answer.status, 500, "ztunnel's answer when not ready");
@@ -256,25 +263,7 @@ t.test(
         .join('');
     const base = meshYaml([{ name: 'web-1', sa: 'web', node: 'node-a', ip: '127.0.10.1' }]);
     await writeFile(join(dir, 'mesh.yaml'), `${base}${policies(['deny-nothing', 'audit'])}`);
-    await writeFile(
-      join(dir, 'bundle.pem'),
-      (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
-    );
-    const [inbound, metrics, ready, caPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
-    const agent = startMtun(
-      t,
-      agentArgs(dir, `https://127.0.0.1:${caPort}`, {
-        inbound,
-        metrics,
-        ready,
-        bundle: join(dir, 'bundle.pem'),
-      }),
-    );
+    const { agent, metrics } = await agentWithoutCa(t, dir);
     await agent.waitFor(/agent listening/, 20_000);
     const said = (policy: string) =>
       agent

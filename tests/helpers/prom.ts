@@ -27,3 +27,12 @@ export function total(text: string, name: string, where: Record<string, string> 
     .filter((s) => Object.entries(where).every(([k, v]) => s.labels[k] === v))
     .reduce((a, s) => a + s.value, 0);
 }
+
+/** Istio's TCP counters of the connections whose labels include `where`. */
+export function tcpCounters(text: string, where: Record<string, string>) {
+  return {
+    received: total(text, 'istio_tcp_received_bytes_total', where),
+    sent: total(text, 'istio_tcp_sent_bytes_total', where),
+    closed: total(text, 'istio_tcp_connections_closed_total', where),
+  };
+}
