@@ -234,6 +234,8 @@ export class Agent {
         );
     }
     this.ctx.metrics.poolConnections.set(this.ctx.hbone.stats().connections);
+    const inbound = this.#listeners.inbound.stats();
+    this.ctx.metrics.setSocketsOpen(inbound.handshaking + inbound.sessions);
   }
 
   configDump(): unknown {

@@ -89,6 +89,22 @@ export class AgentMetrics implements ConnectionMetrics {
     'The size of total bytes sent during response in case of a TCP connection',
     () => this.#live.publish(),
   );
+  readonly #openByDirection: Record<ConnectionFields['direction'], number> = {
+    outbound: 0,
+    inbound: 0,
+    inbound_plaintext: 0,
+  };
+  /** ztunnel's istio_tcp_sockets_open counts accepted sockets (src/proxy/inbound.rs,
+   *  outbound.rs, inbound_passthrough.rs record_socket_open): the applications' connections
+   *  (source), and on the destination side the TCP connections on 15008 (one per HBONE
+   *  connection, however many tunnels it carries) and the plaintext ones. */
+  setSocketsOpen(hboneConnections: number): void {
+    this.socketsOpen.set({ reporter: 'source' }, this.#openByDirection.outbound);
+    this.socketsOpen.set(
+      { reporter: 'destination' },
+      hboneConnections + this.#openByDirection.inbound_plaintext,
+    );
+  }
   readonly socketsOpen = new Gauge({
     name: 'istio_tcp_sockets_open',
     help: 'The current number of open TCP sockets (unstable)',
@@ -170,7 +186,7 @@ export class AgentMetrics implements ConnectionMetrics {
     );
     this.#opened.inc(labels);
     this.activeConnections.inc({ direction: f.direction });
-    this.socketsOpen.inc({ reporter: labels.reporter });
+    this.#openByDirection[f.direction]++;
     return labels;
   }
 
@@ -185,7 +201,7 @@ export class AgentMetrics implements ConnectionMetrics {
     this.#closed.inc(labels);
     if (flag !== '-') this.#failed.inc(labels);
     this.activeConnections.dec({ direction: f.direction });
-    this.socketsOpen.dec({ reporter: openLabels.reporter });
+    this.#openByDirection[f.direction]--;
     if (f.verdict) this.policyDecisions.inc({ verdict: f.verdict });
   }
 

@@ -167,7 +167,18 @@ t.test("every TCP metric has ztunnel's label set, with ztunnel's values", async 
     );
     t.match(text, new RegExp(`istio_build\\{component="mtun",tag="${MTUN_VERSION}"\\} 1`));
     t.match(text, /process_resident_memory_bytes \d/);
-    t.match(text, new RegExp(`istio_tcp_sockets_open\\{reporter="${reporter}"\\} 0`));
+    // ztunnel's open sockets: the applications' connections on the source side (all closed
+    // now); on the destination side the HBONE connections on 15008, which node-a's pool
+    // keeps open after its tunnels closed.
+    const sockets = samples(text, 'istio_tcp_sockets_open').find(
+      (s) => s.labels['reporter'] === reporter,
+    )?.value;
+    t.equal(
+      sockets,
+      reporter === 'source' ? 0 : w.mesh.agents.get('node-a')!.ctx.hbone.stats().connections,
+      `${node}: istio_tcp_sockets_open{reporter="${reporter}"}`,
+    );
+    if (reporter === 'destination') t.ok(sockets! >= 1, 'the pooled HBONE connection is open');
   }
 });
 
