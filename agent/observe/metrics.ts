@@ -59,6 +59,8 @@ export interface AgentMetricsOptions {
   readonly processMetrics?: boolean;
   /** How often open connections publish their bytes besides at every scrape. */
   readonly publishEveryMs?: number;
+  /** At most this many open connections publish while open (default 100,000). */
+  readonly maxLiveConnections?: number;
   /** The mesh the labels are looked up in (default: an empty one: every label unknown). */
   readonly snapshot?: () => MeshSnapshot;
   readonly telemetry?: TelemetrySettings;
@@ -156,7 +158,7 @@ export class AgentMetrics implements ConnectionMetrics {
     const empty = MeshSnapshot.empty();
     this.#snapshot = opts.snapshot ?? (() => empty);
     this.#settings = opts.telemetry ?? { clusterId: 'Kubernetes', trustDomain: 'cluster.local' };
-    this.#live = new LiveBytes(opts.publishEveryMs ?? 5_000);
+    this.#live = new LiveBytes(opts.publishEveryMs ?? 5_000, opts.maxLiveConnections);
     // ztunnel src/metrics/meta.rs: istio_build{component, tag} = 1; the tag is the version.
     new Gauge({
       name: 'istio_build',
