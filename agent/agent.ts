@@ -253,6 +253,9 @@ export class Agent {
       })),
       workloads: s.workloads.map((w) => ({
         name: qualifiedName(w.meta),
+        // The names Istio's metrics give it (workload from the owner chain, canonical service).
+        workload: w.workloadName,
+        canonical: `${w.canonicalName}/${w.canonicalRevision}`,
         node: w.node,
         ips: w.ips,
         serviceAccount: w.serviceAccount,
