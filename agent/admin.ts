@@ -1,6 +1,7 @@
-// The agent's HTTP endpoints: admin on loopback (/config_dump, /logging, /quitquitquit)
-// and metrics + readiness (/metrics, /stats/prometheus, /healthz/ready). Plain HTTP, small
-// bounded answers; nothing here can change routing or policy.
+// The agent's HTTP endpoints, on ztunnel's ports: admin on loopback (/config_dump, /logging,
+// /quitquitquit; 15000), metrics (/metrics, /stats/prometheus; 15020) and readiness
+// (/healthz/ready; 15021, ztunnel src/readiness/server.rs). Plain HTTP, small bounded
+// answers; nothing here can change routing or policy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { errorMessage } from '../lib/errors.js';
 import { LOG_LEVELS, type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
@@ -63,6 +64,7 @@ export class AdminServers {
     hooks: AdminHooks,
     admin: HostPort | undefined,
     metrics: HostPort | undefined,
+    readiness?: HostPort | undefined,
   ): Promise<AdminServers> {
     const servers: Server[] = [];
     try {
@@ -75,9 +77,17 @@ export class AdminServers {
           await serve('metrics', metrics, {
             '/metrics': metricsRoute,
             '/stats/prometheus': metricsRoute,
-            '/healthz/ready': (_req, res) => {
+          }),
+        );
+      }
+      if (readiness) {
+        servers.push(
+          await serve('readiness', readiness, {
+            // ztunnel handle_ready: GET only; 200 "ready", else 500 with what is pending.
+            '/healthz/ready': (req, res) => {
+              if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'use GET\n');
               const why = hooks.notReadyReason();
-              send(res, why ? 503 : 200, why ? `not ready: ${why}\n` : 'ready\n');
+              send(res, why ? 500 : 200, why ? `not ready, pending: ${why}\n` : 'ready\n');
             },
           }),
         );

@@ -12,7 +12,9 @@ import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
 import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
 import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
+import { MTUN_VERSION } from './observe/build.js';
 import { AgentMetrics } from './observe/metrics.js';
+import { PolicyStatusReporter } from './observe/policy-status.js';
 import type { AccessLogSink } from './observe/record.js';
 import { InboundListener } from './proxy/inbound.js';
 import { InboundPlaintextListener } from './proxy/inbound-plaintext.js';
@@ -72,7 +74,13 @@ export class Agent {
 
   static async create(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
     const logger = deps.logger;
-    const metrics = new AgentMetrics();
+    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
+    const metrics = new AgentMetrics({
+      version: MTUN_VERSION,
+      processMetrics: true,
+      snapshot: () => state.current.snapshot,
+      telemetry: { clusterId: config.clusterId, trustDomain: config.trustDomain },
+    });
     const certs = new CertManager({
       fetcher: {
         fetchCertificate: async (id, ttl) => {
@@ -90,7 +98,6 @@ export class Agent {
       initialTrustBundle: deps.caBundlePem,
       ...(config.ca.certTtlSeconds ? { ttlSeconds: config.ca.certTtlSeconds } : {}),
     });
-    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
     const accessLogger = logger.child({ module: 'access' });
     const ctx: AgentContext = {
       config,
@@ -102,7 +109,10 @@ export class Agent {
         connectTimeoutMs: config.connectTimeoutMs,
       }),
       metrics,
-      accessLog: deps.accessLog ?? { write: (line) => accessLogger.info(line, 'connection') },
+      // ztunnel's access log: target "access", "connection complete", error level on failure.
+      accessLog: deps.accessLog ?? {
+        write: (line, level = 'info') => accessLogger[level](line, 'connection complete'),
+      },
       logger,
       drain: new Drain(),
       live: new LiveInbound(),
@@ -118,8 +128,14 @@ export class Agent {
     };
     const follow = () => certs.want(state.current.localIdentities(config.trustDomain));
     follow();
+    const policyStatus = new PolicyStatusReporter(
+      metrics.policyStatus,
+      logger.child({ module: 'policy' }),
+    );
+    policyStatus.update(state.current.snapshot.authorizationPolicies);
     const stopWatching = state.onChange((view) => {
       follow();
+      policyStatus.update(view.snapshot.authorizationPolicies);
       const closed = ctx.live.recheck(view, logger);
       if (closed > 0)
         logger.info(
@@ -165,6 +181,7 @@ export class Agent {
         },
         config.admin,
         config.metrics,
+        config.readiness,
       );
       agent = new Agent(ctx, { inbound, plaintext, outbound, socks5 }, admin, stopWatching);
       logger.info({ node: config.node, ...agent.addressesForLog() }, 'agent listening');
@@ -173,6 +190,7 @@ export class Agent {
       stopWatching();
       state.close();
       certs.close();
+      metrics.close();
       ctx.hbone.close();
       await Promise.all(opened.map((l) => l.close(0)));
       throw err;
@@ -224,6 +242,8 @@ export class Agent {
         );
     }
     this.ctx.metrics.poolConnections.set(this.ctx.hbone.stats().connections);
+    const inbound = this.#listeners.inbound.stats();
+    this.ctx.metrics.setSocketsOpen(inbound.handshaking + inbound.sessions);
   }
 
   configDump(): unknown {
@@ -241,6 +261,9 @@ export class Agent {
       })),
       workloads: s.workloads.map((w) => ({
         name: qualifiedName(w.meta),
+        // The names Istio's metrics give it (workload from the owner chain, canonical service).
+        workload: w.workloadName,
+        canonical: `${w.canonicalName}/${w.canonicalRevision}`,
         node: w.node,
         ips: w.ips,
         serviceAccount: w.serviceAccount,
@@ -294,6 +317,7 @@ export class Agent {
       this.#stopWatching();
       this.ctx.state.close();
       this.ctx.certs.close();
+      this.ctx.metrics.close();
       await this.#admin.close();
       log.info({ forcedClosed: destroyed }, 'agent stopped');
     })();

@@ -36,6 +36,10 @@ export interface AgentConfig {
   readonly socks5AllowNonPodClients: boolean;
   readonly admin: HostPort | undefined;
   readonly metrics: HostPort | undefined;
+  /** `/healthz/ready` (ztunnel's readiness port, 15021). */
+  readonly readiness: HostPort | undefined;
+  /** Istio's cluster id, the value of the `*_cluster` metric labels (istiod `CLUSTER_ID`). */
+  readonly clusterId: string;
   readonly workers: number;
   readonly drainPeriodMs: number;
   readonly connectTimeoutMs: number;
@@ -52,6 +56,8 @@ export const AGENT_DEFAULTS = Object.freeze({
   socks5: '127.0.0.1:15080',
   admin: '127.0.0.1:15000',
   metrics: '0.0.0.0:15020',
+  readiness: '0.0.0.0:15021',
+  clusterId: 'Kubernetes',
   drainPeriod: '5s',
   workers: 1,
 });

@@ -50,7 +50,8 @@ async function main() {
       mtun([
         'agent',
         ...benchAgentArgs(dir, url, node, hbone),
-        ...['--admin', 'off', '--metrics', 'off', '--workers', String(args.workers)],
+        ...['--admin', 'off', '--metrics', 'off', '--readiness', 'off'],
+        ...['--workers', String(args.workers)],
         ...['--log-level', 'info'],
       ]);
     const a = agent('node-a');

@@ -66,6 +66,11 @@ function workloads(): Workload[] {
         inMesh: true,
         ready: true,
         namedPorts: new Map(),
+        generateName: undefined,
+        ownerReferences: [],
+        workloadName: `probe-${p}`,
+        canonicalName: `probe-${p}`,
+        canonicalRevision: 'latest',
       });
     }
   }

@@ -46,6 +46,8 @@ interface AgentFlags {
   socks5AllowNonPodClients?: boolean;
   admin: string;
   metrics: string;
+  readiness: string;
+  clusterId: string;
   workers: string;
   trustDomain: string;
   clusterDomain: string;
@@ -98,6 +100,8 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     problems.add(
       "required option '--mesh <path...>' not specified (with --mesh-source files; or --mesh-source kubernetes)",
     );
+  if (!/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(f.clusterId))
+    problems.add(`--cluster-id: ${JSON.stringify(f.clusterId)} is not a cluster id`);
   const inboundPort = attempt(() => port(f.inbound, '--inbound'));
   const config = {
     node: f.node,
@@ -125,6 +129,8 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     socks5AllowNonPodClients: f.socks5AllowNonPodClients === true,
     admin: attempt(() => optionalHostPort(f.admin, '--admin')),
     metrics: attempt(() => optionalHostPort(f.metrics, '--metrics')),
+    readiness: attempt(() => optionalHostPort(f.readiness, '--readiness')),
+    clusterId: f.clusterId,
     workers,
     drainPeriodMs: attempt(() => parseDurationMs(f.drainPeriod, '--drain-period')),
     connectTimeoutMs: attempt(() => parseDurationMs(f.connectTimeout, '--connect-timeout')),
@@ -271,7 +277,13 @@ export function registerAgent(program: Command): void {
       'admin endpoint: /config_dump, /logging, /quitquitquit',
       d.admin,
     )
-    .option('--metrics <host:port|off>', 'Prometheus /metrics and /healthz/ready', d.metrics)
+    .option('--metrics <host:port|off>', 'Prometheus /metrics (and /stats/prometheus)', d.metrics)
+    .option('--readiness <host:port|off>', 'readiness probe /healthz/ready', d.readiness)
+    .option(
+      '--cluster-id <id>',
+      "Istio's cluster id: the source_cluster/destination_cluster metric labels",
+      d.clusterId,
+    )
     .option('--workers <n>', 'processes sharing the listeners', String(d.workers))
     .option('--trust-domain <td>', 'SPIFFE trust domain', d.trustDomain)
     .option(

@@ -9,7 +9,14 @@ import { convertDocuments } from '../mesh/convert/index.js';
 import { readDocuments } from '../mesh/file-source.js';
 import { MeshSnapshot } from '../mesh/snapshot.js';
 import type { Workload } from '../mesh/types.js';
-import { authorize, compile, type Decision, peerAuthentication } from '../policy/index.js';
+import {
+  authorize,
+  compile,
+  type Decision,
+  type PolicyStatus,
+  peerAuthentication,
+  policyStatuses,
+} from '../policy/index.js';
 
 interface CheckOptions {
   readonly mesh: string[];
@@ -37,7 +44,10 @@ export function registerAuthz(program: Command): void {
     .option('--from-principal <spiffe-id>', 'peer identity; omit for a plaintext connection')
     .option('--from-ip <ip>', 'source IP (default 0.0.0.0, inside no ipBlocks but 0.0.0.0/0)')
     .option('--root-namespace <ns>', 'Istio root namespace', 'istio-system')
-    .option('--json', 'print {"verdict", "policy", "rule", "reason"} as JSON')
+    .option(
+      '--json',
+      'print {"verdict", "policy", "rule", "reason", "status"} as JSON (status: Istio\'s ZtunnelAccepted condition of each policy in scope that ztunnel would not enforce as written)',
+    )
     .action(async (opts: CheckOptions) => {
       process.exitCode = (await check(opts)).verdict === 'allow' ? 0 : 1;
     });
@@ -106,16 +116,14 @@ async function check(opts: CheckOptions): Promise<Decision> {
     },
     policies,
   );
+  const status = inScopeStatus(snapshot.authorizationPolicies, policies, workload);
   if (opts.json) {
     const { verdict, policy, rule, reason } = decision;
-    process.stdout.write(`${JSON.stringify({ verdict, policy, rule, reason })}\n`);
+    process.stdout.write(`${JSON.stringify({ verdict, policy, rule, reason, status })}\n`);
     for (const n of notes) process.stderr.write(`mtun: note: ${n}\n`);
     return decision;
   }
   const mtls = peerAuthentication(workload, args.port, policies);
-  const ignored = policies
-    .applicable(workload)
-    .ignored.map((p) => `${p.key} (${p.ignoredBecause})`);
   const lines = [
     decision.verdict,
     `  policy:  ${decision.policy ? `${decision.policy} (${decision.policyKind})` : '(none)'}`,
@@ -124,11 +132,28 @@ async function check(opts: CheckOptions): Promise<Decision> {
     `  source:  ${args.identity ? args.identity.toString() : 'plaintext (no identity)'} from ${args.sourceIp}`,
     `  mTLS:    port ${args.port} is ${mtls.mode}: ${mtls.reason}`,
     ...dryRunLines(decision),
-    ...(ignored.length > 0 ? [`  no L4 effect: ${ignored.join('; ')}`] : []),
+    ...status.map(
+      (s) =>
+        `  status:  ${s.policy}: ${s.condition} ${s.reason} (${s.enforced === 'none' ? 'no L4 effect' : 'enforced in part'}): ${s.message}`,
+    ),
     ...notes.map((n) => `  note:    ${n}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return decision;
+}
+
+/** Istio's condition for each policy in scope of the destination that ztunnel would not
+ *  enforce as written (policy/status.ts), in name order. */
+function inScopeStatus(
+  all: Parameters<typeof policyStatuses>[0],
+  policies: ReturnType<typeof compile>,
+  workload: Workload,
+): PolicyStatus[] {
+  const a = policies.applicable(workload);
+  const inScope = new Set([...a.deny, ...a.allow, ...a.dryRun, ...a.ignored].map((p) => p.key));
+  return [...policyStatuses(all).values()]
+    .filter((s) => inScope.has(s.policy))
+    .sort((x, y) => (x.policy < y.policy ? -1 : 1));
 }
 
 function dryRunLines({ verdict, dryRun }: Decision): string[] {

@@ -75,6 +75,7 @@ export function registerDemo(program: Command): void {
           socks5Port: 15080 + offset,
           adminPort: 15000 + offset,
           metricsPort: 15020 + offset,
+          readinessPort: 15021 + offset,
           drainPeriodMs: 1_000,
           logger,
           accessLog: () => ({ write: (line) => access.push(line) }),
@@ -91,7 +92,7 @@ export function registerDemo(program: Command): void {
         for (const n of NODES) {
           const a = m.agents.get(n.name)!.addresses();
           out.write(
-            `  ${n.name}   ${n.ip}: HBONE :${a.inbound.port}, SOCKS5 :${a.socks5!.port}, admin http://${n.ip}:${15000 + offset}/config_dump, metrics http://${n.ip}:${15020 + offset}/metrics\n`,
+            `  ${n.name}   ${n.ip}: HBONE :${a.inbound.port}, SOCKS5 :${a.socks5!.port}, admin http://${n.ip}:${15000 + offset}/config_dump, metrics http://${n.ip}:${15020 + offset}/metrics, ready http://${n.ip}:${15021 + offset}/healthz/ready\n`,
           );
         }
         out.write('\nScenario (requests go through the agents; facts from the receiving agent):\n');

@@ -29,6 +29,7 @@ export interface LocalMeshOptions {
   readonly socks5Port?: number;
   readonly adminPort?: number;
   readonly metricsPort?: number;
+  readonly readinessPort?: number;
   readonly certTtlSeconds?: number;
   readonly drainPeriodMs?: number;
   readonly logger: Logger;
@@ -91,6 +92,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         socks5AllowNonPodClients: false,
         admin: { host: node.ip, port: o.adminPort ?? 0 },
         metrics: { host: node.ip, port: o.metricsPort ?? 0 },
+        readiness: { host: node.ip, port: o.readinessPort ?? 0 },
+        clusterId: 'Kubernetes',
         workers: 1,
         drainPeriodMs: o.drainPeriodMs ?? 5_000,
         connectTimeoutMs: 5_000,

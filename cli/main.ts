@@ -2,6 +2,7 @@
 // The `mtun` command: wiring only. Each subcommand lives in its own file and registers
 // itself on the program; nothing here holds logic of its own.
 import { Command } from 'commander';
+import { MTUN_VERSION } from '../agent/observe/build.js';
 import { registerAgent } from './agent.js';
 import { registerAuthz } from './authz.js';
 import { registerCa } from './ca.js';
@@ -10,7 +11,7 @@ import { registerDemo } from './demo.js';
 export function buildProgram(): Command {
   const program = new Command('mtun')
     .description('Userspace L4 mTLS node agent: HBONE tunnels, SPIFFE identities, Istio L4 policy')
-    .version('0.1.0')
+    .version(MTUN_VERSION)
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true })
     // Usage errors exit 2 (bad input), like every other input error of mtun.

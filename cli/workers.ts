@@ -22,7 +22,7 @@ interface StatusReply {
 
 /** The configuration a worker runs with: the primary serves the HTTP endpoints. */
 export function workerConfig(config: AgentConfig): AgentConfig {
-  return Object.freeze({ ...config, admin: undefined, metrics: undefined });
+  return Object.freeze({ ...config, admin: undefined, metrics: undefined, readiness: undefined });
 }
 
 /** In a worker: answer the primary's status and logging requests. */
@@ -127,6 +127,7 @@ export async function servePrimary(
     },
     config.admin,
     config.metrics,
+    config.readiness,
   );
   return servers;
 }

@@ -26,8 +26,25 @@ export function qualifiedName(meta: Pick<ObjectMeta, 'namespace' | 'name'>): str
   return `${meta.namespace}/${meta.name}`;
 }
 
+/** A `metadata.ownerReferences` entry: which object made this one. */
+export interface OwnerReference {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  /** The managing controller (at most one reference has it). */
+  readonly controller: boolean;
+}
+
 export interface Workload {
   readonly meta: ObjectMeta;
+  /** `metadata.generateName`: istiod looks at the owner chain only for generated names. */
+  readonly generateName: string | undefined;
+  readonly ownerReferences: readonly OwnerReference[];
+  /** Istio's telemetry names (istiod GetWorkloadMetaFromPod, CanonicalService; see
+   *  mesh/convert/workload-name.ts): the Deployment/StatefulSet/... name, not the pod's. */
+  readonly workloadName: string;
+  readonly canonicalName: string;
+  readonly canonicalRevision: string;
   readonly serviceAccount: string;
   /** Node the pod is scheduled on; undefined while pending. */
   readonly node: string | undefined;

@@ -2,6 +2,7 @@
 // types, and never does I/O, reads a clock or logs.
 export { authorize, type PolicySource, peerAuthentication } from './authorize.js';
 export { type Applicable, CompiledPolicies, compile } from './compiled.js';
+export { type PolicyStatus, policyStatus, policyStatuses } from './status.js';
 export type {
   CompileOptions,
   Connection,

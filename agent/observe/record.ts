@@ -1,6 +1,12 @@
 // One record per proxied connection, filled in as the connection goes and reported exactly
-// once (metrics + access log) by `finish()`, whatever path the connection ended on.
-import type { ConnectionMetrics } from './metrics.js';
+// once (metrics + access log) by `finish()`, whatever path the connection ended on. While
+// the connection is open, its bytes are published from its sockets' counters (`watch`).
+//
+// The access-log line is ztunnel's (src/proxy/metrics.rs ConnectionResult::record_internal):
+// the same field names and meanings, info when the connection completed, error (with the
+// error text in `error`) when it failed; plus mtun's verdict/policy/reason/response_flags.
+import type { TrafficLabels } from './labels.js';
+import { type ConnectionMetrics, responseFlagOf } from './metrics.js';
 
 export type Direction = 'outbound' | 'inbound' | 'inbound_plaintext';
 
@@ -14,6 +20,7 @@ export interface Peer {
 export interface ConnectionFields {
   direction: Direction;
   src: Peer;
+  /** `addr` is the target (pod ip:port); `hboneAddr` the tunnel's address, when tunnelled. */
   dst: Peer & { hboneAddr?: string; service?: string };
   /** mutual_tls when the connection crossed HBONE, else none. */
   security: 'mutual_tls' | 'none';
@@ -25,25 +32,63 @@ export interface ConnectionFields {
   errorMessage?: string;
 }
 
+export type AccessLogLevel = 'info' | 'error';
+
 export interface AccessLogSink {
-  write(line: Record<string, unknown>): void;
+  write(line: Record<string, unknown>, level?: AccessLogLevel): void;
+}
+
+/** What a connection's sockets have moved so far: towards the destination, and back. */
+export interface ByteCount {
+  readonly sent: number;
+  readonly received: number;
 }
 
 export class ConnectionRecord {
   readonly fields: ConnectionFields;
   readonly #startedAt = performance.now();
-  readonly #startedWall = Date.now();
-  bytesSent = 0; // towards the destination
-  bytesReceived = 0; // from the destination
+  /** Final totals, set by the proxy when the connection is closed. */
+  bytesSent = 0; // towards the destination: what the client sent
+  bytesReceived = 0; // from the destination: what went back to the client
   #finished = false;
   readonly #metrics: ConnectionMetrics;
   readonly #log: AccessLogSink;
+  readonly #labels: TrafficLabels;
+  #sample: (() => ByteCount) | undefined;
+  #publishedSent = 0;
+  #publishedReceived = 0;
 
   constructor(fields: ConnectionFields, metrics: ConnectionMetrics, log: AccessLogSink) {
     this.fields = fields;
     this.#metrics = metrics;
     this.#log = log;
-    metrics.opened(fields);
+    this.#labels = metrics.opened(fields);
+  }
+
+  /** Publishes bytes while the connection is open, read from `sample` (socket counters:
+   *  the data path is not touched). The totals at close settle the sum exactly. */
+  watch(sample: () => ByteCount): void {
+    if (this.#finished || this.#sample) return;
+    this.#sample = sample;
+    this.#metrics.track(this);
+  }
+
+  publishBytes(): void {
+    if (this.#sample) {
+      const now = this.#sample();
+      this.#publishUpTo(now.sent, now.received);
+    }
+  }
+
+  // Counters only go up: a socket counter that goes back (unsent data dropped at a reset)
+  // is published no further than it got.
+  #publishUpTo(sent: number, received: number): void {
+    const dSent = Math.max(0, sent - this.#publishedSent);
+    const dReceived = Math.max(0, received - this.#publishedReceived);
+    if (dSent === 0 && dReceived === 0) return;
+    this.#publishedSent += dSent;
+    this.#publishedReceived += dReceived;
+    this.#metrics.bytes(this.#labels, dSent, dReceived);
   }
 
   fail(code: string, message: string): void {
@@ -59,30 +104,51 @@ export class ConnectionRecord {
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#sample) this.#metrics.untrack(this);
+    this.#sample = undefined;
+    this.#publishUpTo(this.bytesSent, this.bytesReceived);
     const f = this.fields;
-    this.#metrics.closed(f, this.bytesSent, this.bytesReceived);
-    this.#log.write({
-      direction: f.direction,
+    this.#metrics.closed(this.#labels, f);
+    this.#log.write(this.#accessLine(), f.error ? 'error' : 'info');
+  }
+
+  #accessLine(): Record<string, unknown> {
+    const f = this.fields;
+    const l = this.#labels;
+    const known = (v: string | undefined) => (v === undefined || v === 'unknown' ? undefined : v);
+    const mtls = f.security === 'mutual_tls';
+    const inbound = f.direction !== 'outbound';
+    return {
+      // ztunnel's fields, in its order.
       'src.addr': f.src.addr,
-      'src.workload': f.src.workload,
+      // The pod name, falling back to the canonical service (ConnectionResultBuilder::new).
+      'src.workload': f.src.workload ?? known(l.source_canonical_service),
       'src.namespace': f.src.namespace,
-      'src.identity': f.src.identity,
-      'dst.addr': f.dst.addr,
-      'dst.hbone_addr': f.dst.hboneAddr,
+      'src.identity': mtls ? f.src.identity : undefined,
+      'src.cluster': known(l.source_cluster),
+      // dst.addr is the L4 address (with HBONE, the tunnel's :15008 one), dst.hbone_addr
+      // the CONNECT target: "for consistency with outbound logs" (ztunnel inbound.rs).
+      'dst.addr': f.dst.hboneAddr ?? f.dst.addr,
+      'dst.hbone_addr': f.dst.hboneAddr ? f.dst.addr : undefined,
       'dst.service': f.dst.service,
-      'dst.workload': f.dst.workload,
+      'dst.workload': f.dst.workload ?? known(l.destination_canonical_service),
       'dst.namespace': f.dst.namespace,
-      'dst.identity': f.dst.identity,
+      'dst.identity': mtls ? f.dst.identity : undefined,
+      'dst.cluster': known(l.destination_cluster),
+      direction: inbound ? 'inbound' : 'outbound',
+      // "Istio flips the metric for source: unflip for logs": outbound lines count from the
+      // client's side, inbound lines from the server's (what this agent sent back).
+      bytes_sent: inbound ? this.bytesReceived : this.bytesSent,
+      bytes_recv: inbound ? this.bytesSent : this.bytesReceived,
+      duration: `${Math.round(performance.now() - this.#startedAt)}ms`,
+      error: f.error ? (f.errorMessage ?? f.error) : undefined,
+      // mtun's own.
       security: f.security,
       verdict: f.verdict,
       policy: f.policy ?? undefined,
       reason: f.reason,
-      bytes_sent: this.bytesSent,
-      bytes_recv: this.bytesReceived,
-      start: new Date(this.#startedWall).toISOString(),
-      duration_ms: Math.round((performance.now() - this.#startedAt) * 10) / 10,
-      error: f.error,
-      error_message: f.errorMessage,
-    });
+      response_flags: f.error ? responseFlagOf(f.error) : undefined,
+      error_code: f.error,
+    };
   }
 }

@@ -68,6 +68,9 @@ export class InboundListener {
                 workload: verdict.workload?.meta.name,
                 namespace: verdict.workload?.meta.namespace,
                 identity: tunnel.localIdentity.toString(),
+                // The tunnel's own address (ztunnel's dst.addr): with capture the pod IP on
+                // the HBONE port, which the client dialed.
+                hboneAddr: `${tunnel.target.ip}:${ctx.config.hbonePort}`,
                 ...(tunnel.metadata.forwardedHost
                   ? { service: tunnel.metadata.forwardedHost }
                   : {}),
@@ -90,6 +93,11 @@ export class InboundListener {
             holder.socket?.resetAndDestroy();
           });
           const untrack = ctx.drain.track({ destroy: () => holder.socket?.resetAndDestroy() });
+          // Live bytes from the pod socket's counters, the ones splice() reports at the end.
+          record.watch(() => ({
+            sent: holder.socket?.bytesWritten ?? 0,
+            received: holder.socket?.bytesRead ?? 0,
+          }));
           return {
             allow: true,
             onClose: (outcome) => {

@@ -146,10 +146,17 @@ export async function openOutbound(
       ok: true,
       attach(client: Socket) {
         const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+        // Live bytes from the same counters splice() reports at the end, less what the
+        // SOCKS5 handshake moved (early data unshifted back is the application's).
+        const base = handshakeBytes(client);
+        record.watch(() => ({
+          sent: client.bytesRead - base.read,
+          received: client.bytesWritten - base.written,
+        }));
         splice(client, tunnel.stream, (res) => {
           untrack();
-          record.bytesSent = res.bytesSocketToStream;
-          record.bytesReceived = res.bytesStreamToSocket;
+          record.bytesSent = res.bytesSocketToStream - base.read;
+          record.bytesReceived = res.bytesStreamToSocket - base.written;
           if (res.error) record.fail('CONNECTION_RESET', res.error.message);
           record.finish();
         });
@@ -209,14 +216,26 @@ export function joinRecorded(
   forget?: () => void,
 ): void {
   const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+  // Live bytes from the same counters joinSockets() reports at the end (less a SOCKS5 reply).
+  const base = handshakeBytes(client);
+  record.watch(() => ({
+    sent: upstream.bytesWritten,
+    received: client.bytesWritten - base.written,
+  }));
   joinSockets(client, upstream, (res) => {
     untrack();
     forget?.();
     record.bytesSent = res.aToB;
-    record.bytesReceived = res.bToA;
+    record.bytesReceived = res.bToA - base.written;
     if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
     record.finish();
   });
+}
+
+/** What a client socket moved before it was attached (a SOCKS5 handshake): not the
+ *  application's bytes. Data read but still buffered (early data) is the application's. */
+function handshakeBytes(client: Socket): { read: number; written: number } {
+  return { read: client.bytesRead - client.readableLength, written: client.bytesWritten };
 }
 
 export function dialTcp(ip: string, port: number, timeoutMs: number): Promise<Socket> {

@@ -110,7 +110,8 @@ export async function startMtunPair(
         // before connect() makes the kernel search for a free port per connection (no
         // IP_BIND_ADDRESS_NO_PORT in Node), which throttled new connections to ~200/s.
         ...['--socks5-workload', 'bench/client'],
-        ...['--admin', 'off', '--metrics', 'off', '--workers', String(opts.workers)],
+        ...['--admin', 'off', '--metrics', 'off', '--readiness', 'off'],
+        ...['--workers', String(opts.workers)],
         // Access logs off (warn), like the C peers' configs: they log errors only.
         ...['--log-level', 'warn'],
       ],

@@ -106,7 +106,7 @@ export class AgentPair {
     for (;;) {
       const r = await this.ns.exec(node, 'curl', [
         ...['-s', '--max-time', '2', '-w', ' %{http_code}'],
-        'http://127.0.0.1:15020/healthz/ready',
+        'http://127.0.0.1:15021/healthz/ready',
       ]);
       why = r.stdout;
       if (r.stdout.endsWith(' 200')) return;

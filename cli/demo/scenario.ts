@@ -25,7 +25,8 @@ async function settle(): Promise<void> {
 function describe(l: AccessLine | undefined): string {
   if (!l) return 'no inbound record';
   const policy = l['policy'] ? `policy ${l['policy']}` : 'no policy named';
-  const bytes = `${l['bytes_sent']} B in, ${l['bytes_recv']} B out`;
+  // ztunnel's inbound line counts from the server's side: received from the caller, sent back.
+  const bytes = `${l['bytes_recv']} B in, ${l['bytes_sent']} B out`;
   return `${l['verdict']} (${policy}); caller verified as ${l['src.identity'] ?? 'none'}; ${bytes}`;
 }
 

@@ -26,6 +26,19 @@ export const metadataSchema = z
     uid: z.string().min(1).optional(),
     labels: labels.nullish(),
     annotations: labels.nullish(),
+    generateName: z.string().nullish(),
+    ownerReferences: z
+      .array(
+        z
+          .object({
+            apiVersion: z.string().default(''),
+            kind: z.string().min(1),
+            name: z.string().min(1),
+            controller: z.boolean().nullish(),
+          })
+          .loose(),
+      )
+      .nullish(),
     creationTimestamp: z
       .union([
         z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'expected an RFC 3339 time'),

@@ -185,7 +185,10 @@ const authzSchema = z
         }
         // An empty list arrives as "not set" in Istio's protobuf types, so `rules: []` counts as none.
         const noRules = !s.rules?.length;
-        if ((s.action === 'DENY' || s.action === 'CUSTOM') && noRules) {
+        // istiod's webhook also refuses DENY without rules, but such a policy can exist (the
+        // webhook off, or older objects) and istiod then sends ztunnel a DENY that matches
+        // nothing. It is loaded as that, and reported (policy/status.ts), not refused.
+        if (s.action === 'CUSTOM' && noRules) {
           issue(
             ctx,
             ['rules'],

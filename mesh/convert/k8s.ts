@@ -1,8 +1,9 @@
 // Core Kubernetes objects (v1 Pod, Service, Node, Namespace) → internal model. Only the
 // fields mtun uses are read; everything else a real object carries passes untouched.
 import { z } from 'zod';
-import type { MeshNode, Namespace, Origin, Service, Workload } from '../types.js';
+import type { MeshNode, Namespace, Origin, OwnerReference, Service, Workload } from '../types.js';
 import { ipAddress, k8sName, labels, metadataSchema, parseWith, toMeta } from './common.js';
+import { canonicalService, workloadOf } from './workload-name.js';
 
 /** Istio ambient's membership label (pod label wins over the namespace's). */
 export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
@@ -70,8 +71,31 @@ export function podToWorkload(
   for (const c of pod.spec.containers ?? []) {
     for (const p of c.ports ?? []) if (p.name) namedPorts.set(p.name, p.containerPort);
   }
+  const generateName = pod.metadata.generateName || undefined;
+  const ownerReferences: readonly OwnerReference[] = Object.freeze(
+    (pod.metadata.ownerReferences ?? []).map((r) =>
+      Object.freeze({
+        apiVersion: r.apiVersion,
+        kind: r.kind,
+        name: r.name,
+        controller: r.controller === true,
+      }),
+    ),
+  );
+  const workloadName = workloadOf({
+    name: meta.name,
+    generateName,
+    labels: meta.labels,
+    ownerReferences,
+  }).name;
+  const canonical = canonicalService(meta.labels, workloadName);
   return Object.freeze({
     meta,
+    generateName,
+    ownerReferences,
+    workloadName,
+    canonicalName: canonical.name,
+    canonicalRevision: canonical.revision,
     serviceAccount: pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? 'default',
     node: pod.spec.nodeName,
     ips: Object.freeze(ips),

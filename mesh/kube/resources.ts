@@ -35,7 +35,17 @@ const pick = (from: unknown, keys: readonly string[]): Wire => {
   return out;
 };
 
-const META = ['name', 'namespace', 'uid', 'labels', 'creationTimestamp', 'resourceVersion'];
+const META = [
+  'name',
+  'namespace',
+  'uid',
+  'labels',
+  'creationTimestamp',
+  'resourceVersion',
+  // Istio's workload name comes from the controller reference of a generated pod name.
+  'generateName',
+  'ownerReferences',
+];
 /** kubectl's copy of the whole object: often the largest field, never read. */
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 

@@ -38,7 +38,9 @@ t.test('STRICT refuses plaintext on 15006, PERMISSIVE accepts it', async (t) => 
       s.end('plain\n');
     });
   t.equal(await attempt(), '', 'STRICT: closed without data');
-  const denied = w.access.get('node-b')!.find((l) => l['direction'] === 'inbound_plaintext')!;
+  const denied = w.access
+    .get('node-b')!
+    .find((l) => l['direction'] === 'inbound' && l['security'] === 'none')!;
   t.equal(denied['verdict'], 'deny');
   t.equal(denied['policy'], 'shop/default');
   await writeFile(join(w.meshDir, 'pa.yaml'), strict.replace('STRICT', 'PERMISSIVE'));
@@ -55,7 +57,7 @@ t.test('STRICT refuses plaintext on 15006, PERMISSIVE accepts it', async (t) => 
     s.on('close', () => resolve('closed'));
   });
   t.equal(loop, 'closed');
-  t.ok(w.access.get('node-b')!.some((l) => l['error'] === 'SELF_CALL'));
+  t.ok(w.access.get('node-b')!.some((l) => l['error_code'] === 'SELF_CALL'));
 });
 
 t.test('certificate renewal under traffic drops nothing', async (t) => {

@@ -38,8 +38,11 @@ t.test(
       `${w.ip('10.1')}:${localPort}`,
       'the pod address came through forwarded-for',
     );
-    t.equal(inbound['bytes_sent'], 'hello\n'.length, 'bytes towards the pod');
-    t.equal(inbound['bytes_recv'], answer.length, 'bytes from the pod');
+    // ztunnel's meanings: an inbound line counts from the server's side.
+    t.equal(inbound['bytes_recv'], 'hello\n'.length, 'inbound: bytes received from the client');
+    t.equal(inbound['bytes_sent'], answer.length, 'inbound: bytes sent back to the client');
+    t.equal(inbound['dst.hbone_addr'], `${w.ip('20.1')}:9080`, 'the CONNECT target');
+    t.match(inbound['duration'], /^\d+ms$/, "ztunnel's duration form");
     await eventually(
       () =>
         w.access
@@ -49,7 +52,12 @@ t.test(
     );
     const outbound = w.access.get('node-a')!.find((l) => l['dst.workload'] === 'reviews-1')!;
     t.equal(outbound['dst.identity'], 'spiffe://cluster.local/ns/shop/sa/reviews');
-    t.equal(outbound['dst.hbone_addr'], `127.0.0.2:${w.hbonePort}`);
+    t.equal(outbound['dst.addr'], `127.0.0.2:${w.hbonePort}`, 'the address dialed (L4)');
+    t.equal(outbound['dst.hbone_addr'], `${w.ip('20.1')}:9080`, 'the CONNECT target');
+    t.equal(outbound['bytes_sent'], 'hello\n'.length, 'outbound: bytes the client sent');
+    t.equal(outbound['bytes_recv'], answer.length, 'outbound: bytes back to the client');
+    t.equal(outbound['src.cluster'], 'Kubernetes');
+    t.equal(outbound['dst.cluster'], 'Kubernetes');
   },
 );
 
@@ -69,17 +77,22 @@ t.test('a policy deny closes the connection without data, and is logged and coun
   const line = w.access.get('node-b')!.find((l) => l['verdict'] === 'deny')!;
   t.equal(line['policy'], undefined, 'no policy denied it: no ALLOW policy matched');
   t.match(line['reason'], /no ALLOW policy matched.*shop\/ratings-from-reviews/);
-  t.equal(line['error'], 'DENY');
+  t.equal(line['response_flags'], 'DENY');
+  t.match(line['error'], /no ALLOW policy matched/, "ztunnel's error field: the error text");
   t.equal(line['bytes_sent'], 0);
   const admin = w.mesh.agents.get('node-b')!.addresses().admin[0]!;
   const metrics = await fetch(`http://${admin.host}:${admin.port}/metrics`).then((r) => r.text());
   t.match(metrics, /mtun_policy_decisions_total\{verdict="deny"\} 1/);
   t.match(
     metrics,
-    /istio_tcp_connections_closed_total\{reporter="destination",source_workload="web-1",.*response_flags="DENY"\} 1/,
+    /istio_tcp_connections_closed_total\{reporter="destination",source_workload="web-1",.*response_flags="DENY".*\} 1/,
+  );
+  t.match(
+    metrics,
+    /istio_tcp_connections_failed_total\{reporter="destination",source_workload="web-1",.*response_flags="DENY".*\} 1/,
   );
   const outbound = w.access.get('node-a')!.find((l) => l['dst.workload'] === 'ratings-1')!;
-  t.equal(outbound['error'], 'DENY', 'the source side records the refusal too');
+  t.equal(outbound['response_flags'], 'DENY', 'the source side records the refusal too');
 });
 
 t.test('a service host name balances across its ready endpoints', async (t) => {
@@ -166,7 +179,7 @@ t.test('editing a policy file closes a now-denied open connection', async (t) =>
     () =>
       w.access
         .get('node-b')!
-        .some((l) => String(l['error_message'] ?? '').includes('closed by a policy change')),
+        .some((l) => String(l['error'] ?? '').includes('closed by a policy change')),
     'logged',
   );
 });
@@ -192,7 +205,8 @@ t.test(
     ).catch((e) => e);
     t.type(err, Socks5Refused);
     t.ok(Date.now() - started < 1_000, 'refused at once, not after a timeout');
-    const line = w.access.get('node-a')!.find((l) => l['error'] === 'NO_HEALTHY_UPSTREAM');
-    t.match(line?.['error_message'], /service shop\/empty has no ready endpoint for port 80/);
+    const line = w.access.get('node-a')!.find((l) => l['error_code'] === 'NO_HEALTHY_UPSTREAM');
+    t.match(line?.['error'], /service shop\/empty has no ready endpoint for port 80/);
+    t.equal(line?.['response_flags'], 'CONNECT', "ztunnel's flag for a connection failure");
   },
 );

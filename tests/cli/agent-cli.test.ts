@@ -9,6 +9,7 @@ import { createRoot } from '../../ca/pki.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { converse, startApp, stopApps } from '../helpers/apps.js';
 import { meshYaml } from '../helpers/ca.js';
+import { eventually } from '../helpers/eventually.js';
 import { run } from '../helpers/exec.js';
 import { freePort } from '../helpers/ports.js';
 import { MTUN_CLI, startMtun, terminate, track } from '../helpers/process.js';
@@ -32,7 +33,14 @@ async function setup(t: Test) {
 function agentArgs(
   dir: string,
   url: string,
-  o: { inbound: number; metrics: number; admin?: number; bundle?: string; extra?: string[] },
+  o: {
+    inbound: number;
+    metrics: number;
+    ready: number;
+    admin?: number;
+    bundle?: string;
+    extra?: string[];
+  },
 ): string[] {
   return [
     'agent',
@@ -60,8 +68,35 @@ function agentArgs(
     o.admin ? `127.0.0.1:${o.admin}` : 'off',
     '--metrics',
     `127.0.0.1:${o.metrics}`,
+    '--readiness',
+    `127.0.0.1:${o.ready}`,
     ...(o.extra ?? []),
   ];
+}
+
+/** An agent process whose CA is not there (a free port, a root of its own in the bundle):
+ *  it runs and keeps retrying; its metrics and readiness ports are returned. */
+async function agentWithoutCa(t: Test, dir: string) {
+  await writeFile(
+    join(dir, 'bundle.pem'),
+    (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
+  );
+  const [inbound, metrics, ready, caPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const agent = startMtun(
+    t,
+    agentArgs(dir, `https://127.0.0.1:${caPort}`, {
+      inbound,
+      metrics,
+      ready,
+      bundle: join(dir, 'bundle.pem'),
+    }),
+  );
+  return { agent, metrics, ready };
 }
 
 t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag', async (t) => {
@@ -80,6 +115,8 @@ t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag',
     '--socks5-allow-non-pod-clients',
     '--admin',
     '--metrics',
+    '--readiness',
+    '--cluster-id',
     '--workers',
     '--drain-period',
   ]) {
@@ -116,26 +153,16 @@ t.test(
   'CA unreachable at start: keeps retrying, not ready, says why; SIGTERM exits 0',
   async (t) => {
     const dir = await setup(t);
-    await writeFile(
-      join(dir, 'bundle.pem'),
-      (await createRoot({ trustDomain: 'cluster.local' })).cert.toString('pem'),
-    );
-    const [inbound, metrics, caPort] = [await freePort(), await freePort(), await freePort()];
-    const agent = startMtun(
-      t,
-      agentArgs(dir, `https://127.0.0.1:${caPort}`, {
-        inbound,
-        metrics,
-        bundle: join(dir, 'bundle.pem'),
-      }),
-    );
+    const { agent, metrics, ready } = await agentWithoutCa(t, dir);
     await agent.waitFor(/certificate fetch failed; retrying/, 20_000);
-    const ready = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
-    t.equal(ready.status, 503);
+    const answer = await fetch(`http://127.0.0.1:${ready}/healthz/ready`);
+    t.equal(answer.status, 500, "ztunnel's answer when not ready");
     t.match(
-      await ready.text(),
-      /waiting for certificates: spiffe:\/\/cluster\.local\/ns\/default\/sa\/web \(CA https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/,
+      await answer.text(),
+      /^not ready, pending: waiting for certificates: spiffe:\/\/cluster\.local\/ns\/default\/sa\/web \(CA https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/,
     );
+    const onMetrics = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`);
+    t.equal(onMetrics.status, 404, 'readiness is on its own port (15021), not on metrics');
     t.equal(await terminate(agent.child), 0);
   },
 );
@@ -157,10 +184,10 @@ async function startCaProcess(t: Test, dir: string): Promise<string> {
 }
 
 /** Polls /healthz/ready until 200 or `tries` run out; returns the last status. */
-async function pollReady(metrics: number, tries: number, everyMs: number): Promise<number> {
+async function pollReady(ready: number, tries: number, everyMs: number): Promise<number> {
   let status = 0;
   for (let i = 0; i < tries && status !== 200; i++) {
-    status = await fetch(`http://127.0.0.1:${metrics}/healthz/ready`).then(
+    status = await fetch(`http://127.0.0.1:${ready}/healthz/ready`).then(
       (r) => r.status,
       () => 0,
     );
@@ -172,14 +199,16 @@ async function pollReady(metrics: number, tries: number, everyMs: number): Promi
 t.test('with the CA up the agent becomes ready; a taken port is named', async (t) => {
   const dir = await setup(t);
   const url = await startCaProcess(t, dir);
-  const [inbound, metrics] = [await freePort(), await freePort()];
-  const args = agentArgs(dir, url, { inbound, metrics });
+  const [inbound, metrics, ready] = [await freePort(), await freePort(), await freePort()];
+  const args = agentArgs(dir, url, { inbound, metrics, ready });
   const agent = startMtun(t, args);
   await agent.waitFor(/agent listening/, 20_000);
-  t.equal(await pollReady(metrics, 100, 50), 200, 'ready once the certificate is loaded');
+  t.equal(await pollReady(ready, 100, 50), 200, 'ready once the certificate is loaded');
   const second = await run(process.execPath, [
     ...MTUN_CLI,
-    ...args.map((a) => (a === `127.0.0.1:${metrics}` ? '127.0.0.1:0' : a)),
+    ...args.map((a) =>
+      a === `127.0.0.1:${metrics}` || a === `127.0.0.1:${ready}` ? '127.0.0.1:0' : a,
+    ),
   ]);
   t.equal(second.code, 2);
   t.match(second.stderr, new RegExp(`inbound HBONE|cannot listen on 127\\.0\\.0\\.1:${inbound}`));
@@ -192,13 +221,18 @@ t.test(
   async (t) => {
     const dir = await setup(t);
     const url = await startCaProcess(t, dir);
-    const [inbound, metrics, admin] = [await freePort(), await freePort(), await freePort()];
+    const [inbound, metrics, admin, ready] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const agent = startMtun(
       t,
-      agentArgs(dir, url, { inbound, metrics, admin, extra: ['--workers', '2'] }),
+      agentArgs(dir, url, { inbound, metrics, ready, admin, extra: ['--workers', '2'] }),
     );
     t.equal(
-      await pollReady(metrics, 200, 100),
+      await pollReady(ready, 200, 100),
       200,
       'ready once both workers have their certificates',
     );
@@ -208,6 +242,9 @@ t.test(
       /mtun_ca_requests_total\{outcome="issued"\} 2/,
       'one certificate fetched per worker, summed',
     );
+    t.match(text, /istio_build\{component="mtun",tag="\d+\.\d+\.\d+"\} 1/, 'istio_build');
+    t.match(text, /process_cpu_seconds_total \d/, 'process metrics (prom-client defaults)');
+    t.match(text, /process_open_fds \d/, "open file descriptors, as ztunnel's dashboard reads");
     const dump = (await (await fetch(`http://127.0.0.1:${admin}/config_dump`)).json()) as {
       workers: unknown[];
     };
@@ -237,7 +274,7 @@ t.test(
   async (t) => {
     const dir = await setup(t);
     const url = await startCaProcess(t, dir);
-    const [inbound, metrics] = [await freePort(), await freePort()];
+    const [inbound, metrics, ready] = [await freePort(), await freePort(), await freePort()];
     const spawnWith = (count: number, everyMs: number) => {
       const child = spawn(
         process.execPath,
@@ -245,7 +282,7 @@ t.test(
           '--import',
           injectFaults(count, everyMs),
           ...MTUN_CLI,
-          ...agentArgs(dir, url, { inbound, metrics }),
+          ...agentArgs(dir, url, { inbound, metrics, ready }),
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -257,7 +294,7 @@ t.test(
     await one.waitFor(/uncaught exception/, 20_000);
     await one.waitFor(/uncaught rejection/, 5_000);
     t.match(one.output(), /injected fault 1[\s\S]*"stack"/, 'logged with its stack');
-    t.equal(await pollReady(metrics, 100, 50), 200, 'still ready');
+    t.equal(await pollReady(ready, 100, 50), 200, 'still ready');
     const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
     t.match(text, /mtun_uncaught_errors_total\{kind="exception"\} 1/);
     t.match(text, /mtun_uncaught_errors_total\{kind="rejection"\} 1/);
@@ -290,14 +327,15 @@ t.test(
     t.teardown(() => stopApps([app]));
     const appPort = (app.server.address() as { port: number }).port;
     const attempt = async (extra: string[]): Promise<string> => {
-      const [inbound, metrics, socks, caPort] = await Promise.all(
-        [0, 1, 2, 3].map(() => freePort()),
+      const [inbound, metrics, ready, socks, caPort] = await Promise.all(
+        [0, 1, 2, 3, 4].map(() => freePort()),
       );
       const agent = startMtun(
         t,
         agentArgs(dir, `https://127.0.0.1:${caPort}`, {
           inbound: inbound!,
           metrics: metrics!,
+          ready: ready!,
           bundle: join(dir, 'bundle.pem'),
           extra: ['--socks5', `127.0.0.1:${socks}`, ...extra],
         }),
@@ -320,5 +358,51 @@ t.test(
       /^plain x\n/,
       'with the flag: relayed',
     );
+  },
+);
+
+t.test(
+  'policies ztunnel would not enforce as written: said once when loaded, and counted',
+  async (t) => {
+    const dir = await setup(t);
+    const policies = (names: string[]) =>
+      names
+        .map(
+          (n) =>
+            `---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ${n}, namespace: default}\nspec: ${n === 'deny-nothing' ? '{action: DENY}' : '{action: AUDIT, rules: [{}]}'}\n`,
+        )
+        .join('');
+    const base = meshYaml([{ name: 'web-1', sa: 'web', node: 'node-a', ip: '127.0.10.1' }]);
+    await writeFile(join(dir, 'mesh.yaml'), `${base}${policies(['deny-nothing', 'audit'])}`);
+    const { agent, metrics } = await agentWithoutCa(t, dir);
+    await agent.waitFor(/agent listening/, 20_000);
+    const said = (policy: string) =>
+      agent
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"AuthorizationPolicy has no effect at L4"'))
+        .filter((l) => l.includes(`"policy":"${policy}"`));
+    t.equal(said('default/deny-nothing').length, 1, 'the DENY without rules loaded, and said');
+    t.match(said('default/deny-nothing')[0], /"reason":"NoRules".*"status":"DENY action without/);
+    t.match(said('default/audit')[0], /"status":"ztunnel does not support the AUDIT action"/);
+    const scrape = async () => (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    const text = await scrape();
+    t.match(
+      text,
+      /mtun_authorization_policy_status\{policy="default\/deny-nothing",reason="NoRules"\} 1/,
+    );
+    t.match(
+      text,
+      /mtun_authorization_policy_status\{policy="default\/audit",reason="UnsupportedValue"\} 1/,
+    );
+    // A reload that drops one policy and keeps the other: nothing said again.
+    await writeFile(join(dir, 'mesh.yaml'), `${base}${policies(['deny-nothing'])}`);
+    await eventually(
+      async () => !(await scrape()).includes('policy="default/audit"'),
+      'the reload dropped default/audit from the metric',
+      10_000,
+    );
+    t.equal(said('default/deny-nothing').length, 1, 'said once, not at every reload');
+    t.equal(await terminate(agent.child), 0);
   },
 );

@@ -216,9 +216,14 @@ t.test('CA and agent agree: audience, service account, Secret, ports, probes, dr
   t.equal(agent.containers[0].readinessProbe.httpGet.path, '/healthz/ready');
   t.equal(
     String(agent.containers[0].readinessProbe.httpGet.port),
-    agentArgs.get('--metrics')!.split(':')[1],
+    agentArgs.get('--readiness')!.split(':')[1],
+    'the probe asks the readiness listener',
   );
+  t.equal(agentArgs.get('--readiness'), '0.0.0.0:15021', "ztunnel's readiness port");
+  t.equal(agentArgs.get('--metrics'), '0.0.0.0:15020');
   t.ok(agent.containers[0].resources.requests.cpu && agent.containers[0].resources.requests.memory);
+  // ztunnel's chart sets no limits: a memory limit below the load peak kills the data path.
+  t.notOk(agent.containers[0].resources.limits?.memory, 'no memory limit, as ztunnel');
   t.equal(ds.updateStrategy.type, 'RollingUpdate');
   const drainS = Number(/^(\d+)s$/.exec(agentArgs.get('--drain-period')!)![1]);
   t.ok(

@@ -108,20 +108,15 @@ export async function startWorld(
   const meshDir = join(dir, 'mesh');
   await mkdir(meshDir);
   // Pod and service IPs live in 127.<net>.0.0/16, a range of this world's own, so that
-  // test files running at the same time never compete for an app's address.
-  const net = 100 + Math.floor(Math.random() * 150);
+  // test files running at the same time never compete for an app's address. Picked at
+  // random; a range another world holds already (an app's address in use) is left for
+  // another pick, with the apps started so far closed.
+  const { net, apps } = await startApps();
+  t.teardown(() => stopApps(apps));
   const ip = (suffix: string) => `127.${net}.${suffix}`;
   await writeFile(join(meshDir, '00-base.yaml'), baseMesh(net));
   for (const [name, text] of Object.entries(opts.files ?? {}))
     await writeFile(join(meshDir, name), text);
-  const apps = await Promise.all([
-    startApp('web-1', ip('10.1'), 9080),
-    startApp('details-1', ip('10.2'), 9080),
-    startApp('reviews-1', ip('20.1'), 9080),
-    startApp('reviews-2', ip('20.2'), 9080),
-    startApp('ratings-1', ip('20.3'), 9080),
-  ]);
-  t.teardown(() => stopApps(apps));
   const access = new Map<string, Record<string, unknown>[]>([
     ['node-a', []],
     ['node-b', []],
@@ -157,4 +152,24 @@ export async function startWorld(
       return { host: a.host, port: a.port };
     },
   };
+}
+
+async function startApps(): Promise<{ net: number; apps: App[] }> {
+  for (let tries = 1; ; tries++) {
+    const net = 100 + Math.floor(Math.random() * 150);
+    const ip = (suffix: string) => `127.${net}.${suffix}`;
+    const started = await Promise.allSettled([
+      startApp('web-1', ip('10.1'), 9080),
+      startApp('details-1', ip('10.2'), 9080),
+      startApp('reviews-1', ip('20.1'), 9080),
+      startApp('reviews-2', ip('20.2'), 9080),
+      startApp('ratings-1', ip('20.3'), 9080),
+    ]);
+    const apps = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (apps.length === started.length) return { net, apps };
+    await stopApps(apps);
+    const failed = started.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    if (tries >= 10 || (failed.reason as NodeJS.ErrnoException).code !== 'EADDRINUSE')
+      throw failed.reason;
+  }
 }

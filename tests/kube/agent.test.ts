@@ -133,6 +133,8 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
       socks5AllowNonPodClients: false,
       admin: { host: addr, port: 0 },
       metrics: { host: addr, port: 0 },
+      readiness: undefined,
+      clusterId: 'Kubernetes',
       workers: 1,
       drainPeriodMs: 200,
       connectTimeoutMs: 5_000,

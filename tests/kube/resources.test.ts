@@ -92,14 +92,47 @@ const full: [ResourceName, Wire][] = [
       portLevelMtls: { '8080': { mode: 'PERMISSIVE' } },
     }),
   ],
+  [
+    // A Deployment's pod: Istio's workload name comes from its owner reference.
+    'pods',
+    (() => {
+      const p = pod({
+        ns: 'shop',
+        name: 'ratings-v1-5d9c8b7f6d-q2w3e',
+        sa: 'ratings',
+        node: 'n1',
+        ip: '198.18.10.2',
+        labels: { app: 'ratings', 'pod-template-hash': '5d9c8b7f6d' },
+      });
+      Object.assign(p['metadata'] as Wire, {
+        generateName: 'ratings-v1-5d9c8b7f6d-',
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'ReplicaSet',
+            name: 'ratings-v1-5d9c8b7f6d',
+            uid: 'u-rs',
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      });
+      return p;
+    })(),
+  ],
 ];
 
 t.test('a trimmed object converts exactly like the full one', async (t) => {
   const trimmed = full.map(([r, o]) => RESOURCES[r].trim(o));
   const original = full.map(([, o]) => structuredClone(o));
   // The one field dropped on purpose (kubectl's copy of the object).
-  delete (original[2]!['metadata'] as { annotations: Wire }).annotations[LAST_APPLIED];
+  for (const i of [2, 6])
+    delete (original[i]!['metadata'] as { annotations: Wire }).annotations[LAST_APPLIED];
   t.same(convert(trimmed), convert(original));
+  const names = (convert(trimmed) as { workloads: { workloadName: string }[] }).workloads.map(
+    (w) => w.workloadName,
+  );
+  t.same(names, ['web-1', 'ratings-v1'], "the Deployment's name survives the trim");
   const p = trimmed[2]!;
   t.notOk((p['metadata'] as Wire)['managedFields'], 'managedFields dropped');
   t.same((p['metadata'] as Wire)['annotations'], {}, 'last-applied dropped');

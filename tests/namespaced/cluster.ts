@@ -172,7 +172,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
             '-s',
             '-w',
             ' %{http_code}',
-            'http://127.0.0.1:15020/healthz/ready',
+            'http://127.0.0.1:15021/healthz/ready',
           ]);
           why = r.stdout;
           return r.stdout.endsWith(' 200');
@@ -250,18 +250,21 @@ export const CLIENT_ID = 'spiffe://cluster.local/ns/apps/sa/client';
 export async function podToPodThroughHbone(t: Test, c: Cluster): Promise<void> {
   const web = podByName('web-2').ip;
   await hello(t, c, 'client-1', `http://${web}:8080/hello.txt`);
-  const server = await accessAfter(c, 'n2', { direction: 'inbound', 'dst.addr': `${web}:8080` });
+  const server = await accessAfter(c, 'n2', {
+    direction: 'inbound',
+    'dst.hbone_addr': `${web}:8080`,
+  });
   t.ok(server.length >= 1, 'the server side logged it');
+  t.equal(server.at(-1)?.['dst.addr'], `${web}:15008`, "ztunnel's dst.addr: the tunnel's address");
   t.equal(server.at(-1)?.['src.identity'], CLIENT_ID, "the caller's verified SPIFFE identity");
   t.equal(server.at(-1)?.['src.workload'], 'client-1');
   t.equal(server.at(-1)?.verdict, 'allow');
-  const client = await accessAfter(c, 'n1', { direction: 'outbound', 'dst.addr': `${web}:8080` });
+  const client = await accessAfter(c, 'n1', {
+    direction: 'outbound',
+    'dst.hbone_addr': `${web}:8080`,
+  });
   t.equal(client.at(-1)?.security, 'mutual_tls');
-  t.equal(
-    client.at(-1)?.['dst.hbone_addr'],
-    `${web}:15008`,
-    'dialed podIP:15008, captured on node-2',
-  );
+  t.equal(client.at(-1)?.['dst.addr'], `${web}:15008`, 'dialed podIP:15008, captured on node-2');
 }
 
 /** curl from client-1 by the Service VIP (only the agents know it) reached web-2. */
@@ -273,7 +276,7 @@ export async function serviceVipThroughHbone(t: Test, c: Cluster): Promise<void>
   });
   t.equal(server.at(-1)?.['src.identity'], CLIENT_ID);
   t.equal(
-    server.at(-1)?.['dst.addr'],
+    server.at(-1)?.['dst.hbone_addr'],
     `${podByName('web-2').ip}:8080`,
     'the VIP resolved to the pod',
   );

@@ -110,7 +110,10 @@ t.test(
       t.ok(CLOSED.includes(res.code), `curl: empty reply or reset (exit ${res.code})`);
       t.equal(res.body, '', 'no data');
       const line = (
-        await accessAfter(c, 'n2', { direction: 'inbound', 'dst.addr': `${ip('web-2')}:9090` })
+        await accessAfter(c, 'n2', {
+          direction: 'inbound',
+          'dst.hbone_addr': `${ip('web-2')}:9090`,
+        })
       ).at(-1);
       t.equal(line?.verdict, 'deny');
       t.equal(line?.policy, 'strict/deny-9090');
@@ -136,7 +139,7 @@ t.test(
       const line = (
         await accessAfter(c, 'n2', {
           direction: 'inbound',
-          'dst.addr': `${ip('web-2')}:8080`,
+          'dst.hbone_addr': `${ip('web-2')}:8080`,
           verdict: 'deny',
         })
       ).at(-1);
@@ -163,7 +166,7 @@ t.test(
         'dst.service': 'open.open.svc.cluster.local',
       });
       t.equal(server.at(-1)?.['src.identity'], CLIENT_ID);
-      t.equal(server.at(-1)?.['dst.addr'], `${ip('open-2')}:8080`);
+      t.equal(server.at(-1)?.['dst.hbone_addr'], `${ip('open-2')}:8080`);
     });
 
     await t.test(
@@ -196,7 +199,7 @@ t.test(
         await hello(t, c, 'legacy-1', url);
         const server = await accessAfter(c, 'n2', {
           direction: 'inbound',
-          'dst.addr': `${ip('web-2')}:8080`,
+          'dst.hbone_addr': `${ip('web-2')}:8080`,
           'src.identity': legacyId,
         });
         t.equal(server.at(-1)?.verdict, 'allow', 'through HBONE with its new identity');

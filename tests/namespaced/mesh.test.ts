@@ -46,11 +46,16 @@ t.test(
       t.equal(res.body, '', 'no data');
       const server = await accessAfter(c, 'n2', {
         direction: 'inbound',
-        'dst.addr': `${ip('web-2')}:9090`,
+        'dst.hbone_addr': `${ip('web-2')}:9090`,
       });
       t.equal(server.at(-1)?.verdict, 'deny');
       t.equal(server.at(-1)?.policy, 'strict/deny-9090');
       t.equal(server.at(-1)?.['src.identity'], CLIENT_ID);
+      // ztunnel's access log: a failed connection at error level, the error text in `error`.
+      t.equal(server.at(-1)?.['level'], 'error', 'logged at error level');
+      t.equal(server.at(-1)?.['msg'], 'connection complete');
+      t.equal(server.at(-1)?.['response_flags'], 'DENY');
+      t.type(server.at(-1)?.['error'], 'string');
     });
 
     await t.test(
@@ -65,7 +70,8 @@ t.test(
           c,
           'n2',
           {
-            direction: 'inbound_plaintext',
+            direction: 'inbound',
+            security: 'none',
             'dst.addr': `${ip('web-2')}:8080`,
             verdict: 'deny',
           },
@@ -87,7 +93,8 @@ t.test(
           c,
           'n2',
           {
-            direction: 'inbound_plaintext',
+            direction: 'inbound',
+            security: 'none',
             'dst.addr': `${ip('open-2')}:8080`,
             verdict: 'allow',
           },

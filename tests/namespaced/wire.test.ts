@@ -122,7 +122,7 @@ t.test(
       const seen = await accessAfter(
         c,
         'n2',
-        { direction: 'inbound', 'dst.addr': `${web.ip}:5201` },
+        { direction: 'inbound', 'dst.hbone_addr': `${web.ip}:5201` },
         2,
       );
       t.ok(seen.length >= 2, 'control and data connections crossed HBONE');
@@ -167,7 +167,7 @@ t.test(
         t.equal(res.code, 0, res.stderr);
         const lines = await accessAfter(c, 'n2', {
           direction: 'inbound',
-          'dst.addr': `${web.ip}:8080`,
+          'dst.hbone_addr': `${web.ip}:8080`,
         });
         t.ok(lines.length > 0, 'through the restarted agents');
       },

@@ -26,14 +26,15 @@ t.test('allow: exit 0, with the deciding policy and rule', async (t) => {
   t.match(r.stdout, /dry-run: matched foo\/trial \(DENY rule 0\); would deny/);
 });
 
-t.test('--json prints exactly verdict, policy, rule and reason', async (t) => {
+t.test('--json prints exactly verdict, policy, rule, reason and status', async (t) => {
   const r = await toWeb('8080', '--from-principal', API, '--json');
   t.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
-  t.same(Object.keys(out), ['verdict', 'policy', 'rule', 'reason']);
+  t.same(Object.keys(out), ['verdict', 'policy', 'rule', 'reason', 'status']);
+  t.same(out.status, [], 'every policy in scope is enforced as written');
   t.same(
     { ...out, reason: undefined },
-    { verdict: 'allow', policy: 'foo/allow-bar', rule: 1, reason: undefined },
+    { verdict: 'allow', policy: 'foo/allow-bar', rule: 1, reason: undefined, status: [] },
   );
   t.match(out.reason, /ALLOW policy foo\/allow-bar matched rule 1/);
 });
@@ -47,6 +48,7 @@ t.test('deny by PeerAuthentication STRICT: exit 1', async (t) => {
     rule: null,
     reason:
       'plaintext connection rejected: PeerAuthentication foo/web-health requires mTLS (STRICT) on port 8080',
+    status: [],
   });
 });
 
@@ -101,7 +103,7 @@ t.test(
     t.equal(r.code, 2);
     t.match(
       r.stderr,
-      'invalid-policy.yaml, document 0 (AuthorizationPolicy foo/deny-nothing): spec.rules: DENY action without `rules`',
+      'invalid-policy.yaml, document 0 (AuthorizationPolicy foo/custom-nothing): spec.rules: CUSTOM action without `rules`',
     );
     t.match(
       r.stderr,
