@@ -121,6 +121,7 @@ export class Agent {
         trustDomain: config.trustDomain,
         clusterDomain: config.clusterDomain,
         hbonePort: config.hbonePort,
+        hboneDial: config.hboneDial,
         ownAddresses: ownAddresses(config),
       },
       originalDestination: deps.originalDestination,

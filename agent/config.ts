@@ -28,6 +28,11 @@ export interface AgentConfig {
   readonly inboundPlaintextPort: number;
   /** HBONE port of the other agents (ztunnel: 15008 everywhere). */
   readonly hbonePort: number;
+  /** Where a tunnel's TLS connection goes. `pod`: the destination pod's IP at hbonePort with
+   *  no SNI, captured by the destination node's rules (ztunnel's way; what a ztunnel node
+   *  answers). `node`: the destination node's agent address with an SNI naming the pod, for
+   *  meshes without capture (the local demo). */
+  readonly hboneDial: 'pod' | 'node';
   readonly socks5: HostPort | undefined;
   /** `namespace/pod` whose identity SOCKS5 clients get when their source IP is no pod. */
   readonly socks5Workload: string | undefined;

@@ -47,6 +47,7 @@ interface AgentFlags {
   admin: string;
   metrics: string;
   readiness: string;
+  hboneDial?: string;
   clusterId: string;
   workers: string;
   trustDomain: string;
@@ -124,6 +125,7 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     inboundPlaintextPort: attempt(() => port(f.inboundPlaintext, '--inbound-plaintext')),
     hbonePort:
       f.hbonePort === undefined ? inboundPort : attempt(() => port(f.hbonePort!, '--hbone-port')),
+    hboneDial: (f.hboneDial ?? (f.redirect === 'iptables' ? 'pod' : 'node')) as 'pod' | 'node',
     socks5: attempt(() => optionalHostPort(f.socks5, '--socks5')),
     socks5Workload: f.socks5Workload,
     socks5AllowNonPodClients: f.socks5AllowNonPodClients === true,
@@ -279,6 +281,12 @@ export function registerAgent(program: Command): void {
     )
     .option('--metrics <host:port|off>', 'Prometheus /metrics (and /stats/prometheus)', d.metrics)
     .option('--readiness <host:port|off>', 'readiness probe /healthz/ready', d.readiness)
+    .addOption(
+      new Option(
+        '--hbone-dial <mode>',
+        "where tunnels go: pod = the destination pod's IP:15008 without SNI, captured at the destination node (ztunnel's way; default with --redirect iptables); node = the destination node's agent with an SNI naming the pod (meshes without capture; default otherwise)",
+      ).choices(['pod', 'node']),
+    )
     .option(
       '--cluster-id <id>',
       "Istio's cluster id: the source_cluster/destination_cluster metric labels",

@@ -87,6 +87,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         inboundPort: o.hbonePort,
         inboundPlaintextPort: 0,
         hbonePort: o.hbonePort,
+        hboneDial: 'node',
         socks5: { host: node.ip, port: o.socks5Port ?? 0 },
         socks5Workload: undefined,
         socks5AllowNonPodClients: false,

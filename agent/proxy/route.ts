@@ -14,6 +14,8 @@ export interface RouteSettings {
   readonly clusterDomain: string;
   /** The HBONE port of every agent (ztunnel's 15008). */
   readonly hbonePort: number;
+  /** `pod`: dial the pod IP at hbonePort, no SNI (ztunnel); `node`: its node's agent, SNI. */
+  readonly hboneDial: 'pod' | 'node';
   /** Addresses of this agent's own listeners, as formatHostPort spells them (`ip:port`,
    *  `[v6]:port`) with canonical IPs (lib/ip.ts): a connection to one of them is a loop.
    *  A wildcard (`0.0.0.0:p`, `[::]:p`) stands for every loopback address on port p. */
@@ -141,7 +143,7 @@ function toWorkload(
   s: RouteSettings,
 ): Route {
   if (!pod.inMesh) return { kind: 'passthrough', target: { ip, port }, service, destination: pod };
-  const node = pod.node ? snapshot.node(pod.node) : undefined;
+  const node = s.hboneDial === 'node' && pod.node ? snapshot.node(pod.node) : undefined;
   const nodeIp = node?.addresses.find((a) => a.type === 'InternalIP')?.address;
   return {
     kind: 'hbone',

@@ -70,6 +70,7 @@ const settings = {
   trustDomain: 'cluster.local',
   clusterDomain: 'cluster.local',
   hbonePort: 15008,
+  hboneDial: 'node' as const,
   ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008', '0.0.0.0:15001', '[::]:15006']),
 };
 
@@ -104,7 +105,7 @@ function summary(r: Route): Want {
 
 const cases: [string, { host: string; port: number }, number, Want, string?][] = [
   [
-    'mesh pod IP on a node with an address → HBONE via the node agent (SNI)',
+    '--hbone-dial node: mesh pod IP on a node with an address → HBONE via the node agent (SNI)',
     { host: '198.18.2.1', port: 9080 },
     0,
     {
@@ -377,3 +378,25 @@ for (const [name, dst, pick, want, ns] of cases) {
     t.same(summary(route(dst, snapshot, settings, () => pick, ns)), want);
   });
 }
+
+t.test(
+  "--hbone-dial pod (ztunnel's, with capture): the pod IP:15008 without SNI, even when its node has an address",
+  async (t) => {
+    const pod = { ...settings, hboneDial: 'pod' as const };
+    t.same(summary(route({ host: '198.18.2.1', port: 9080 }, snapshot, pod, () => 0)), {
+      kind: 'hbone',
+      target: '198.18.2.1:9080',
+      dial: '198.18.2.1:15008',
+      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+      viaNode: false,
+      local: false,
+    });
+    // A service endpoint likewise: the chosen pod's own address.
+    const viaService = route({ host: '198.19.0.1', port: 80 }, snapshot, pod, () => 0);
+    t.equal(viaService.kind, 'hbone');
+    if (viaService.kind === 'hbone') {
+      t.equal(viaService.dial.ip, viaService.target.ip, 'dialed at the endpoint pod itself');
+      t.equal(viaService.viaNode, false);
+    }
+  },
+);

@@ -89,8 +89,8 @@ t.test('a local process that is no pod gets no plain-TCP relay', async (t) => {
     (e: Error) => (e instanceof Socks5Refused ? `refused ${e.replyCode}` : e.message),
   );
   t.equal(fromNoPod, 'refused 2', 'refused: connection not allowed by ruleset');
-  const line = w.access.get('node-a')!.find((l) => l['error'] === 'UNKNOWN_SOURCE');
-  t.match(line?.['error_message'], /source 127\.\d+\.98\.1 is no pod of node node-a/);
+  const line = w.access.get('node-a')!.find((l) => l['error_code'] === 'UNKNOWN_SOURCE');
+  t.match(line?.['error'], /source 127\.\d+\.98\.1 is no pod of node node-a/);
   t.equal(target.sockets.size, 0, 'the private service never saw a connection');
   // A pod of the node still reaches non-mesh addresses (passthrough, as with capture).
   const fromPod = await socks5Connect(

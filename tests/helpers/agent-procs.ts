@@ -92,6 +92,10 @@ export async function startAgentPair(t: Test): Promise<AgentPair> {
     'node-a': await freePort(['127.0.0.1']),
     'node-b': await freePort(['127.0.0.2']),
   };
+  const readyPort: Record<NodeName, number> = {
+    'node-a': await freePort(['127.0.0.1']),
+    'node-b': await freePort(['127.0.0.2']),
+  };
   const running = new Map<NodeName, Tracked>();
 
   const start = async (node: NodeName): Promise<Tracked> => {
@@ -121,13 +125,15 @@ export async function startAgentPair(t: Test): Promise<AgentPair> {
       'off',
       '--metrics',
       `${NODE_IP[node]}:${metricsPort[node]}`,
+      '--readiness',
+      `${NODE_IP[node]}:${readyPort[node]}`,
       '--drain-period',
       '1s',
     ]);
     running.set(node, proc);
     await eventually(
       async () =>
-        (await fetch(`http://${NODE_IP[node]}:${metricsPort[node]}/healthz/ready`).then(
+        (await fetch(`http://${NODE_IP[node]}:${readyPort[node]}/healthz/ready`).then(
           (r) => r.status,
           () => 0,
         )) === 200,

@@ -128,6 +128,7 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
       inboundPort: hbonePort,
       inboundPlaintextPort: 0,
       hbonePort,
+      hboneDial: 'node',
       socks5: { host: addr, port: 0 },
       socks5Workload: undefined,
       socks5AllowNonPodClients: false,

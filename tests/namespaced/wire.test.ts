@@ -113,6 +113,13 @@ t.test(
           packets.every((p) => p.src === NODE_IP.n1 || p.dst === NODE_IP.n1),
           'node-1 agent <-> node-2 pod:15008',
         );
+        // ztunnel's dial (DESIGN.md §6): the pod's own IP at 15008, captured by node-2's
+        // rules, and no SNI in the ClientHello (a ztunnel node answers only that).
+        t.ok(
+          packets.some((p) => p.dst === web.ip && p.dport === 15008),
+          `dialed at the pod, ${web.ip}:15008, not at node-2's address`,
+        );
+        t.notOk(pcap.includes('hbone.mtun.invalid'), 'no SNI naming the destination');
       },
     );
 
