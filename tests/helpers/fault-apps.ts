@@ -20,7 +20,12 @@ export async function startPod(
     open.add(s);
     s.on('close', () => open.delete(s));
     s.on('error', () => {});
+    // A client that ends before it asked for anything is answered with our end (an idle
+    // tunnel closed by its client).
+    const idleEnd = () => s.end();
+    s.once('end', idleEnd);
     s.once('data', (first: Buffer) => {
+      s.off('end', idleEnd);
       const line = String(first);
       if (line.startsWith('down')) {
         const chunk = Buffer.alloc(64 * 1024, 1);
