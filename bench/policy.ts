@@ -69,6 +69,7 @@ function workloads(): Workload[] {
         generateName: undefined,
         ownerReferences: [],
         workloadName: `probe-${p}`,
+        workloadKind: 'Pod',
         canonicalName: `probe-${p}`,
         canonicalRevision: 'latest',
       });

@@ -43,6 +43,8 @@ export interface Workload {
   /** Istio's telemetry names (istiod GetWorkloadMetaFromPod, CanonicalService; see
    *  mesh/convert/workload-name.ts): the Deployment/StatefulSet/... name, not the pod's. */
   readonly workloadName: string;
+  /** The kind behind workloadName (`Deployment`, `CronJob`, `Job`, `StatefulSet`, `Pod`, ...). */
+  readonly workloadKind: string;
   readonly canonicalName: string;
   readonly canonicalRevision: string;
   readonly serviceAccount: string;

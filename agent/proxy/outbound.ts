@@ -20,6 +20,7 @@ import { errorMessage } from '../../lib/errors.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
+import { ztunnelBaggage } from './baggage.js';
 import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
 import { joinSockets } from './pipe.js';
 import { type Destination, identityOf, type Route, route } from './route.js';
@@ -132,13 +133,7 @@ export async function openOutbound(
       metadata: {
         forwardedFor: socketAddr(src.ip, src.port),
         ...(r.service ? { forwardedHost: r.service.hostname } : {}),
-        baggage: {
-          'k8s.namespace.name': src.workload!.meta.namespace,
-          'k8s.pod.name': src.workload!.meta.name,
-          ...(src.workload!.meta.labels['app']
-            ? { 'service.name': src.workload!.meta.labels['app'] }
-            : {}),
-        },
+        baggage: ztunnelBaggage(src.workload!, ctx.config.clusterId),
       },
     });
     record.fields.dst.identity = tunnel.peerIdentity.toString();

@@ -82,18 +82,19 @@ export function podToWorkload(
       }),
     ),
   );
-  const workloadName = workloadOf({
+  const { name: workloadName, kind: workloadKind } = workloadOf({
     name: meta.name,
     generateName,
     labels: meta.labels,
     ownerReferences,
-  }).name;
+  });
   const canonical = canonicalService(meta.labels, workloadName);
   return Object.freeze({
     meta,
     generateName,
     ownerReferences,
     workloadName,
+    workloadKind,
     canonicalName: canonical.name,
     canonicalRevision: canonical.revision,
     serviceAccount: pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? 'default',
