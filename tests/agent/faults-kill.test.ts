@@ -97,9 +97,11 @@ t.test(
         `${node}: the drain forced the rest closed`,
       );
       // node-b's forced close reaches every application as a reset (through node-a). At
-      // node-a's own forced close, the agent resets each application socket itself
-      // (resetAndDestroy, 10 of 10 counted in forcedClosed), yet under load 5-9 of 10
-      // applications then read a clean end in this kernel: open, see the closing note.
+      // node-a's own forced close the agent resets each application socket itself
+      // (resetAndDestroy, all counted in forcedClosed), but the downloads are running at
+      // full speed then, and this kernel (6.18) shows a reset that arrives behind unread
+      // data as a clean end once the data is read: plain Node sockets do the same, 10 of 10
+      // (see the closing note of issue 12). What the agent controls is asserted.
       if (node === 'node-b') t.same(new Set(cut), new Set(['reset']), 'cut transfers: resets');
       else t.equal(cut.length, 10, `cut transfers ended (${cut.join(' ')})`);
       await p.start(node);
