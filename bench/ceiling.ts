@@ -11,6 +11,13 @@ const args = numberArgs(
     rounds: { default: 3, min: 1, max: 10, integer: true, help: 'interleaved rounds' },
     seconds: { default: 1, min: 0.2, max: 10, help: 'seconds per bulk transfer at most' },
     mib: { default: 256, min: 8, max: 4096, help: 'MiB per bulk transfer at most' },
+    tunnels: {
+      default: 0,
+      min: 0,
+      max: 5000,
+      integer: true,
+      help: 'tunnels opened and closed through mtun before measuring',
+    },
     trips: { default: 500, min: 50, max: 20_000, integer: true, help: 'round trips per sample' },
   },
 );
@@ -20,6 +27,7 @@ const r = await measureCeiling(
     bulkSeconds: args.seconds,
     bulkBytes: args.mib * 2 ** 20,
     trips: args.trips,
+    tunnelsBefore: args.tunnels,
   },
   (line) => console.log(line),
 );
