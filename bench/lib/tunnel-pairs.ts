@@ -24,6 +24,8 @@ export interface PairRequest {
   readonly kind: 'tls' | 'hbone';
   readonly tuning?: Partial<Http2Tuning>;
   readonly targetPort: number;
+  /** Where the target listens; 127.0.0.1 unless given. */
+  readonly targetIp?: string;
 }
 
 const HOST = '127.0.0.1';
@@ -50,7 +52,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
     return { identity: id, keyPem, certChainPem: [certPem, ...chainPem] };
   };
   const [clientCert, serverCert] = await Promise.all([issue(CLIENT), issue(SERVER)]);
-  const target = socketAddr(HOST, req.targetPort);
+  const target = socketAddr(req.targetIp ?? HOST, req.targetPort);
   const entry = createServer({ allowHalfOpen: true, noDelay: true });
   if (req.kind === 'tls') {
     const tls = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
@@ -66,7 +68,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
       (s) =>
         pipeBoth(
           s,
-          netConnect({ host: HOST, port: target.port, allowHalfOpen: true, noDelay: true }),
+          netConnect({ host: target.ip, port: target.port, allowHalfOpen: true, noDelay: true }),
         ),
     );
     const exitPort = await listen(exit);

@@ -1,0 +1,199 @@
+// The ceiling check: two mtun agents against the best a Node data path reaches on the same
+// machine in the same run (a plain Node TLS pipe pair, one mTLS 1.3 connection per TCP
+// connection, both sides in one process), and the HBONE library pair without the agents,
+// as ratios only. Absolute figures on a shared 2-core machine drift 2x between runs; ratios
+// of interleaved rounds do not, which is what lets a CI job judge them (issue 13: the agents
+// fell to 0.15-0.2x the C proxies while nothing measured them against a ceiling).
+// Every round runs each configuration once, in turn; the best ratio over the rounds counts,
+// so one round disturbed by a neighbour's load cannot fail the check, while a real
+// regression lowers every round. Bounded: bytes and seconds per bulk, trips and seconds
+// per latency sample, and every process is stopped at the end, whatever happened.
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { socks5Connect } from '../../lib/socks5-client.js';
+import { startMtunPair } from '../suite/mtun-pair.js';
+import { bulk, type Connector, median, roundTrips, startTarget, tcpConnector } from './load.js';
+import { cpuSeconds } from './procs.js';
+import type { PairRequest } from './tunnel-pairs.js';
+
+export interface CeilingOptions {
+  readonly rounds: number;
+  /** Per bulk transfer, whichever comes first. */
+  readonly bulkSeconds: number;
+  readonly bulkBytes: number;
+  /** 64-byte round trips per latency sample. */
+  readonly trips: number;
+  /** Tunnels opened through mtun (one byte each) and closed again before measuring, as the
+   *  suite's idle-connection phase does before bulk. (It is not what makes the agents slow:
+   *  the slow mode of issue 13 showed with 0 as with 1,000.) */
+  readonly tunnelsBefore?: number;
+}
+
+/** One configuration in one round. */
+export interface Sample {
+  readonly gbps: number;
+  /** CPU seconds of the proxy processes per GB moved (both sides). */
+  readonly cpuSecondsPerGB: number;
+  readonly rttP50Us: number;
+}
+
+export type ConfigName = 'tls' | 'hbone' | 'mtun';
+
+export interface CeilingResult {
+  readonly rounds: ReadonlyArray<Record<ConfigName, Sample>>;
+  /** Best over the rounds of mtun / tls (throughput: higher is better). */
+  readonly bulkRatio: number;
+  /** Best over the rounds of mtun / tls (CPU per GB: lower is better). */
+  readonly cpuRatio: number;
+  /** Best over the rounds of mtun / tls (round-trip p50: lower is better). */
+  readonly rttRatio: number;
+  /** The HBONE library pair against the same ceiling, for the record. */
+  readonly hboneBulkRatio: number;
+}
+
+/** The floor a CI run holds mtun to, as fractions of the Node TLS pair (see tests/bench/ceiling.test.ts). */
+// Measured on the 2-core CI kind of machine on 2026-12-03 with three other engineers' tests
+// running (best of 1-3 rounds, 12 runs): the agent pair is bimodal from one start to the
+// next, fast (bulk 0.9-1.6x, CPU per GB 0.8-1.4x) or slow (bulk 0.43-0.55x, CPU per GB
+// 2.3-2.9x: the open part of issue 13), p50 1.3-1.8x either way. A floor above the slow
+// mode would fail CI at random today, so the limits sit below it, where a gross regression
+// still fails loudly: a 1 ms stall per chunk measured 0.09x bulk and 5.1x p50.
+export const CEILING_LIMITS = Object.freeze({
+  /** mtun bulk >= this x the TLS pair's. */
+  minBulkRatio: 0.35,
+  /** mtun CPU per GB <= this x the TLS pair's. */
+  maxCpuRatio: 3.5,
+  /** mtun round-trip p50 <= this x the TLS pair's. */
+  maxRttRatio: 2.5,
+});
+
+/** Which limits `r` breaks, as sentences; empty when it passes. */
+export function ceilingFailures(r: CeilingResult, limits = CEILING_LIMITS): string[] {
+  const f = (n: number) => n.toFixed(2);
+  const out: string[] = [];
+  if (!(r.bulkRatio >= limits.minBulkRatio))
+    out.push(`bulk ${f(r.bulkRatio)}x the Node TLS pair, below ${limits.minBulkRatio}x`);
+  if (!(r.cpuRatio <= limits.maxCpuRatio))
+    out.push(`CPU per GB ${f(r.cpuRatio)}x the Node TLS pair, above ${limits.maxCpuRatio}x`);
+  if (!(r.rttRatio <= limits.maxRttRatio))
+    out.push(`round-trip p50 ${f(r.rttRatio)}x the Node TLS pair, above ${limits.maxRttRatio}x`);
+  return out;
+}
+
+const TARGET_IP = '127.0.40.2';
+
+interface Running {
+  readonly via: Connector;
+  readonly pids: () => number[];
+}
+
+async function startPairProcess(req: PairRequest, kids: ChildProcess[]): Promise<Running> {
+  const worker = fork(fileURLToPath(new URL('./tunnel-pairs.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  kids.push(worker);
+  worker.send(req);
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', (m: { port: number }) => resolve(m.port));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`pair process exited with ${code}`)));
+  });
+  return { via: tcpConnector('127.0.0.1', port), pids: () => [worker.pid!] };
+}
+
+/** The agents log at warn level: ready is when a tunnel answers (certificates issued,
+ *  listeners bound), tried every 200 ms for at most `ms`. */
+async function untilAnswered(via: Connector, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await roundTrips(via, 1, 2);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function measure(c: Running, o: CeilingOptions): Promise<Sample> {
+  const cpu = () => c.pids().reduce((s, p) => s + cpuSeconds(p), 0);
+  const cpu0 = cpu();
+  const t0 = performance.now();
+  const gbps = await bulk(c.via, o.bulkBytes, o.bulkSeconds);
+  const gb = (gbps * ((performance.now() - t0) / 1000)) / 8;
+  const cpuSecondsPerGB = (cpu() - cpu0) / gb;
+  const lat = (await roundTrips(c.via, o.trips, o.bulkSeconds * 2)).sort((a, b) => a - b);
+  return { gbps, cpuSecondsPerGB, rttP50Us: median(lat) };
+}
+
+/** Starts the three configurations, runs `rounds` interleaved rounds, stops everything. */
+export async function measureCeiling(
+  o: CeilingOptions,
+  progress: (line: string) => void = () => {},
+): Promise<CeilingResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'mtun-ceiling-'));
+  const kids: ChildProcess[] = [];
+  const target = await startTarget(TARGET_IP, 0);
+  const targetPort = (target.address() as { port: number }).port;
+  let pair: Awaited<ReturnType<typeof startMtunPair>> | undefined;
+  try {
+    // HBONE and SOCKS5 ports of the agents: no port 0 for a pair of processes that must
+    // know each other's; a random base in a range nothing else here uses.
+    const hbonePort = 31000 + Math.floor(Math.random() * 4000);
+    pair = await startMtunPair(join(dir, 'mtun'), { workers: 1, hbonePort });
+    const started = pair;
+    const configs: Record<ConfigName, Running> = {
+      tls: await startPairProcess({ kind: 'tls', targetPort, targetIp: TARGET_IP }, kids),
+      hbone: await startPairProcess({ kind: 'hbone', targetPort, targetIp: TARGET_IP }, kids),
+      mtun: {
+        via: () => socks5Connect(started.socks, { host: TARGET_IP, port: targetPort }),
+        pids: () => started.agents.map((a) => a.child.pid!),
+      },
+    };
+    await untilAnswered(configs.mtun.via, 60_000);
+    const open: Socket[] = [];
+    for (let i = 0; i < (o.tunnelsBefore ?? 0); i++) {
+      const s = await configs.mtun.via();
+      s.write('x');
+      open.push(s);
+    }
+    for (const s of open) s.destroy();
+    // Warm up: certificates, pooled connections, JIT.
+    for (const c of Object.values(configs)) {
+      await roundTrips(c.via, 50, 5);
+      await bulk(c.via, 16 * 2 ** 20, 1);
+    }
+    const rounds: Record<ConfigName, Sample>[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      const row = {} as Record<ConfigName, Sample>;
+      for (const name of ['tls', 'hbone', 'mtun'] as const) {
+        row[name] = await measure(configs[name], o);
+        const s = row[name];
+        progress(
+          `round ${r + 1} ${name.padEnd(5)} ${s.gbps.toFixed(2)} Gb/s  ${s.cpuSecondsPerGB.toFixed(2)} CPU-s/GB  p50 ${s.rttP50Us.toFixed(0)} µs`,
+        );
+      }
+      rounds.push(row);
+    }
+    const best = (f: (row: Record<ConfigName, Sample>) => number, pick: 'max' | 'min') =>
+      rounds.map(f).reduce((a, b) => (pick === 'max' ? Math.max(a, b) : Math.min(a, b)));
+    return {
+      rounds,
+      bulkRatio: best((x) => x.mtun.gbps / x.tls.gbps, 'max'),
+      cpuRatio: best((x) => x.mtun.cpuSecondsPerGB / x.tls.cpuSecondsPerGB, 'min'),
+      rttRatio: best((x) => x.mtun.rttP50Us / x.tls.rttP50Us, 'min'),
+      hboneBulkRatio: best((x) => x.hbone.gbps / x.tls.gbps, 'max'),
+    };
+  } finally {
+    for (const k of kids) k.kill('SIGKILL');
+    if (pair) await Promise.all(pair.all.map((p) => p.stop()));
+    await new Promise((r) => target.close(() => r(undefined)));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
