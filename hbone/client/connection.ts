@@ -31,6 +31,7 @@ import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { WorkloadCertificate } from '../certificates.js';
 import { ClientClosedError, ConnectFailedError, TimeoutError, TlsFailureError } from '../errors.js';
+import { keepalive } from '../keepalive.js';
 import { type Http2Tuning, sessionOptions, transportLimitBytes } from '../settings.js';
 import { StateMachine } from '../state-machine.js';
 import { EagerTransport } from '../transport.js';
@@ -67,8 +68,7 @@ export class PooledConnection {
   private reserved = 0;
   private capacity: number;
   private idleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pingDeadline: NodeJS.Timeout | undefined;
+  private stopKeepalive: () => void = () => {};
   private settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
   private closeReason: Error | undefined;
   private readonly dialing = new AbortController();
@@ -206,7 +206,7 @@ export class PooledConnection {
         if (!this.sm.is('connecting')) return;
         this.capacity = Math.min(this.settings.maxStreams, remote.maxConcurrentStreams ?? Infinity);
         this.sm.transition(['connecting'], 'ready');
-        this.startKeepalive();
+        this.startKeepalive(session);
         if (this.reserved === 0) this.armIdle();
         this.settle?.resolve();
         this.settle = undefined;
@@ -222,8 +222,7 @@ export class PooledConnection {
     const wasConnecting = this.sm.is('connecting');
     this.sm.transition(['connecting', 'ready', 'draining'], 'closed');
     this.disarmIdle();
-    clearInterval(this.pingTimer);
-    clearTimeout(this.pingDeadline);
+    this.stopKeepalive();
     if (this.settle) {
       this.settle.reject(this.connectFailure());
       this.settle = undefined;
@@ -264,21 +263,16 @@ export class PooledConnection {
     this.idleTimer = undefined;
   }
 
-  private startKeepalive(): void {
-    this.pingTimer = setInterval(() => {
-      const session = this.session;
-      if (!session || this.pingDeadline || session.destroyed) return;
-      this.pingDeadline = setTimeout(() => {
+  private startKeepalive(session: ClientHttp2Session): void {
+    this.stopKeepalive = keepalive(
+      session,
+      this.settings.keepaliveIntervalMs,
+      this.settings.keepaliveTimeoutMs,
+      () => {
         this.log.warn({ conn: this.id }, 'hbone connection: PING not answered, closing');
         this.destroy(new TimeoutError(`no PING ack within ${this.settings.keepaliveTimeoutMs} ms`));
-      }, this.settings.keepaliveTimeoutMs);
-      this.pingDeadline.unref();
-      session.ping(() => {
-        clearTimeout(this.pingDeadline);
-        this.pingDeadline = undefined;
-      });
-    }, this.settings.keepaliveIntervalMs);
-    this.pingTimer.unref();
+      },
+    );
   }
 }
 

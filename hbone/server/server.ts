@@ -19,6 +19,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
+import { keepalive } from '../keepalive.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
 import { Admission, type SelectIdentity } from './admission.js';
 import {
@@ -216,7 +217,15 @@ export class HboneServer {
     }, prefaceMs);
     preface.unref();
     session.once('remoteSettings', () => clearTimeout(preface));
-    const stopPinging = this.pingPong(session);
+    // A client that dies without closing (SIGKILL, a node lost) must not hold its tunnels and
+    // their upstream sockets: seen with a killed client agent, whose reset this session never
+    // read while its streams were busy (issue 12).
+    const stopPinging = keepalive(
+      session,
+      this.opts.keepaliveIntervalMs ?? 10_000,
+      this.opts.keepaliveTimeoutMs ?? 20_000,
+      () => session.destroy(),
+    );
     const ctx: StreamContext = {
       ...this.streamContext,
       onEarlyReset: () => {
@@ -245,32 +254,5 @@ export class HboneServer {
       stopPinging();
       this.sessions.delete(session);
     });
-  }
-
-  /** A peer that dies without closing (SIGKILL, a node lost) must not hold its tunnels
-   *  and their upstream sockets: seen with a killed client agent, whose reset the session
-   *  never read while its streams were busy (issue 12). Like ztunnel's server, PING every
-   *  interval and close the session when no answer comes within the timeout (or the PING
-   *  cannot be sent). Returns the function that stops it. */
-  private pingPong(session: ServerHttp2Session): () => void {
-    const intervalMs = this.opts.keepaliveIntervalMs ?? 10_000;
-    const timeoutMs = this.opts.keepaliveTimeoutMs ?? 20_000;
-    let deadline: NodeJS.Timeout | undefined;
-    const timer = setInterval(() => {
-      if (deadline || session.destroyed) return;
-      deadline = setTimeout(() => session.destroy(), timeoutMs);
-      deadline.unref();
-      const sent = session.ping((err) => {
-        clearTimeout(deadline);
-        deadline = undefined;
-        if (err && !session.destroyed) session.destroy();
-      });
-      if (!sent) session.destroy();
-    }, intervalMs);
-    timer.unref();
-    return () => {
-      clearInterval(timer);
-      clearTimeout(deadline);
-    };
   }
 }
