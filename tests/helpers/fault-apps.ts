@@ -1,9 +1,14 @@
 // The application side of the fault tests with real agent processes: the pod app-1
 // (endless downloads, checked transfers, echo) and its clients through node-a's SOCKS5,
-// each watched for how it ends (a reset or a clean end of data).
+// each watched for how it ends (a reset or a clean end of data). The endless downloads are
+// read by a Python client (downloads.py), whose recv(2) reports a reset as the kernel does.
+
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import type { AgentPair } from './agent-procs.js';
@@ -79,17 +84,63 @@ export function ending(s: Socket): Promise<'reset' | 'fin'> {
   });
 }
 
-export async function downloads(p: AgentPair, n: number) {
-  const socks = await Promise.all(Array.from({ length: n }, () => client(p)));
-  let received = 0;
-  const ends = socks.map((s) => {
-    const e = ending(s);
-    s.on('data', (d: Buffer) => {
-      received += d.length;
-    });
-    s.write('down\n');
-    return e;
+/**
+ * `n` endless downloads from app-1 through node-a's SOCKS5, by an application that reads with
+ * plain recv(2) (tests/helpers/downloads.py: a Node reader takes a reset behind unread data
+ * for an end of data, see there). Resolves once all are under way, with how each will end.
+ */
+export async function downloads(
+  t: Test,
+  p: AgentPair,
+  n: number,
+  deadlineMs = 90_000,
+): Promise<Promise<'reset' | 'fin' | 'open'>[]> {
+  const child = spawn(
+    'python3',
+    [
+      fileURLToPath(new URL('./downloads.py', import.meta.url)),
+      p.socks.host,
+      String(p.socks.port),
+      p.ip('10.1'),
+      p.ip('20.1'),
+      '9080',
+      String(n),
+      String(deadlineMs / 1000),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.teardown(() => {
+    child.kill();
   });
-  await eventually(() => received > n * 256 * 1024, 'downloads under way', 20_000);
+  const settle = new Map<number, (how: 'reset' | 'fin' | 'open') => void>();
+  const ends = Array.from(
+    { length: n },
+    (_, i) => new Promise<'reset' | 'fin' | 'open'>((resolve) => settle.set(i, resolve)),
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  let ready = false;
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    const m = JSON.parse(line) as { ready?: true; i?: number; end?: 'reset' | 'fin' };
+    if (m.ready) ready = true;
+    if (m.i !== undefined && m.end) {
+      settle.get(m.i)?.(m.end);
+      settle.delete(m.i);
+    }
+  });
+  const exited = once(child, 'exit');
+  await Promise.race([
+    eventually(() => ready, 'downloads under way', 20_000),
+    exited.then(() => {
+      throw new Error(`downloads.py ended before the downloads were under way: ${stderr}`);
+    }),
+  ]);
+  // Those still open when it exits (its deadline) end as 'open'.
+  void exited.then(() => {
+    for (const resolve of settle.values()) resolve('open');
+  });
   return ends;
 }
