@@ -159,6 +159,7 @@ function checkTransfer(
   server: TransferResult,
   label: string,
 ): string {
+  t.notOk(server.error, `${label}: the server side ended cleanly`);
   t.equal(client.sent, BYTES, `${label}: the client sent 20 MiB`);
   t.equal(server.received, BYTES, `${label}: the server received 20 MiB`);
   t.equal(server.receivedSha, client.sentSha, `${label}: client -> server sha256 equal`);

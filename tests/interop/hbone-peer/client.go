@@ -119,7 +119,8 @@ func (d *dialer) proxy(down *net.TCPConn) {
 		entry["error"] = err.Error()
 		return
 	}
-	body, feed := io.Pipe()
+	pr, feed := io.Pipe()
+	body := &doneBody{Reader: pr, closed: make(chan struct{})}
 	hdr := http.Header{}
 	hdr.Set("forwarded", fmt.Sprintf("for=%q", down.RemoteAddr().String()))
 	hdr.Set("traceparent", traceparent())
@@ -161,11 +162,29 @@ func (d *dialer) proxy(down *net.TCPConn) {
 		down.SetLinger(0)
 		down.Close()
 	}
-	// Closing the body before our own direction is done would make Go reset the stream.
+	// Closing the response body before the Transport has sent all of our direction (it
+	// closes the request body only after END_STREAM went out) would reset the stream.
 	uerr := <-upDone
+	<-body.closed
 	entry["bytes_sent"] = up
 	res.Body.Close()
 	if derr != nil || uerr != nil {
 		entry["error"] = fmt.Sprint(derr, " / ", uerr)
 	}
+}
+
+// doneBody tells when the Transport is finished with the request body: it closes it after
+// the body's last DATA frame and END_STREAM were written (cleanupWriteRequest), or on abort.
+type doneBody struct {
+	io.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *doneBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	if c, ok := b.Reader.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
