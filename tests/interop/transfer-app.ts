@@ -11,10 +11,11 @@
 //   with its own side already closed.
 // ORDER server-first: the server sends and half-closes at once, without reading; the
 //   client reads to the end first and only then sends, through the half-closed connection.
+// ORDER download: as server-first, but the client sends nothing (it only half-closes).
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
 
-type Order = 'client-first' | 'server-first';
+type Order = 'client-first' | 'server-first' | 'download';
 
 export interface TransferResult {
   readonly role: 'client' | 'server';
@@ -68,19 +69,20 @@ async function exchange(
   const broken = fail(s);
   broken.catch(() => {});
   const sendsFirst = (role === 'client') === (order === 'client-first');
+  const sending = order === 'download' && role === 'client' ? 0 : bytes;
   let received: number;
   if (sendsFirst) {
-    await Promise.race([send(s, bytes, out), broken]);
+    await Promise.race([send(s, sending, out), broken]);
     received = await Promise.race([inbound.done, broken]);
   } else {
     received = await Promise.race([inbound.done, broken]);
-    await Promise.race([send(s, bytes, out), broken]);
+    await Promise.race([send(s, sending, out), broken]);
   }
   await closed;
   return {
     role,
     order,
-    sent: bytes,
+    sent: sending,
     sentSha: out.digest('hex'),
     received,
     receivedSha: inbound.hash.digest('hex'),
@@ -94,10 +96,10 @@ async function main(argv: string[]): Promise<number> {
     (mode !== 'serve' && mode !== 'connect') ||
     !ip ||
     !port ||
-    (order !== 'client-first' && order !== 'server-first') ||
+    (order !== 'client-first' && order !== 'server-first' && order !== 'download') ||
     !bytes
   ) {
-    process.stderr.write('usage: serve|connect IP PORT client-first|server-first BYTES\n');
+    process.stderr.write('usage: serve|connect IP PORT client-first|server-first|download BYTES\n');
     return 2;
   }
   const n = Number(bytes);

@@ -137,8 +137,13 @@ async function connectApp(
   );
   const line = res.stdout.trim().split('\n').at(-1) ?? '';
   const r = JSON.parse(line || '{"error":"no output"}') as TransferResult;
-  if (res.code !== 0 || r.error)
-    throw new Error(`${from} -> ${ip}:${port} ${order}: ${r.error ?? res.stderr}`);
+  if (res.code !== 0 || r.error) {
+    // What node-1's agent logged for it says which side gave up, and why.
+    const logged = c.access('n1').filter((l) => l['dst.hbone_addr'] === `${ip}:${port}`);
+    throw new Error(
+      `${from} -> ${ip}:${port} ${order}: ${r.error ?? res.stderr}; node-1: ${JSON.stringify(logged)}`,
+    );
+  }
   return r;
 }
 
@@ -341,6 +346,42 @@ spec:
           401,
           'the Go client got 401',
         );
+      },
+    );
+
+    await t.test(
+      "Go's stock http2.Server ends with END_STREAM + RST_STREAM(NO_ERROR): a clean end for mtun",
+      async (t) => {
+        // A new peer process: mtun's pooled connection to the old one ends with it.
+        const exited = new Promise((r) => peer.proc.child.once('exit', r));
+        peer.proc.child.kill('SIGTERM');
+        await exited;
+        const stock = await startGoPeer(c.ns, 'n2', bin, files, [
+          '-inbound',
+          '0.0.0.0:15008',
+          '-inbound-stock',
+        ]);
+        const app = await serveApp(c, web2.tag, web2.ip, 7200, 'download');
+        const client = await connectApp(c, client1.tag, web2.ip, 7200, 'download');
+        const server = await served(app, 1);
+        t.notOk(server.error, 'the server side ended cleanly');
+        t.equal(client.received, BYTES, 'the client received 20 MiB and a clean end (no reset)');
+        t.equal(client.receivedSha, server.sentSha, 'sha256 equal');
+        await eventually(() => stock.tunnels().length > 0, 'the stock server logged it', 10_000);
+        const l = stock.tunnels()[0];
+        t.equal(l?.['status'], 200);
+        t.equal(
+          l?.['returned_before_request_end'],
+          true,
+          'its handler returned with the request open: Go sent RST_STREAM(NO_ERROR)',
+        );
+        const out = await accessAfter(c, 'n1', {
+          direction: 'outbound',
+          'dst.hbone_addr': `${web2.ip}:7200`,
+        });
+        t.equal(out.at(-1)?.error, undefined, 'mtun logged no error');
+        t.equal(out.at(-1)?.bytes_recv, BYTES);
+        figures.push(`mtun -> Go stock server, download: 20 MiB in ${client.ms} ms`);
       },
     );
   },

@@ -5,6 +5,7 @@
 //	-inbound  ADDR  HBONE server (ztunnel src/proxy/inbound.rs): mutual TLS 1.3, ALPN h2,
 //	                CONNECT :authority=ip:port whose IP must be the original destination,
 //	                200 only after the upstream connect, half-close both ways.
+//	-inbound-stock  the same on Go's stock http2.Server (stock.go), for its way of ending
 //	-outbound ADDR  capture listener (ztunnel src/proxy/outbound.rs): the original destination
 //	                from SO_ORIGINAL_DST, dial its IP:15008 with no SNI, CONNECT with
 //	                forwarded/traceparent/baggage, pipe the captured connection through.
@@ -55,6 +56,7 @@ func fatal(format string, args ...any) {
 
 func main() {
 	inbound := flag.String("inbound", "", "HBONE listen address (e.g. 0.0.0.0:15008)")
+	stock := flag.Bool("inbound-stock", false, "serve -inbound with Go's http2.Server (stock.go) instead")
 	outbound := flag.String("outbound", "", "capture listen address (e.g. 0.0.0.0:15001)")
 	certFile := flag.String("cert", "", "workload certificate chain (PEM, leaf first)")
 	keyFile := flag.String("key", "", "workload private key (PEM)")
@@ -78,7 +80,11 @@ func main() {
 			fatal("inbound listen %s: %v", *inbound, err)
 		}
 		ready["inbound"] = ln.Addr().String()
-		go serveInbound(ln, id, *trustDomain)
+		if *stock {
+			go serveInboundStock(ln, id, *trustDomain)
+		} else {
+			go serveInbound(ln, id, *trustDomain)
+		}
 	}
 	if *outbound != "" {
 		ln, err := net.Listen("tcp", *outbound)
