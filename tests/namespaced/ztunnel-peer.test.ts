@@ -349,6 +349,47 @@ spec:
       },
     );
 
+    await t.test('at once: 4 tunnels each way, both directions of the mesh together', async (t) => {
+      const N = 4;
+      const toGo = await serveApp(c, web2.tag, web2.ip, 7300, 'client-first');
+      const toMtun = await serveApp(c, client1.tag, client1.ip, 7300, 'client-first');
+      const start = performance.now();
+      const clients = await Promise.all([
+        ...Array.from({ length: N }, () =>
+          connectApp(c, client1.tag, web2.ip, 7300, 'client-first'),
+        ),
+        ...Array.from({ length: N }, () =>
+          connectApp(c, web2.tag, client1.ip, 7300, 'client-first'),
+        ),
+      ]);
+      const ms = Math.round(performance.now() - start);
+      for (const [app, mine] of [
+        [toGo, clients.slice(0, N)],
+        [toMtun, clients.slice(N)],
+      ] as const) {
+        const servers = await Promise.all(Array.from({ length: N }, (_, i) => served(app, i + 1)));
+        t.ok(
+          servers.every((x) => !x.error),
+          'every server side ended cleanly',
+        );
+        // Each server line pairs with the client whose bytes it got.
+        t.same(
+          servers.map((x) => x.receivedSha).sort(),
+          mine.map((x) => x.sentSha).sort(),
+          'client -> server: every sha256 arrived',
+        );
+        t.same(
+          mine.map((x) => x.receivedSha).sort(),
+          servers.map((x) => x.sentSha).sort(),
+          'server -> client: every sha256 arrived',
+        );
+      }
+      const mbit = ((2 * 2 * N * BYTES * 8) / (ms / 1000) / 1e6).toFixed(0);
+      figures.push(
+        `at once, ${N} tunnels each way of the mesh: ${2 * 2 * N} x 20 MiB in ${ms} ms (${mbit} Mbit/s)`,
+      );
+    });
+
     await t.test(
       "Go's stock http2.Server ends with END_STREAM + RST_STREAM(NO_ERROR): a clean end for mtun",
       async (t) => {
