@@ -6,7 +6,9 @@
 //   client-1 (node-1) -> mtun -> web-2's IP:15008, no SNI -> Go server -> web-2
 //   web-2 (node-2) -> Go client -> client-1's IP:15008, no SNI -> mtun inbound -> client-1
 // tcpdump on the link shows the SYNs and ClientHellos; mtun's access log and policy see the
-// Go peer's SPIFFE identity. Everything runs inside namespaces the test deletes.
+// Go peer's SPIFFE identity; a CONNECT naming another pod than the dialed one gets 400; 4
+// tunnels each way run at once; Go's stock http2.Server's END_STREAM + RST_STREAM(NO_ERROR)
+// is a clean end. Everything runs inside namespaces the test deletes.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -39,6 +41,7 @@ if (why) t.comment(`ztunnel-peer interop skipped: ${why}`);
 const BYTES = 20 << 20;
 const client1 = podByName('client-1');
 const web2 = podByName('web-2');
+const peer1 = podByName('peer-1');
 const WEB_ID = 'spiffe://cluster.local/ns/strict/sa/web';
 const APP = ['--import', 'tsx', 'tests/interop/transfer-app.ts'];
 // ztunnel's baggage for a Deployment's pod (src/baggage.rs baggage_header_val).
@@ -204,6 +207,8 @@ t.test(
       `${client1.ip}=${CLIENT_ID}`,
       '-baggage',
       BAGGAGE,
+      '-misdirect',
+      `${client1.ip}:7400=${peer1.ip}:8080`,
     ]);
     // A policy on node-1 that can only match the Go peer's identity.
     await writeFile(
@@ -357,6 +362,21 @@ spec:
           401,
           'the Go client got 401',
         );
+        // ztunnel inbound.rs validate_destination: a tunnel dialed to client-1's IP that
+        // names peer-1 (which serves hello.txt on 8080) is refused with 400, never forwarded.
+        const mis = await c.curl(web2.tag, `http://${client1.ip}:7400/hello.txt`, 5);
+        t.ok(CLOSED.includes(mis.code), `misdirected CONNECT refused: curl exit ${mis.code}`);
+        t.notMatch(mis.body, /hello from a pod/, 'peer-1 was not reached');
+        const misLogged = () => peer.tunnels().find((l) => l['authority'] === `${peer1.ip}:8080`);
+        await eventually(() => misLogged() !== undefined, 'Go client logged it', 10_000);
+        t.equal(misLogged()?.['status'], 400, 'mtun answered the Go client 400');
+        const refused = c.agents
+          .get('n1')!
+          .output()
+          .split('\n')
+          .find((l) => l.includes('hbone CONNECT refused') && l.includes(`${peer1.ip}:8080`));
+        t.comment(refused);
+        t.match(refused, /"status":400/, "mtun's log names the refusal and the authority");
       },
     );
 

@@ -30,6 +30,8 @@ type dialer struct {
 	peers   map[string]string
 	baggage string
 	tr      *http2.Transport
+	// misdirect (tests only) rewrites the CONNECT authority of some original destinations.
+	misdirect map[string]string
 
 	mu   sync.Mutex
 	pool map[string]*http2.ClientConn
@@ -107,6 +109,10 @@ func (d *dialer) proxy(down *net.TCPConn) {
 		return
 	}
 	authority := orig.String()
+	if to, ok := d.misdirect[authority]; ok {
+		entry["misdirected_from"] = authority
+		authority = to
+	}
 	entry["authority"] = authority
 	expected, ok := d.peers[orig.Addr().String()]
 	if !ok {

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,6 +37,21 @@ func (p peersFlag) Set(v string) error {
 		return fmt.Errorf("want IP=spiffe://..., got %q", v)
 	}
 	p[ip] = id
+	return nil
+}
+
+// addrMap: -misdirect FROM=TO, both ip:port.
+type addrMap map[string]string
+
+func (m addrMap) String() string { return fmt.Sprint(map[string]string(m)) }
+func (m addrMap) Set(v string) error {
+	from, to, ok := strings.Cut(v, "=")
+	_, err1 := netip.ParseAddrPort(from)
+	_, err2 := netip.ParseAddrPort(to)
+	if !ok || err1 != nil || err2 != nil {
+		return fmt.Errorf("want IP:PORT=IP:PORT, got %q", v)
+	}
+	m[from] = to
 	return nil
 }
 
@@ -65,6 +81,9 @@ func main() {
 	baggage := flag.String("baggage", "", "baggage header value sent on outbound CONNECTs")
 	peers := peersFlag{}
 	flag.Var(peers, "peer", "IP=spiffe://... expected identity of a destination pod (repeatable)")
+	misdirect := addrMap{}
+	flag.Var(misdirect, "misdirect", "FROM=TO: for original destination FROM, CONNECT to TO over FROM's tunnel "+
+		"(a test of the server's authority check; ztunnel never does this)")
 	flag.Parse()
 	if *inbound == "" && *outbound == "" {
 		fatal("nothing to do: give -inbound and/or -outbound")
@@ -92,7 +111,9 @@ func main() {
 			fatal("outbound listen %s: %v", *outbound, err)
 		}
 		ready["outbound"] = ln.Addr().String()
-		go serveOutbound(ln, newDialer(id, peers, *baggage))
+		d := newDialer(id, peers, *baggage)
+		d.misdirect = misdirect
+		go serveOutbound(ln, d)
 	}
 	logJSON(ready)
 	sig := make(chan os.Signal, 1)
