@@ -335,10 +335,17 @@ func (s *serverConn) tunnel(st *serverStream, target netip.AddrPort, entry map[s
 	logJSON(entry)
 }
 
+// forget drops a finished stream; DATA it had queued but never wrote is given back to the
+// connection window, or every failed stream would shrink it for good.
 func (s *serverConn) forget(st *serverStream) {
 	s.mu.Lock()
 	delete(s.streams, st.id)
+	unread := st.queued
+	st.queue, st.queued = nil, 0
 	s.mu.Unlock()
+	if unread > 0 {
+		s.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, uint32(unread)) })
+	}
 }
 
 // toUpstream writes the client's DATA to the TCP connection, returns the window as it
