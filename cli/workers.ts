@@ -8,7 +8,7 @@ import { AdminServers } from '../agent/admin.js';
 import type { Agent } from '../agent/agent.js';
 import type { AgentConfig } from '../agent/config.js';
 import { errorMessage } from '../lib/errors.js';
-import { type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
+import { applyLogLevels, type Logger, parseLogLevels } from '../lib/logger.js';
 
 const STATUS = 'mtun:status';
 const LOGGING = 'mtun:logging';
@@ -30,7 +30,7 @@ export function answerPrimary(agent: Agent, logger: Logger): void {
   const registry = agent.ctx.metrics.registry;
   new AggregatorRegistry(); // installs prom-client's worker-side listener
   AggregatorRegistry.setRegistries([registry]);
-  process.on('message', (msg: { type?: string; id?: number; level?: LogLevel }) => {
+  process.on('message', (msg: { type?: string; id?: number; spec?: string; reset?: boolean }) => {
     if (msg.type === STATUS) {
       let reply: StatusReply;
       try {
@@ -51,8 +51,13 @@ export function answerPrimary(agent: Agent, logger: Logger): void {
         };
       }
       process.send?.(reply);
-    } else if (msg.type === LOGGING && msg.level) {
-      setLogLevel(logger, msg.level);
+    } else if (msg.type === LOGGING && typeof msg.spec === 'string') {
+      // The primary validated it; a worker applies the same change.
+      applyLogLevels(
+        logger,
+        msg.spec ? parseLogLevels(msg.spec) : { level: undefined, scopes: [] },
+        msg.reset === true,
+      );
     }
   });
 }
@@ -120,8 +125,9 @@ export async function servePrimary(
         contentType: aggregator.contentType,
         body: await aggregator.clusterMetrics(),
       }),
-      onLogLevel: (level) => {
-        for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: LOGGING, level });
+      onLogLevel: (spec, reset) => {
+        for (const w of Object.values(cluster.workers ?? {}))
+          w?.send({ type: LOGGING, spec, reset });
       },
       quit,
     },
