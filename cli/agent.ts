@@ -317,7 +317,7 @@ export function registerAgent(program: Command): void {
     )
     .option(
       '--hardened',
-      'hardened profile: STRICT mTLS and deny-by-default mesh-wide (only what an ALLOW policy names may connect); kubelet probes to this node\'s pods stay allowed',
+      "hardened profile: STRICT mTLS and deny-by-default mesh-wide (only what an ALLOW policy names may connect); kubelet probes to this node's pods stay allowed",
     )
     .addOption(
       new Option('--log-level <level>', 'log level (change at run time: admin /logging?level=)')

@@ -103,10 +103,9 @@ export function describeLogLevels(root: Logger): string {
   const family = families.get(root);
   if (!family) return root.level;
   const off = (l: LogLevel) => (l === 'silent' ? 'off' : l);
-  return [
-    off(family.level),
-    ...[...family.scopes].sort().map(([s, l]) => `${s}:${off(l)}`),
-  ].join(',');
+  return [off(family.level), ...[...family.scopes].sort().map(([s, l]) => `${s}:${off(l)}`)].join(
+    ',',
+  );
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {

@@ -183,9 +183,9 @@ t.test(
         await modelHas(
           c,
           ['n1', 'n2'],
-          (d) => d.workloads.some(
-              (w) =>
-                `${w.namespace}/${w.name}` === 'legacy/legacy-1' && w.protocol === 'HBONE',
+          (d) =>
+            d.workloads.some(
+              (w) => `${w.namespace}/${w.name}` === 'legacy/legacy-1' && w.protocol === 'HBONE',
             ),
           'legacy-1 in the mesh',
         );
