@@ -76,7 +76,7 @@ export class Agent {
 
   static async create(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
     const logger = deps.logger;
-    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
+    const state = new AgentState(deps.mesh, config.node, config.rootNamespace, config.hardened);
     const metrics = new AgentMetrics({
       version: MTUN_VERSION,
       processMetrics: true,
@@ -193,6 +193,11 @@ export class Agent {
       );
       agent = new Agent(ctx, { inbound, plaintext, outbound, socks5 }, admin, stopWatching);
       logger.info({ node: config.node, ...agent.addressesForLog() }, 'agent listening');
+      if (config.hardened)
+        logger.info(
+          { rootNamespace: config.rootNamespace },
+          'hardened profile: STRICT mTLS and deny-by-default mesh-wide',
+        );
       return agent;
     } catch (err) {
       stopWatching();

@@ -24,6 +24,7 @@ interface CheckFlags {
   readonly clusterDomain: string;
   readonly rootNamespace: string;
   readonly output: 'short' | 'json';
+  readonly hardened?: boolean;
 }
 
 const NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
@@ -172,6 +173,10 @@ export function registerCheck(program: Command): void {
     .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
     .option('--cluster-domain <domain>', 'Kubernetes cluster domain', 'cluster.local')
     .option('--root-namespace <ns>', 'Istio root namespace', 'istio-system')
+    .option(
+      '--hardened',
+      'decide as agents with --hardened do (implied when the destination agent runs so)',
+    )
     .addOption(
       new Option('-o, --output <format>', 'short or json')
         .choices(['short', 'json'])
@@ -205,7 +210,11 @@ export function registerCheck(program: Command): void {
       ]);
       const report = checkLink(
         target,
-        compile(snapshot, { rootNamespace: flags.rootNamespace }),
+        // Decided as the destination's agent decides: hardened if it runs so.
+        compile(snapshot, {
+          rootNamespace: flags.rootNamespace,
+          hardened: flags.hardened === true || dstAgent.dump?.mtun.hardened === true,
+        }),
         flags.trustDomain,
         {
           source: srcAgent,

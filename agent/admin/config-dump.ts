@@ -190,7 +190,11 @@ function workloadState(inputs: DumpInputs): Record<string, unknown> {
 export function buildConfigDump(inputs: DumpInputs): Record<string, unknown> {
   const { config, view } = inputs;
   const s = view.snapshot;
-  const policies = dumpPolicies(s.authorizationPolicies, config.rootNamespace);
+  const policies = dumpPolicies(
+    s.authorizationPolicies,
+    config.rootNamespace,
+    view.policies.hardened,
+  );
   const certs = certificates(inputs);
   return {
     workloads: s.workloads.map((w) => workload(config, view, w)),

@@ -7,8 +7,9 @@
 // listed apart, with the reason, under mtun's own key.
 import type { AuthorizationPolicy } from '../../mesh/types.js';
 import { compileAuthorizationPolicy } from '../../policy/compile-authz.js';
+import { type HardenedPolicies, hardenedNames } from '../../policy/hardened.js';
 import type { Cidr } from '../../policy/ip.js';
-import type { MatchGroup, StringMatch } from '../../policy/match.js';
+import type { CompiledPolicy, MatchGroup, StringMatch } from '../../policy/match.js';
 
 export type ZtStringMatch =
   | { Exact: string }
@@ -76,11 +77,30 @@ function rbacMatch(g: MatchGroup): Record<string, unknown> {
   return out;
 }
 
+/** ztunnel's form of a compiled policy. */
+function ztPolicy(c: CompiledPolicy, name: string, scope: ZtPolicy['scope']): ZtPolicy {
+  return {
+    name,
+    namespace: c.namespace,
+    scope,
+    action: c.action === 'ALLOW' ? 'Allow' : 'Deny',
+    rules: c.rules.map((r) => r.clauses.map((clause) => clause.map(rbacMatch))),
+    dryRun: c.dryRun,
+  };
+}
+
+/** The policies of the mesh; with the hardened profile, its two Global ones first. */
 export function dumpPolicies(
   policies: readonly AuthorizationPolicy[],
   rootNamespace: string,
+  hardened?: HardenedPolicies,
 ): { policies: ZtPolicy[]; ignored: IgnoredPolicy[] } {
-  const out: ZtPolicy[] = [];
+  const out: ZtPolicy[] = hardened
+    ? [
+        ztPolicy(hardened.strict, hardenedNames.strict, 'Global'),
+        ztPolicy(hardened.allowNothing, hardenedNames.allowNothing, 'Global'),
+      ]
+    : [];
   const ignored: IgnoredPolicy[] = [];
   for (const ap of policies) {
     const scoped = compileAuthorizationPolicy(ap);
@@ -89,21 +109,14 @@ export function dumpPolicies(
       ignored.push({ name, namespace, reason: scoped.ignoredBecause ?? 'no L4 effect' });
       continue;
     }
-    const c = scoped.compiled;
-    out.push({
-      name,
-      namespace,
-      // istiod: no selector in the root namespace = Global, elsewhere Namespace.
-      scope:
-        scoped.selector !== undefined
-          ? 'WorkloadSelector'
-          : namespace === rootNamespace
-            ? 'Global'
-            : 'Namespace',
-      action: c.action === 'ALLOW' ? 'Allow' : 'Deny',
-      rules: c.rules.map((r) => r.clauses.map((clause) => clause.map(rbacMatch))),
-      dryRun: c.dryRun,
-    });
+    // istiod: no selector in the root namespace = Global, elsewhere Namespace.
+    const scope =
+      scoped.selector !== undefined
+        ? 'WorkloadSelector'
+        : namespace === rootNamespace
+          ? 'Global'
+          : 'Namespace';
+    out.push(ztPolicy(scoped.compiled, name, scope));
   }
   return { policies: out, ignored };
 }

@@ -6,6 +6,7 @@
 // (metric, one warning), `mtun check` must say so, and --refuse-bypassed-plaintext must
 // refuse it even under PERMISSIVE. The agents' admin endpoints listen on the fabric so that
 // the CLI runs from the control namespace, as an operator's laptop would. Root only.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { MTUN_CLI } from '../helpers/process.js';
@@ -31,11 +32,13 @@ t.test(
   { skip: why ? `skipped: ${why}` : false, timeout: 150_000 },
   async (t) => {
     let refuse = false;
+    let hardened = false;
     const c: Cluster = await startCluster(t, {
       extraAgentArgs: (node) => [
         '--admin',
         `${NODE_IP[node]}:15000`,
         ...(refuse && node === 'n2' ? ['--refuse-bypassed-plaintext'] : []),
+        ...(hardened ? ['--hardened'] : []),
       ],
     });
     const mtun = async (args: string[]) => {
@@ -208,5 +211,68 @@ t.test(
       await hello(t, c, 'legacy-1', `http://${ip('open-2')}:8080/hello.txt`);
       t.pass('a non-mesh pod still gets in under PERMISSIVE: only mesh pods are refused');
     });
+
+    await t.test(
+      'the hardened profile: an unlisted pair refused, a kubelet probe passes',
+      async (t) => {
+        await c.ns.exec('n1', 'iptables', ['-t', 'nat', '-D', 'PREROUTING', ...skip]);
+        hardened = true;
+        refuse = false;
+        t.equal(await c.stopAgent('n2'), 0);
+        await c.startAgent('n2');
+        const p = await mtun(['config', 'policies', '--admin', admin('n2')]);
+        t.match(p.stdout, /^istio-system\s+mtun-hardened-strict\s+Deny\s+Global$/m);
+        t.match(p.stdout, /^istio-system\s+mtun-hardened-allow-nothing\s+Allow\s+Global$/m);
+        const unlisted = await c.curl('client-1', `http://${ip('open-2')}:8080/hello.txt`, 5);
+        t.ok(
+          CLOSED.includes(unlisted.code),
+          `client-1 -> open-2 (mTLS, no ALLOW policy) refused (curl exit ${unlisted.code})`,
+        );
+        const r = await check('apps/client-1', 'open/open-2:8080');
+        t.equal(r.code, 1);
+        t.match(r.stdout, /^DENIED: /m);
+        t.match(
+          r.stdout,
+          /mTLS mode:\s+STRICT on open\/open-2 port 8080, set by PeerAuthentication istio-system\/mtun-hardened-strict/,
+        );
+        const plain = await c.curl('legacy-1', `http://${ip('open-2')}:8080/hello.txt`, 5);
+        t.not(plain.code, 0, 'plaintext refused although open/ is PERMISSIVE');
+        // A kubelet probe: opened by the node itself, never captured, so never refused.
+        await hello(t, c, 'n2', `http://${ip('open-2')}:8080/hello.txt`);
+        await hello(t, c, 'n2', `http://${ip('web-2')}:8080/hello.txt`);
+        const offline = await mtun([
+          'authz',
+          'check',
+          '--mesh',
+          join(c.dir, 'mesh'),
+          '--to',
+          'open/open-2',
+          '--port',
+          '8080',
+          '--from-principal',
+          'spiffe://cluster.local/ns/apps/sa/client',
+          '--hardened',
+        ]);
+        t.equal(offline.code, 1, 'authz check --hardened: deny');
+        // An ALLOW policy opens exactly the pair it names.
+        await writeFile(
+          join(c.dir, 'mesh', 'allow-client.yaml'),
+          `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-client, namespace: open}
+spec:
+  rules: [{from: [{source: {principals: [cluster.local/ns/apps/sa/client]}}]}]
+`,
+        );
+        await waitUntil(
+          async () =>
+            (await c.curl('client-1', `http://${ip('open-2')}:8080/hello.txt`, 3)).code === 0,
+          'the ALLOW policy took effect',
+        );
+        const ok = await check('apps/client-1', 'open/open-2:8080');
+        t.equal(ok.code, 0, 'listed: mTLS and allowed');
+        t.match(ok.stdout, /authorization: allow by AuthorizationPolicy open\/allow-client rule 0/);
+      },
+    );
   },
 );
