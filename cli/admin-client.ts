@@ -19,14 +19,17 @@ export interface DumpWorkload {
   readonly node?: string;
   readonly protocol: string;
   readonly serviceAccount: string;
+  readonly hostname?: string;
+  readonly status: string;
   readonly waypoint?: { readonly destination: string };
 }
 
 export interface DumpService {
   readonly name: string;
   readonly namespace: string;
+  readonly hostname: string;
   readonly vips: readonly string[];
-  readonly endpoints: Readonly<Record<string, { readonly status?: string }>>;
+  readonly endpoints: Readonly<Record<string, { readonly workloadUid: string }>> | null;
   readonly waypoint?: { readonly destination: string };
 }
 
@@ -98,7 +101,8 @@ export interface ConfigDump {
       }
     >
   >;
-  readonly mtun: {
+  /** mtun's own facts; absent in a ztunnel's dump (which `mtun config` reads too). */
+  readonly mtun?: {
     readonly node: string;
     readonly ready: string;
     readonly hardened: boolean;
@@ -166,7 +170,21 @@ export async function fetchDump(base: string, timeoutMs = 5_000): Promise<Config
   const dump = (await res.json()) as Partial<ConfigDump> & { workers?: ConfigDump[] };
   // --workers N: the primary answers { workers: [dump, ...] }; the first describes the node.
   const one = dump.workers?.[0] ?? dump;
-  if (!Array.isArray(one.workloads) || !one.mtun)
-    throw new AdminUnreachableError(url, 'not an mtun config dump (no workloads / mtun keys)');
-  return one as ConfigDump;
+  if (!Array.isArray(one.workloads) && typeof one.workloads !== 'object')
+    throw new AdminUnreachableError(url, 'not a ztunnel-shaped config dump (no workloads)');
+  const list = <T>(v: unknown): T[] =>
+    Array.isArray(v) ? v : v && typeof v === 'object' ? Object.values(v) : [];
+  // istioctl's unmarshalListOrMap: ztunnel writes workloads and services as maps.
+  return {
+    ...(one as ConfigDump),
+    workloads: list(one.workloads),
+    services: list(one.services),
+    policies: list(one.policies),
+    certificates: list(one.certificates),
+  };
+}
+
+/** A dump as `mtun check` needs it: an mtun agent's. */
+export function mtunFacts(d: ConfigDump): NonNullable<ConfigDump['mtun']> | undefined {
+  return d.mtun;
 }

@@ -63,7 +63,7 @@ export function checkLink(
 
   // 1. Capture of the source.
   const sd = agents.source.dump;
-  const served = sd?.mtun.localWorkloads.includes(srcName);
+  const served = sd?.mtun?.localWorkloads.includes(srcName);
   f.push({
     what: 'capture',
     ok: src.inMesh && served !== false,
@@ -123,7 +123,7 @@ export function checkLink(
 
   // 5. Bypass seen at the destination.
   const dd = agents.destination.dump;
-  const pair = dd?.mtun.captureBypass.pairs.find(
+  const pair = dd?.mtun?.captureBypass.pairs.find(
     (p) => p.source === srcName && p.destination === dstName,
   );
   f.push({
@@ -147,10 +147,10 @@ export function checkLink(
     return from !== undefined && srcIps.has(from) && toTarget;
   };
   const evidence = [
-    ...(sd?.mtun.recentConnections ?? [])
+    ...(sd?.mtun?.recentConnections ?? [])
       .filter((c) => c.direction === 'outbound' && onEdge(c))
       .map((c) => ({ ...c, reporter: agents.source.node })),
-    ...(dd?.mtun.recentConnections ?? [])
+    ...(dd?.mtun?.recentConnections ?? [])
       .filter((c) => c.direction === 'inbound' && onEdge(c))
       .map((c) => ({ ...c, reporter: agents.destination.node })),
   ].sort((a, b) => (a.at < b.at ? -1 : 1));

@@ -213,7 +213,7 @@ export function registerCheck(program: Command): void {
         // Decided as the destination's agent decides: hardened if it runs so.
         compile(snapshot, {
           rootNamespace: flags.rootNamespace,
-          hardened: flags.hardened === true || dstAgent.dump?.mtun.hardened === true,
+          hardened: flags.hardened === true || dstAgent.dump?.mtun?.hardened === true,
         }),
         flags.trustDomain,
         {

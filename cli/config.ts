@@ -29,121 +29,143 @@ interface ConfigFlags {
   readonly output: 'short' | 'json' | 'yaml';
 }
 
-/** Columns padded like Go's tabwriter (minwidth 0, padding `pad`, spaces). */
+/** Columns padded like Go's tabwriter (minwidth 0, padding `pad`, spaces): every cell but
+ *  the last of a line is padded to its column's width. */
 export function table(rows: readonly (readonly string[])[], pad = 1): string {
   const widths: number[] = [];
   for (const r of rows)
     for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
   return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + pad)))
-        .join('')
-        .trimEnd(),
-    )
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + pad))).join(''))
     .map((l) => `${l}\n`)
     .join('');
 }
 
 const stripNet = (a: string) => a.slice(a.indexOf('/') + 1); // "network/ip" -> ip
-const waypointName = (w: { destination: string } | undefined) => (w ? w.destination : 'None');
+/** Go's cmp.Compare on strings: bytewise, not locale order. */
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** istioctl waypointName/serviceWaypointName: the service whose `ns/hostname` or VIP is the
+ *  waypoint's destination. */
+function waypointName(w: { destination: string } | undefined, d: ConfigDump): string {
+  if (!w) return 'None';
+  const svc = d.services.find(
+    (s) => `${s.namespace}/${s.hostname}` === w.destination || s.vips.includes(w.destination),
+  );
+  return svc ? svc.name : 'NA';
+}
+
+/** istioctl PrintWorkloadSummary: sorted by namespace.name, then node. */
 export function workloadsTable(d: ConfigDump): string {
   const rows = [...d.workloads]
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+    .sort(
+      (a, b) =>
+        cmp(`${a.namespace}.${a.name}`, `${b.namespace}.${b.name}`) ||
+        cmp(a.node ?? '', b.node ?? ''),
+    )
     .map((w) => [
       w.namespace,
       w.name,
-      w.workloadIps.join(','),
+      w.workloadIps.join(',') || (w.hostname ?? ''),
       w.node ?? '',
-      waypointName(w.waypoint),
+      waypointName(w.waypoint, d),
       w.protocol,
     ]);
   return table([['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL'], ...rows]);
 }
 
+/** istioctl PrintServiceSummary: healthy endpoints are those whose workload is Healthy. */
 export function servicesTable(d: ConfigDump): string {
+  const status = new Map(d.workloads.map((w) => [w.uid, w.status]));
   const rows = [...d.services]
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+    .sort(
+      (a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name) || cmp(a.hostname, b.hostname),
+    )
     .map((s) => {
-      const eps = Object.values(s.endpoints);
-      const healthy = eps.filter((e) => (e.status ?? 'Healthy') === 'Healthy').length;
+      const eps = Object.values(s.endpoints ?? {});
+      const healthy = eps.filter((e) => status.get(e.workloadUid) === 'Healthy').length;
       return [
         s.namespace,
         s.name,
         s.vips.map(stripNet).join(','),
-        waypointName(s.waypoint),
+        waypointName(s.waypoint, d),
         `${healthy}/${eps.length}`,
       ];
     });
   return table([['NAMESPACE', 'SERVICE NAME', 'SERVICE VIP', 'WAYPOINT', 'ENDPOINTS'], ...rows]);
 }
 
+/** istioctl PrintPolicySummary. */
 export function policiesTable(d: ConfigDump): string {
   const rows = [...d.policies]
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+    .sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name))
     .map((p) => [p.namespace, p.name, p.action, p.scope]);
   return table([['NAMESPACE', 'POLICY NAME', 'ACTION', 'SCOPE'], ...rows]);
 }
 
-/** istioctl's certificate columns, serial in hex as it prints it, plus mtun's RENEWAL. */
+/** istioctl PrintSecretSummary (serial in hex, as it prints it), plus mtun's RENEWAL column
+ *  (when the leaf is renewed next, or the next retry) when the dump is an mtun agent's. */
 export function certificatesTable(d: ConfigDump, now = new Date()): string {
-  const schedule = new Map(d.mtun.certificates.map((c) => [c.identity, c]));
+  const schedule = d.mtun && new Map(d.mtun.certificates.map((c) => [c.identity, c]));
   const rows: string[][] = [];
+  const row = (cells: string[], renewal: string) =>
+    rows.push(schedule ? [...cells, renewal] : cells);
+  const valid = (x: { validFrom: string; expirationTime: string }) =>
+    String(Date.parse(x.validFrom) < now.getTime() && now.getTime() < Date.parse(x.expirationTime));
+  const hex = (n: string) => BigInt(n).toString(16);
   for (const c of d.certificates) {
-    const state = c.state.startsWith('Unavailable') ? 'Unavailable' : c.state;
-    const s = schedule.get(c.identity);
+    const state = c.state.includes('Unavailable') ? 'Unavailable' : c.state;
+    const s = schedule?.get(c.identity);
     const renewal = s?.nextAttemptAt
       ? `${s.nextAttemptAt.replace(/\.\d{3}Z$/, 'Z')}${s.failures > 0 ? ` (retry ${s.failures})` : ''}`
       : 'NA';
-    if (c.certChain.length === 0) {
-      rows.push([c.identity, 'NA', state, 'false', 'NA', 'NA', 'NA', renewal]);
+    if (!c.certChain?.length) {
+      row([c.identity, 'NA', state, 'false', 'NA', 'NA', 'NA'], renewal);
       continue;
     }
-    const valid = (x: { validFrom: string; expirationTime: string }) =>
-      String(
-        Date.parse(x.validFrom) < now.getTime() && now.getTime() < Date.parse(x.expirationTime),
-      );
-    const hex = (n: string) => BigInt(n).toString(16);
-    for (const [i, x] of c.certChain.entries())
-      rows.push([
-        c.identity,
-        i === 0 ? 'Leaf' : 'Intermediate',
-        state,
-        valid(x),
-        hex(x.serialNumber),
-        x.expirationTime,
-        x.validFrom,
+    // "Before, the root was part of the certChain" (istioctl certificates.go).
+    const roots = c.rootCerts ?? [];
+    const legacy = roots.length === 0;
+    for (const [i, x] of c.certChain.entries()) {
+      const type =
+        i === 0 ? 'Leaf' : i === c.certChain.length - 1 && legacy ? 'Root' : 'Intermediate';
+      row(
+        [
+          c.identity,
+          type,
+          state,
+          valid(x),
+          hex(x.serialNumber),
+          x.expirationTime || 'NA',
+          x.validFrom || 'NA',
+        ],
         i === 0 ? renewal : '',
-      ]);
-    for (const x of c.rootCerts)
-      rows.push([
-        c.identity,
-        'Root',
-        state,
-        valid(x),
-        hex(x.serialNumber),
-        x.expirationTime,
-        x.validFrom,
+      );
+    }
+    for (const x of roots)
+      row(
+        [
+          c.identity,
+          'Root',
+          state,
+          valid(x),
+          hex(x.serialNumber),
+          x.expirationTime || 'NA',
+          x.validFrom || 'NA',
+        ],
         '',
-      ]);
+      );
   }
-  return table(
-    [
-      [
-        'CERTIFICATE NAME',
-        'TYPE',
-        'STATUS',
-        'VALID CERT',
-        'SERIAL NUMBER',
-        'NOT AFTER',
-        'NOT BEFORE',
-        'RENEWAL',
-      ],
-      ...rows,
-    ],
-    5,
-  );
+  const header = [
+    'CERTIFICATE NAME',
+    'TYPE',
+    'STATUS',
+    'VALID CERT',
+    'SERIAL NUMBER',
+    'NOT AFTER',
+    'NOT BEFORE',
+  ];
+  return table([schedule ? [...header, 'RENEWAL'] : header, ...rows], 5);
 }
 
 /** Open connections (ztunnel's workloadState), then the recent ones mtun recorded. */
@@ -157,7 +179,7 @@ export function connectionsTable(d: ConfigDump): string {
       open.push([name, 'Outbound', c.src, c.actualDst, c.originalDst, c.protocol]);
   }
   const who = (w?: string, ns?: string) => (w ? `${ns ?? ''}/${w}` : '-');
-  const recent = d.mtun.recentConnections.map((c) => [
+  const recent = (d.mtun?.recentConnections ?? []).map((c) => [
     c.at.replace(/\.\d{3}Z$/, 'Z'),
     c.direction,
     `${who(c.srcWorkload, c.srcNamespace)} ${c.src ?? ''}`,
@@ -170,7 +192,7 @@ export function connectionsTable(d: ConfigDump): string {
   ]);
   return (
     table([['WORKLOAD', 'DIRECTION', 'LOCAL', 'REMOTE', 'REMOTE TARGET', 'PROTOCOL'], ...open]) +
-    `\nrecent connections on ${d.mtun.node} (newest last):\n` +
+    `\nrecent connections on ${d.mtun?.node ?? 'this node'} (newest last):\n` +
     table([
       ['ENDED', 'DIRECTION', 'SOURCE', 'DESTINATION', 'SECURITY', 'VERDICT', 'POLICY', 'ERROR', ''],
       ...recent,
@@ -186,7 +208,7 @@ function part(d: ConfigDump, view: View): unknown {
     case 'certificates':
       return d[view];
     case 'connections':
-      return { workloadState: d.workloadState, recentConnections: d.mtun.recentConnections };
+      return { workloadState: d.workloadState, recentConnections: d.mtun?.recentConnections };
     case 'all':
       return d;
   }
