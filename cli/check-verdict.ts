@@ -6,6 +6,7 @@
 // connections both agents recorded on this edge, if any, were mTLS.
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { qualifiedName, type Workload } from '../mesh/types.js';
+import { hardenedNames } from '../policy/hardened.js';
 import {
   authorize,
   type CompiledPolicies,
@@ -87,7 +88,13 @@ export function checkLink(
   f.push({
     what: 'mTLS mode',
     ok: true,
-    text: `${mtls.mode} on ${dstName} port ${target.port}, ${mtls.policy ? `set by PeerAuthentication ${mtls.policy}` : 'no PeerAuthentication applies'}`,
+    text: `${mtls.mode} on ${dstName} port ${target.port}, ${
+      !mtls.policy
+        ? 'no PeerAuthentication applies'
+        : mtls.policy.endsWith(`/${hardenedNames.strict}`)
+          ? `set by the hardened profile (${mtls.policy})`
+          : `set by PeerAuthentication ${mtls.policy}`
+    }`,
   });
 
   // 3. Identities: expected, and the certificates the agents hold.

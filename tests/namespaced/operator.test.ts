@@ -233,7 +233,7 @@ t.test(
         t.match(r.stdout, /^DENIED: /m);
         t.match(
           r.stdout,
-          /mTLS mode:\s+STRICT on open\/open-2 port 8080, set by PeerAuthentication istio-system\/mtun-hardened-strict/,
+          /mTLS mode:\s+STRICT on open\/open-2 port 8080, set by the hardened profile \(istio-system\/mtun-hardened-strict\)/,
         );
         const plain = await c.curl('legacy-1', `http://${ip('open-2')}:8080/hello.txt`, 5);
         t.not(plain.code, 0, 'plaintext refused although open/ is PERMISSIVE');
