@@ -119,7 +119,7 @@ export async function servePrimary(
   const servers = await AdminServers.create(
     {
       logger,
-      configDump: async () => ({ workers: (await ask()).map((r) => r.dump) }),
+      configDump: async () => mergeDumps((await ask()).map((r) => r.dump)),
       notReadyReason: () => readiness,
       metrics: async () => ({
         contentType: aggregator.contentType,
@@ -136,4 +136,56 @@ export async function servePrimary(
     config.readiness,
   );
   return servers;
+}
+
+type Dump = Record<string, unknown> & { mtun?: Record<string, unknown> };
+interface Pair {
+  readonly source: string;
+  readonly destination: string;
+  readonly count: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+}
+
+/** One ztunnel-shaped dump for the node (readers such as istioctl expect one): the first
+ *  worker's (the mesh and identities are the same in every worker), with the connections
+ *  and bypassed pairs of all of them, and every worker's own dump under `workers`. */
+export function mergeDumps(dumps: readonly unknown[]): Record<string, unknown> {
+  const all = dumps.filter((d): d is Dump => typeof d === 'object' && d !== null);
+  const first = all[0];
+  if (!first) return { workers: dumps };
+  const recent = all
+    .flatMap((d) => (d.mtun?.['recentConnections'] as { at: string }[] | undefined) ?? [])
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  const bypass = all.map(
+    (d) => d.mtun?.['captureBypass'] as { total: number; pairs: Pair[] } | undefined,
+  );
+  // The same pair seen by several workers is one pair: counts summed, the widest time span.
+  const pairs = new Map<string, Pair>();
+  for (const p of bypass.flatMap((b) => b?.pairs ?? [])) {
+    const key = `${p.source} ${p.destination}`;
+    const seen = pairs.get(key);
+    pairs.set(
+      key,
+      !seen
+        ? p
+        : {
+            ...(p.lastSeen > seen.lastSeen ? p : seen),
+            count: seen.count + p.count,
+            firstSeen: p.firstSeen < seen.firstSeen ? p.firstSeen : seen.firstSeen,
+          },
+    );
+  }
+  return {
+    ...first,
+    mtun: {
+      ...first.mtun,
+      recentConnections: recent,
+      captureBypass: {
+        total: bypass.reduce((n, b) => n + (b?.total ?? 0), 0),
+        pairs: [...pairs.values()],
+      },
+    },
+    workers: dumps,
+  };
 }

@@ -184,7 +184,7 @@ async function buildDecoder(dir: string): Promise<string | undefined> {
       ['build', '-o', bin, '.'],
       {
         cwd: join(import.meta.dirname, '..', 'fixtures', 'istioctl-configdump'),
-        timeout: 110_000,
+        timeout: 60_000,
         env: {
           ...process.env,
           GOCACHE: join(dir, 'gocache'),

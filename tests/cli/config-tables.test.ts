@@ -108,3 +108,41 @@ t.test('an mtun dump: the certificates view says when each leaf is renewed', asy
     /sa\/c\s+NA\s+Unavailable\s+false\s+NA\s+NA\s+NA\s+2026-12-01T00:00:03Z \(retry 2\)\n/,
   );
 });
+
+t.test('--workers: one ztunnel-shaped dump for the node, bypass pairs merged', async (t) => {
+  const { mergeDumps } = await import('../../cli/workers.js');
+  const worker = (n: number, at: string) => ({
+    workloads: [{ name: 'w' }],
+    certificates: [{ identity: `id-${n}` }],
+    mtun: {
+      node: 'n',
+      recentConnections: [{ at, src: `10.0.0.${n}:1` }],
+      captureBypass: {
+        total: n,
+        pairs: [{ source: 'a/x', destination: 'b/y', count: n, firstSeen: at, lastSeen: at }],
+      },
+    },
+  });
+  const merged = mergeDumps([
+    worker(2, '2026-01-01T00:00:02Z'),
+    worker(1, '2026-01-01T00:00:01Z'),
+  ]) as {
+    workloads: unknown[];
+    certificates: { identity: string }[];
+    workers: unknown[];
+    mtun: {
+      recentConnections: { at: string }[];
+      captureBypass: { total: number; pairs: { count: number; firstSeen: string }[] };
+    };
+  };
+  t.equal(merged.workloads.length, 1, 'the first worker describes the mesh');
+  t.equal(merged.certificates[0]!.identity, 'id-2');
+  t.equal(merged.workers.length, 2, 'each worker still there');
+  t.same(
+    merged.mtun.recentConnections.map((c) => c.at),
+    ['2026-01-01T00:00:01Z', '2026-01-01T00:00:02Z'],
+  );
+  t.equal(merged.mtun.captureBypass.total, 3);
+  t.match(merged.mtun.captureBypass.pairs, [{ count: 3, firstSeen: '2026-01-01T00:00:01Z' }]);
+  t.same(mergeDumps([undefined]), { workers: [undefined] }, 'no worker answered');
+});
