@@ -8,20 +8,17 @@
 import { isIP } from 'node:net';
 import { type Command, Option } from 'commander';
 import { ConfigError, errorMessage } from '../lib/errors.js';
-import { convertDocuments } from '../mesh/convert/index.js';
-import { readDocuments } from '../mesh/file-source.js';
-import { MeshSnapshot } from '../mesh/snapshot.js';
+import type { MeshSnapshot } from '../mesh/snapshot.js';
 import type { Workload } from '../mesh/types.js';
 import { compile } from '../policy/index.js';
 import { adminUrlOfNode, fetchDump, parseAdminUrl } from './admin-client.js';
 import { type AgentView, type CheckReport, type CheckTarget, checkLink } from './check-verdict.js';
+import { addMeshOptions, type MeshFlags, readMeshSnapshot } from './mesh-flags.js';
 
-interface CheckFlags {
-  readonly mesh: string[];
+interface CheckFlags extends MeshFlags {
   readonly adminFor?: string[];
   readonly adminPort?: string;
   readonly trustDomain: string;
-  readonly clusterDomain: string;
   readonly rootNamespace: string;
   readonly output: 'short' | 'json';
   readonly hardened?: boolean;
@@ -153,7 +150,7 @@ function print(report: CheckReport, target: CheckTarget): string {
 }
 
 export function registerCheck(program: Command): void {
-  program
+  const cmd = program
     .command('check')
     .description('is the link SRC -> DST mTLS and allowed? exit 0 yes, 1 no, 2 bad input')
     .argument('<src>', 'source pod NAMESPACE/POD')
@@ -161,7 +158,6 @@ export function registerCheck(program: Command): void {
       '<dst>',
       'destination: NAMESPACE/POD:PORT, a service host[:PORT], a pod IP:PORT or a VIP[:PORT]',
     )
-    .requiredOption('--mesh <path...>', 'mesh YAML files or directories')
     .option(
       '--admin-for <node=url...>',
       "a node's agent admin endpoint, e.g. node-1=http://198.18.0.1:15000",
@@ -171,7 +167,6 @@ export function registerCheck(program: Command): void {
       "read every node's agent at its InternalIP (from the mesh) on this port",
     )
     .option('--trust-domain <td>', 'SPIFFE trust domain', 'cluster.local')
-    .option('--cluster-domain <domain>', 'Kubernetes cluster domain', 'cluster.local')
     .option('--root-namespace <ns>', 'Istio root namespace', 'istio-system')
     .option(
       '--hardened',
@@ -181,51 +176,48 @@ export function registerCheck(program: Command): void {
       new Option('-o, --output <format>', 'short or json')
         .choices(['short', 'json'])
         .default('short'),
+    );
+  addMeshOptions(cmd, 'mesh YAML files or directories (--mesh-source files)');
+  cmd.action(async (srcText: string, dstText: string, flags: CheckFlags) => {
+    const urls = new Map<string, string>();
+    for (const pair of flags.adminFor ?? []) {
+      const i = pair.indexOf('=');
+      if (i <= 0) throw new ConfigError(`--admin-for ${JSON.stringify(pair)}: expected NODE=URL`);
+      urls.set(pair.slice(0, i), parseAdminUrl(pair.slice(i + 1), '--admin-for'));
+    }
+    const adminPort = flags.adminPort === undefined ? undefined : Number(flags.adminPort);
+    if (
+      adminPort !== undefined &&
+      !(Number.isInteger(adminPort) && adminPort > 0 && adminPort < 65536)
     )
-    .action(async (srcText: string, dstText: string, flags: CheckFlags) => {
-      const urls = new Map<string, string>();
-      for (const pair of flags.adminFor ?? []) {
-        const i = pair.indexOf('=');
-        if (i <= 0) throw new ConfigError(`--admin-for ${JSON.stringify(pair)}: expected NODE=URL`);
-        urls.set(pair.slice(0, i), parseAdminUrl(pair.slice(i + 1), '--admin-for'));
-      }
-      const adminPort = flags.adminPort === undefined ? undefined : Number(flags.adminPort);
-      if (
-        adminPort !== undefined &&
-        !(Number.isInteger(adminPort) && adminPort > 0 && adminPort < 65536)
-      )
-        throw new ConfigError(
-          `--admin-port: expected a port, got ${JSON.stringify(flags.adminPort)}`,
-        );
-      const { docs } = await readDocuments(flags.mesh);
-      const snapshot = new MeshSnapshot(
-        convertDocuments(docs, { clusterDomain: flags.clusterDomain }),
-        1,
+      throw new ConfigError(
+        `--admin-port: expected a port, got ${JSON.stringify(flags.adminPort)}`,
       );
-      const source = pod(snapshot, srcText, 'SRC');
-      const target = resolveTarget(snapshot, source, dstText, flags.clusterDomain);
-      const [srcAgent, dstAgent] = await Promise.all([
-        agentView(source.node, urls, snapshot, adminPort),
-        agentView(target.destination.node, urls, snapshot, adminPort),
-      ]);
-      const report = checkLink(
-        target,
-        // Decided as the destination's agent decides: hardened if it runs so.
-        compile(snapshot, {
-          rootNamespace: flags.rootNamespace,
-          hardened: flags.hardened === true || dstAgent.dump?.mtun?.hardened === true,
-        }),
-        flags.trustDomain,
-        {
-          source: srcAgent,
-          destination: dstAgent,
-        },
-      );
-      process.stdout.write(
-        flags.output === 'json'
-          ? `${JSON.stringify({ ...report, decision: { ...report.decision } }, null, 2)}\n`
-          : print(report, target),
-      );
-      process.exitCode = report.verdict === 'mtls-allowed' ? 0 : 1;
-    });
+    const snapshot = await readMeshSnapshot(flags, 'mtun check');
+    const source = pod(snapshot, srcText, 'SRC');
+    const target = resolveTarget(snapshot, source, dstText, flags.clusterDomain);
+    const [srcAgent, dstAgent] = await Promise.all([
+      agentView(source.node, urls, snapshot, adminPort),
+      agentView(target.destination.node, urls, snapshot, adminPort),
+    ]);
+    const report = checkLink(
+      target,
+      // Decided as the destination's agent decides: hardened if it runs so.
+      compile(snapshot, {
+        rootNamespace: flags.rootNamespace,
+        hardened: flags.hardened === true || dstAgent.dump?.mtun?.hardened === true,
+      }),
+      flags.trustDomain,
+      {
+        source: srcAgent,
+        destination: dstAgent,
+      },
+    );
+    process.stdout.write(
+      flags.output === 'json'
+        ? `${JSON.stringify({ ...report, decision: { ...report.decision } }, null, 2)}\n`
+        : print(report, target),
+    );
+    process.exitCode = report.verdict === 'mtls-allowed' ? 0 : 1;
+  });
 }

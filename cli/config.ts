@@ -6,10 +6,8 @@
 import { type Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError } from '../lib/errors.js';
-import { convertDocuments } from '../mesh/convert/index.js';
-import { readDocuments } from '../mesh/file-source.js';
-import { MeshSnapshot } from '../mesh/snapshot.js';
 import { adminUrlOfNode, type ConfigDump, fetchDump, parseAdminUrl } from './admin-client.js';
+import { addMeshOptions, type MeshFlags, readMeshSnapshot } from './mesh-flags.js';
 
 export const VIEWS = [
   'workloads',
@@ -21,10 +19,9 @@ export const VIEWS = [
 ] as const;
 type View = (typeof VIEWS)[number];
 
-interface ConfigFlags {
+interface ConfigFlags extends MeshFlags {
   readonly admin?: string;
   readonly node?: string;
-  readonly mesh?: string[];
   readonly adminPort: string;
   readonly output: 'short' | 'json' | 'yaml';
 }
@@ -235,46 +232,38 @@ export function render(d: ConfigDump, view: View, output: ConfigFlags['output'])
   }
 }
 
-/** The admin URL the flags point at (--admin, or --node with --mesh). */
-export async function adminFromFlags(f: {
-  admin?: string;
-  node?: string;
-  mesh?: string[];
-  adminPort: string;
-}): Promise<string> {
+/** The admin URL the flags point at (--admin, or --node with the mesh's Node objects). */
+export async function adminFromFlags(f: ConfigFlags): Promise<string> {
   if (f.admin && f.node) throw new ConfigError('give --admin or --node, not both');
   if (f.node) {
-    if (!f.mesh?.length) throw new ConfigError('--node needs --mesh (where the Node objects are)');
     const port = Number(f.adminPort);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new ConfigError(`--admin-port: expected a port, got ${JSON.stringify(f.adminPort)}`);
-    const { docs } = await readDocuments(f.mesh);
-    const snap = new MeshSnapshot(convertDocuments(docs, { clusterDomain: 'cluster.local' }), 1);
-    return adminUrlOfNode(snap, f.node, port);
+    return adminUrlOfNode(await readMeshSnapshot(f, '--node'), f.node, port);
   }
   return parseAdminUrl(f.admin ?? 'http://127.0.0.1:15000', '--admin');
 }
 
 export function registerConfig(program: Command): void {
-  program
+  const cmd = program
     .command('config')
     .description(
       "a live agent's workloads, services, policies, certificates (with renewal) and connections, as istioctl ztunnel-config prints ztunnel's",
     )
     .argument('<view>', VIEWS.join('|'))
     .option('--admin <url>', "the agent's admin endpoint (default http://127.0.0.1:15000)")
-    .option('--node <name>', 'the agent of this node: its InternalIP in --mesh, at --admin-port')
-    .option('--mesh <path...>', 'mesh YAML with the Node objects (for --node)')
+    .option('--node <name>', 'the agent of this node: its InternalIP in the mesh, at --admin-port')
     .option('--admin-port <port>', 'admin port of the agents (with --node)', '15000')
     .addOption(
       new Option('-o, --output <format>', 'short (tables), json or yaml')
         .choices(['short', 'json', 'yaml'])
         .default('short'),
-    )
-    .action(async (view: string, flags: ConfigFlags) => {
-      if (!(VIEWS as readonly string[]).includes(view))
-        throw new ConfigError(`view ${JSON.stringify(view)}: expected one of ${VIEWS.join(', ')}`);
-      const dump = await fetchDump(await adminFromFlags(flags));
-      process.stdout.write(render(dump, view as View, flags.output));
-    });
+    );
+  addMeshOptions(cmd, 'mesh YAML with the Node objects (for --node)');
+  cmd.action(async (view: string, flags: ConfigFlags) => {
+    if (!(VIEWS as readonly string[]).includes(view))
+      throw new ConfigError(`view ${JSON.stringify(view)}: expected one of ${VIEWS.join(', ')}`);
+    const dump = await fetchDump(await adminFromFlags(flags));
+    process.stdout.write(render(dump, view as View, flags.output));
+  });
 }
