@@ -4,7 +4,8 @@
 // ZtunnelEndpoint, ZtunnelPolicy, PolicyMatch, StringMatch, CertsDump, Cert, WorkloadState;
 // the field names and Go types below are that file's, and ztunnel's serde shapes are
 // src/state/workload.rs `Workload`, src/state/service.rs `Service`/`Endpoint`, src/rbac.rs
-// `Authorization`/`RbacMatch`, src/admin.rs `CertsDump`/`CertDump`); (2) istioctl's own
+// `Authorization`/`RbacMatch`, src/admin.rs `CertsDump`/`CertDump`, WorkloadState from
+// api.go); (2) istioctl's own
 // decoder (tests/fixtures/istioctl-configdump: api.go verbatim plus Prime), run with Go,
 // must decode it with the facts intact; and the shape mtun had before issue 17 must fail it.
 import { execFile } from 'node:child_process';
@@ -112,6 +113,28 @@ const CERTS: Schema = {
   state: { type: 'string' },
   certChain: { type: { list: CERT } },
   rootCerts: { type: { list: CERT } },
+};
+
+const CONNECTION: Schema = {
+  src: { type: 'string' },
+  originalDst: { type: 'string' },
+  actualDst: { type: 'string' },
+  protocol: { type: 'string' },
+};
+const WORKLOAD_STATE: Schema = {
+  state: { type: 'string', omitempty: true },
+  connections: {
+    type: { inbound: { type: { list: CONNECTION } }, outbound: { type: { list: CONNECTION } } },
+    omitempty: true,
+  },
+  info: {
+    type: {
+      name: { type: 'string' },
+      namespace: { type: 'string' },
+      trustDomain: { type: 'string' },
+      serviceAccount: { type: 'string' },
+    },
+  },
 };
 
 /** Where `value` does not fit `type` as Go's encoding/json would decode it. */
@@ -229,8 +252,24 @@ t.test('the config dump decodes as istioctl ztunnel-config decodes it', async (t
       ...mismatches('services', { list: SERVICE }, dump.services),
       ...mismatches('policies', { list: POLICY }, dump.policies),
       ...mismatches('certificates', { list: CERTS }, dump.certificates),
+      ...mismatches('workloadState', { map: WORKLOAD_STATE }, dump.workloadState),
     ];
     t.same(problems, [], 'no field of ours contradicts api.go');
+    // The check can fail: the shape of before issue 17 does not pass it.
+    t.match(
+      mismatches('services', { list: SERVICE }, [
+        { name: 'shop/reviews', hostname: 'h', vips: [], ports: [{ port: 80 }], endpoints: {} },
+      ]),
+      [
+        /namespace: missing/,
+        'services[0].ports: expected a map, got [{"port":80}]',
+        /ipFamilies: missing/,
+      ],
+    );
+    t.match(mismatches('workloads', { list: WORKLOAD }, [{ name: 'shop/web-1', ips: [] }]), [
+      /uid: missing/,
+      /workloadIps: missing/,
+    ]);
     t.equal(dump.workloads!.length, 5, 'every pod');
     t.equal(dump.services!.length, 1);
     t.equal(dump.policies!.length, 2);
