@@ -215,7 +215,20 @@ export function registerCheck(program: Command): void {
     );
     process.stdout.write(
       flags.output === 'json'
-        ? `${JSON.stringify({ ...report, decision: { ...report.decision } }, null, 2)}\n`
+        ? `${JSON.stringify(
+            {
+              ...report,
+              target: {
+                source: `${source.meta.namespace}/${source.meta.name}`,
+                destination: `${target.destination.meta.namespace}/${target.destination.meta.name}`,
+                ip: target.ip,
+                port: target.port,
+                service: target.service,
+              },
+            },
+            null,
+            2,
+          )}\n`
         : print(report, target),
     );
     process.exitCode = report.verdict === 'mtls-allowed' ? 0 : 1;
