@@ -208,6 +208,12 @@ t.test(
       t.equal(line?.response_flags, 'DENY');
       const m = await c.ns.exec('n2', 'curl', ['-sS', 'http://127.0.0.1:15020/metrics']);
       t.match(m.stdout, /mtun_capture_bypass_total\{[^}]*outcome="refused"\} 1/);
+      t.comment(
+        `curl client-1 -> open-2:8080 with --refuse-bypassed-plaintext: exit ${res.code}; ${line?.reason}; ${m.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('mtun_capture_bypass_total{'))
+          .join(' ')}`,
+      );
       await hello(t, c, 'legacy-1', `http://${ip('open-2')}:8080/hello.txt`);
       t.pass('a non-mesh pod still gets in under PERMISSIVE: only mesh pods are refused');
     });
@@ -240,6 +246,9 @@ t.test(
         // A kubelet probe: opened by the node itself, never captured, so never refused.
         await hello(t, c, 'n2', `http://${ip('open-2')}:8080/hello.txt`);
         await hello(t, c, 'n2', `http://${ip('web-2')}:8080/hello.txt`);
+        t.comment(
+          `hardened: curl client-1 -> open-2:8080 (mTLS, unlisted) exit ${unlisted.code}; legacy-1 -> open-2 (plaintext) exit ${plain.code}; kubelet-style probe from node-2 -> open-2:8080 and web-2:8080: 200`,
+        );
         const offline = await mtun([
           'authz',
           'check',
