@@ -4,20 +4,29 @@
 // answers; nothing here can change routing or policy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { errorMessage } from '../lib/errors.js';
-import { LOG_LEVELS, type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
+import {
+  applyLogLevels,
+  describeLogLevels,
+  type Logger,
+  type LogLevelSpec,
+  parseLogLevels,
+} from '../lib/logger.js';
 import type { HostPort } from './config.js';
 import { BindError, closeServer } from './proxy/listener.js';
 
 export interface AdminHooks {
   readonly logger: Logger;
   configDump(): unknown;
-  /** Also told about a new level (the primary of --workers passes it on). */
-  onLogLevel?(level: LogLevel): void;
+  /** Also told about a level change (the primary of --workers passes it on). */
+  onLogLevel?(spec: string, reset: boolean): void;
   /** Why the agent is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
   quit(): void;
 }
+
+const LOGGING_HELP =
+  'usage: /logging?level=<level> | ?level=<scope>:<level>,... | ?reset; levels: error, warn, info, debug, trace, off\n';
 
 type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
@@ -102,16 +111,22 @@ export class AdminServers {
                 `${JSON.stringify(await hooks.configDump(), null, 2)}\n`,
                 'application/json',
               ),
+            // ztunnel's /logging: `level=info`, `level=access:debug,hbone:trace`, `reset`.
             '/logging': (_req, res, url) => {
-              const level = url.searchParams.get('level');
-              if (level === null) return send(res, 200, `level: ${hooks.logger.level}\n`);
-              if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-                return send(res, 400, `level must be one of ${LOG_LEVELS.join(', ')}\n`);
+              const text = url.searchParams.get('level');
+              const reset = url.searchParams.has('reset');
+              if (text !== null || reset) {
+                let spec: LogLevelSpec;
+                try {
+                  spec = text ? parseLogLevels(text) : { level: undefined, scopes: [] };
+                } catch (err) {
+                  return send(res, 400, `${errorMessage(err)}\n${LOGGING_HELP}`);
+                }
+                applyLogLevels(hooks.logger, spec, reset);
+                hooks.onLogLevel?.(text ?? '', reset);
+                hooks.logger.info({ level: describeLogLevels(hooks.logger) }, 'log level changed');
               }
-              setLogLevel(hooks.logger, level as LogLevel);
-              hooks.onLogLevel?.(level as LogLevel);
-              hooks.logger.info({ level }, 'log level changed');
-              send(res, 200, `level: ${level}\n`);
+              send(res, 200, `current log level is ${describeLogLevels(hooks.logger)}\n`);
             },
             '/quitquitquit': (req, res) => {
               if (req.method !== 'POST') return send(res, 405, 'use POST\n');

@@ -6,15 +6,17 @@ import { HboneClient } from '../hbone/index.js';
 import { canonicalHost } from '../lib/ip.js';
 import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
-import { qualifiedName } from '../mesh/types.js';
+import { buildConfigDump } from './admin/config-dump.js';
 import { AdminServers } from './admin.js';
 import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
 import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
 import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
 import { MTUN_VERSION } from './observe/build.js';
+import { BypassDetector } from './observe/bypass.js';
 import { AgentMetrics } from './observe/metrics.js';
 import { PolicyStatusReporter } from './observe/policy-status.js';
+import { RecentConnections } from './observe/recent.js';
 import type { AccessLogSink } from './observe/record.js';
 import { InboundListener } from './proxy/inbound.js';
 import { InboundPlaintextListener } from './proxy/inbound-plaintext.js';
@@ -74,7 +76,7 @@ export class Agent {
 
   static async create(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
     const logger = deps.logger;
-    const state = new AgentState(deps.mesh, config.node, config.rootNamespace);
+    const state = new AgentState(deps.mesh, config.node, config.rootNamespace, config.hardened);
     const metrics = new AgentMetrics({
       version: MTUN_VERSION,
       processMetrics: true,
@@ -99,6 +101,7 @@ export class Agent {
       ...(config.ca.certTtlSeconds ? { ttlSeconds: config.ca.certTtlSeconds } : {}),
     });
     const accessLogger = logger.child({ module: 'access' });
+    const recent = new RecentConnections();
     const ctx: AgentContext = {
       config,
       state,
@@ -110,9 +113,13 @@ export class Agent {
       }),
       metrics,
       // ztunnel's access log: target "access", "connection complete", error level on failure.
-      accessLog: deps.accessLog ?? {
-        write: (line, level = 'info') => accessLogger[level](line, 'connection complete'),
-      },
+      accessLog: recent.tee(
+        deps.accessLog ?? {
+          write: (line, level = 'info') => accessLogger[level](line, 'connection complete'),
+        },
+      ),
+      recent,
+      bypass: new BypassDetector(metrics.registry, logger.child({ module: 'bypass' })),
       logger,
       drain: new Drain(),
       live: new LiveInbound(),
@@ -186,6 +193,11 @@ export class Agent {
       );
       agent = new Agent(ctx, { inbound, plaintext, outbound, socks5 }, admin, stopWatching);
       logger.info({ node: config.node, ...agent.addressesForLog() }, 'agent listening');
+      if (config.hardened)
+        logger.info(
+          { rootNamespace: config.rootNamespace },
+          'hardened profile: STRICT mTLS and deny-by-default mesh-wide',
+        );
       return agent;
     } catch (err) {
       stopWatching();
@@ -247,53 +259,23 @@ export class Agent {
     this.ctx.metrics.setSocketsOpen(inbound.handshaking + inbound.sessions);
   }
 
-  configDump(): unknown {
-    const view = this.ctx.state.current;
-    const s = view.snapshot;
-    return {
-      node: this.ctx.config.node,
-      meshVersion: s.version,
-      listeners: this.addressesForLog(),
-      ready: this.notReadyReason() ?? 'ready',
-      localWorkloads: view.local.map((w) => ({
-        name: qualifiedName(w.meta),
-        serviceAccount: w.serviceAccount,
-        ips: w.ips,
-      })),
-      workloads: s.workloads.map((w) => ({
-        name: qualifiedName(w.meta),
-        // The names Istio's metrics give it (workload from the owner chain, canonical service).
-        workload: w.workloadName,
-        canonical: `${w.canonicalName}/${w.canonicalRevision}`,
-        node: w.node,
-        ips: w.ips,
-        serviceAccount: w.serviceAccount,
-        inMesh: w.inMesh,
-        ready: w.ready,
-      })),
-      services: s.services.map((v) => ({
-        name: qualifiedName(v.meta),
-        hostname: v.hostname,
-        clusterIps: v.clusterIps,
-        ports: v.ports,
-      })),
-      policies: {
-        authorizationPolicies: s.authorizationPolicies.map((p) => ({
-          name: qualifiedName(p.meta),
-          action: p.action,
-          dryRun: p.dryRun,
-          rules: p.rules?.length ?? 0,
-        })),
-        peerAuthentications: s.peerAuthentications.map((p) => ({
-          name: qualifiedName(p.meta),
-          mode: p.mode,
-        })),
+  /** ztunnel's config dump plus mtun's facts under `mtun` (admin/config-dump.ts). */
+  configDump(): Record<string, unknown> {
+    return buildConfigDump({
+      config: this.ctx.config,
+      view: this.ctx.state.current,
+      certificates: this.ctx.certs.chains(),
+      live: this.ctx.live.list(),
+      recent: this.ctx.recent.list(),
+      bypass: { total: this.ctx.bypass.total, pairs: this.ctx.bypass.pairs() },
+      runtime: {
+        listeners: this.addressesForLog(),
+        ready: this.notReadyReason() ?? 'ready',
+        pool: this.ctx.hbone.stats(),
+        inbound: this.#listeners.inbound.stats(),
+        openConnections: this.ctx.drain.size,
       },
-      certificates: this.ctx.certs.status(),
-      pool: this.ctx.hbone.stats(),
-      inbound: this.#listeners.inbound.stats(),
-      openConnections: this.ctx.drain.size,
-    };
+    });
   }
 
   /** Stops accepting, sends GOAWAY, lets open connections finish for the drain period,

@@ -48,6 +48,12 @@ export interface AgentConfig {
   readonly workers: number;
   readonly drainPeriodMs: number;
   readonly connectTimeoutMs: number;
+  /** Refuse plaintext from a mesh pod's address (its node's capture was bypassed) even where
+   *  PeerAuthentication is PERMISSIVE. Off by default, so Istio's semantics hold. */
+  readonly refuseBypassedPlaintext: boolean;
+  /** The hardened profile (agent/hardened.ts): STRICT mTLS and deny-by-default mesh-wide,
+   *  kubelet probes to this node's pods exempt. */
+  readonly hardened: boolean;
 }
 
 export const AGENT_DEFAULTS = Object.freeze({

@@ -4,7 +4,9 @@ import type { Logger } from '../lib/logger.js';
 import type { CertManager } from './certs/cert-manager.js';
 import type { AgentConfig } from './config.js';
 import type { Drain } from './drain.js';
+import type { BypassDetector } from './observe/bypass.js';
 import type { AgentMetrics } from './observe/metrics.js';
+import type { RecentConnections } from './observe/recent.js';
 import type { AccessLogSink } from './observe/record.js';
 import type { LiveInbound } from './proxy/live.js';
 import type { RouteSettings } from './proxy/route.js';
@@ -26,6 +28,10 @@ export interface AgentContext {
   readonly logger: Logger;
   readonly drain: Drain;
   readonly live: LiveInbound;
+  /** Plaintext from mesh pods (their node's capture bypassed), counted and remembered. */
+  readonly bypass: BypassDetector;
+  /** The last connections recorded, as evidence for `mtun check`. */
+  readonly recent: RecentConnections;
   readonly routeSettings: RouteSettings;
   readonly originalDestination: OriginalDestination | undefined;
   /** Endpoint choice for a service: an index in [0, n), spreading evenly per key. */

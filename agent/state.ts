@@ -14,9 +14,9 @@ export class MeshView {
   readonly local: readonly Workload[];
   readonly #localByIp = new Map<string, Workload>();
 
-  constructor(snapshot: MeshSnapshot, node: string, rootNamespace: string) {
+  constructor(snapshot: MeshSnapshot, node: string, rootNamespace: string, hardened = false) {
     this.snapshot = snapshot;
-    this.policies = compile(snapshot, { rootNamespace });
+    this.policies = compile(snapshot, { rootNamespace, hardened });
     this.local = snapshot.workloadsOnNode(node).filter((w) => w.inMesh);
     for (const w of this.local) for (const ip of w.ips) this.#localByIp.set(ip, w);
   }
@@ -41,11 +41,11 @@ export class AgentState {
   readonly #listeners = new Set<(view: MeshView, previous: MeshView) => void>();
   readonly #unsubscribe: () => void;
 
-  constructor(source: MeshSource, node: string, rootNamespace: string) {
-    this.#view = new MeshView(source.current(), node, rootNamespace);
+  constructor(source: MeshSource, node: string, rootNamespace: string, hardened = false) {
+    this.#view = new MeshView(source.current(), node, rootNamespace, hardened);
     this.#unsubscribe = source.subscribe((snapshot) => {
       const previous = this.#view;
-      this.#view = new MeshView(snapshot, node, rootNamespace);
+      this.#view = new MeshView(snapshot, node, rootNamespace, hardened);
       for (const l of this.#listeners) l(this.#view, previous);
     });
   }

@@ -58,6 +58,8 @@ interface AgentFlags {
   connectTimeout: string;
   logLevel: LogLevel;
   redirect: RedirectMode;
+  refuseBypassedPlaintext?: boolean;
+  hardened?: boolean;
 }
 
 /** Every problem of the flags at once, each naming its flag. */
@@ -136,6 +138,8 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     workers,
     drainPeriodMs: attempt(() => parseDurationMs(f.drainPeriod, '--drain-period')),
     connectTimeoutMs: attempt(() => parseDurationMs(f.connectTimeout, '--connect-timeout')),
+    refuseBypassedPlaintext: f.refuseBypassedPlaintext === true,
+    hardened: f.hardened === true,
   };
   problems.throwIfAny();
   return Object.freeze(config) as AgentConfig;
@@ -307,6 +311,14 @@ export function registerAgent(program: Command): void {
     )
     .option('--cert-ttl <duration>', 'certificate lifetime to ask the CA for (it may grant less)')
     .option('--connect-timeout <duration>', 'TCP/HBONE connect timeout', '10s')
+    .option(
+      '--refuse-bypassed-plaintext',
+      "refuse plaintext from a mesh pod's address (its node's capture was bypassed) even under PERMISSIVE; default: accept, count and warn (Istio's semantics)",
+    )
+    .option(
+      '--hardened',
+      "hardened profile: STRICT mTLS and deny-by-default mesh-wide (only what an ALLOW policy names may connect); kubelet probes to this node's pods stay allowed",
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (change at run time: admin /logging?level=)')
         .choices(LOG_LEVELS)

@@ -26,6 +26,7 @@ interface CheckOptions {
   readonly fromIp?: string;
   readonly json?: boolean;
   readonly rootNamespace: string;
+  readonly hardened?: boolean;
 }
 
 export function registerAuthz(program: Command): void {
@@ -44,6 +45,10 @@ export function registerAuthz(program: Command): void {
     .option('--from-principal <spiffe-id>', 'peer identity; omit for a plaintext connection')
     .option('--from-ip <ip>', 'source IP (default 0.0.0.0, inside no ipBlocks but 0.0.0.0/0)')
     .option('--root-namespace <ns>', 'Istio root namespace', 'istio-system')
+    .option(
+      '--hardened',
+      "decide as agents with --hardened do: STRICT and deny-by-default mesh-wide (kubelet probes from istio-cni's 169.254.7.127 exempt)",
+    )
     .option(
       '--json',
       'print {"verdict", "policy", "rule", "reason", "status"} as JSON (status: Istio\'s ZtunnelAccepted condition of each policy in scope that ztunnel would not enforce as written)',
@@ -108,7 +113,10 @@ async function check(opts: CheckOptions): Promise<Decision> {
     notes.push(
       `pod ${opts.to} has no IP; destination.ip conditions were evaluated against 0.0.0.0`,
     );
-  const policies = compile(snapshot, { rootNamespace: opts.rootNamespace });
+  const policies = compile(snapshot, {
+    rootNamespace: opts.rootNamespace,
+    hardened: opts.hardened === true,
+  });
   const decision = authorize(
     {
       source: { identity: args.identity, ip: args.sourceIp },
@@ -131,6 +139,7 @@ async function check(opts: CheckOptions): Promise<Decision> {
     `  reason:  ${decision.reason}`,
     `  source:  ${args.identity ? args.identity.toString() : 'plaintext (no identity)'} from ${args.sourceIp}`,
     `  mTLS:    port ${args.port} is ${mtls.mode}: ${mtls.reason}`,
+    ...(opts.hardened ? ['  profile: hardened (STRICT and deny-by-default mesh-wide)'] : []),
     ...dryRunLines(decision),
     ...status.map(
       (s) =>

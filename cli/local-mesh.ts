@@ -32,6 +32,8 @@ export interface LocalMeshOptions {
   readonly readinessPort?: number;
   readonly certTtlSeconds?: number;
   readonly drainPeriodMs?: number;
+  /** The hardened profile on every agent (agent/config.ts). */
+  readonly hardened?: boolean;
   readonly logger: Logger;
   readonly accessLog?: (node: string) => AccessLogSink;
   readonly originalDestination?: OriginalDestination;
@@ -98,6 +100,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         workers: 1,
         drainPeriodMs: o.drainPeriodMs ?? 5_000,
         connectTimeoutMs: 5_000,
+        refuseBypassedPlaintext: false,
+        hardened: o.hardened ?? false,
       });
       const token = tokens.get(node.name)!;
       const agent = await Agent.create(config, {

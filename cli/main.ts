@@ -6,6 +6,8 @@ import { MTUN_VERSION } from '../agent/observe/build.js';
 import { registerAgent } from './agent.js';
 import { registerAuthz } from './authz.js';
 import { registerCa } from './ca.js';
+import { registerCheck } from './check.js';
+import { registerConfig } from './config.js';
 import { registerDemo } from './demo.js';
 
 export function buildProgram(): Command {
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerCa(program);
   registerDemo(program);
+  registerConfig(program);
+  registerCheck(program);
   return program;
 }
 

@@ -8,7 +8,7 @@ import { AdminServers } from '../agent/admin.js';
 import type { Agent } from '../agent/agent.js';
 import type { AgentConfig } from '../agent/config.js';
 import { errorMessage } from '../lib/errors.js';
-import { type Logger, type LogLevel, setLogLevel } from '../lib/logger.js';
+import { applyLogLevels, type Logger, parseLogLevels } from '../lib/logger.js';
 
 const STATUS = 'mtun:status';
 const LOGGING = 'mtun:logging';
@@ -30,7 +30,7 @@ export function answerPrimary(agent: Agent, logger: Logger): void {
   const registry = agent.ctx.metrics.registry;
   new AggregatorRegistry(); // installs prom-client's worker-side listener
   AggregatorRegistry.setRegistries([registry]);
-  process.on('message', (msg: { type?: string; id?: number; level?: LogLevel }) => {
+  process.on('message', (msg: { type?: string; id?: number; spec?: string; reset?: boolean }) => {
     if (msg.type === STATUS) {
       let reply: StatusReply;
       try {
@@ -51,8 +51,13 @@ export function answerPrimary(agent: Agent, logger: Logger): void {
         };
       }
       process.send?.(reply);
-    } else if (msg.type === LOGGING && msg.level) {
-      setLogLevel(logger, msg.level);
+    } else if (msg.type === LOGGING && typeof msg.spec === 'string') {
+      // The primary validated it; a worker applies the same change.
+      applyLogLevels(
+        logger,
+        msg.spec ? parseLogLevels(msg.spec) : { level: undefined, scopes: [] },
+        msg.reset === true,
+      );
     }
   });
 }
@@ -114,14 +119,15 @@ export async function servePrimary(
   const servers = await AdminServers.create(
     {
       logger,
-      configDump: async () => ({ workers: (await ask()).map((r) => r.dump) }),
+      configDump: async () => mergeDumps((await ask()).map((r) => r.dump)),
       notReadyReason: () => readiness,
       metrics: async () => ({
         contentType: aggregator.contentType,
         body: await aggregator.clusterMetrics(),
       }),
-      onLogLevel: (level) => {
-        for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: LOGGING, level });
+      onLogLevel: (spec, reset) => {
+        for (const w of Object.values(cluster.workers ?? {}))
+          w?.send({ type: LOGGING, spec, reset });
       },
       quit,
     },
@@ -130,4 +136,56 @@ export async function servePrimary(
     config.readiness,
   );
   return servers;
+}
+
+type Dump = Record<string, unknown> & { mtun?: Record<string, unknown> };
+interface Pair {
+  readonly source: string;
+  readonly destination: string;
+  readonly count: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+}
+
+/** One ztunnel-shaped dump for the node (readers such as istioctl expect one): the first
+ *  worker's (the mesh and identities are the same in every worker), with the connections
+ *  and bypassed pairs of all of them, and every worker's own dump under `workers`. */
+export function mergeDumps(dumps: readonly unknown[]): Record<string, unknown> {
+  const all = dumps.filter((d): d is Dump => typeof d === 'object' && d !== null);
+  const first = all[0];
+  if (!first) return { workers: dumps };
+  const recent = all
+    .flatMap((d) => (d.mtun?.['recentConnections'] as { at: string }[] | undefined) ?? [])
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  const bypass = all.map(
+    (d) => d.mtun?.['captureBypass'] as { total: number; pairs: Pair[] } | undefined,
+  );
+  // The same pair seen by several workers is one pair: counts summed, the widest time span.
+  const pairs = new Map<string, Pair>();
+  for (const p of bypass.flatMap((b) => b?.pairs ?? [])) {
+    const key = `${p.source} ${p.destination}`;
+    const seen = pairs.get(key);
+    pairs.set(
+      key,
+      !seen
+        ? p
+        : {
+            ...(p.lastSeen > seen.lastSeen ? p : seen),
+            count: seen.count + p.count,
+            firstSeen: p.firstSeen < seen.firstSeen ? p.firstSeen : seen.firstSeen,
+          },
+    );
+  }
+  return {
+    ...first,
+    mtun: {
+      ...first.mtun,
+      recentConnections: recent,
+      captureBypass: {
+        total: bypass.reduce((n, b) => n + (b?.total ?? 0), 0),
+        pairs: [...pairs.values()],
+      },
+    },
+    workers: dumps,
+  };
 }

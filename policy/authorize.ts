@@ -18,6 +18,8 @@ type Outcome = Omit<Decision, 'dryRun'>;
 
 function whyNoAllowMatched(allow: readonly CompiledPolicy[], plaintext: boolean): string {
   const notes = allow.map((p) => {
+    if (p.kind === 'HardenedProfile')
+      return `${p.key} (the hardened profile: deny unless an ALLOW policy names the caller)`;
     if (p.l7.length === 0)
       return p.rules.length > 0 ? p.key : `${p.key} (no rules: allows nothing)`;
     const fields = [...new Set(p.l7.flatMap((r) => r.fields))].join(', ');
@@ -41,6 +43,15 @@ function decide(
   for (const p of deny) {
     const rule = firstMatchingRule(p, input);
     if (rule < 0) continue;
+    if (p.kind === 'HardenedProfile') {
+      return {
+        verdict: 'deny',
+        policy: p.key,
+        rule: null,
+        policyKind: p.kind,
+        reason: `plaintext connection rejected: the hardened profile requires mTLS mesh-wide (port ${input.port})`,
+      };
+    }
     if (p.kind === 'PeerAuthentication') {
       return {
         verdict: 'deny',

@@ -8,6 +8,7 @@
 import { labelsMatch } from '../mesh/snapshot.js';
 import type { MeshObjects, Workload } from '../mesh/types.js';
 import { compileAuthorizationPolicy, type ScopedPolicy } from './compile-authz.js';
+import { type HardenedPolicies, hardenedPolicies } from './hardened.js';
 import type { CompiledPolicy } from './match.js';
 import { PeerAuthnIndex, type PeerAuthnResolution } from './peer-authn.js';
 import { type CompileOptions, DEFAULT_ROOT_NAMESPACE } from './types.js';
@@ -66,6 +67,8 @@ const byKey = (a: ScopedPolicy, b: ScopedPolicy) => (a.key < b.key ? -1 : a.key 
 
 export class CompiledPolicies {
   readonly rootNamespace: string;
+  /** Set with the hardened profile: the two policies it adds to every workload. */
+  readonly hardened: HardenedPolicies | undefined;
   /** How many AuthorizationPolicies were compiled (for logs and benchmarks). */
   readonly size: number;
   readonly #buckets = new Map<string, NamespaceBucket>();
@@ -77,6 +80,7 @@ export class CompiledPolicies {
     opts: CompileOptions = {},
   ) {
     this.rootNamespace = opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+    this.hardened = opts.hardened ? hardenedPolicies(this.rootNamespace) : undefined;
     this.size = objects.authorizationPolicies.length;
     const compiled = objects.authorizationPolicies
       .map((ap) => compileAuthorizationPolicy(ap))
@@ -113,8 +117,22 @@ export class CompiledPolicies {
       else if (c.dryRun) dryRun.push(c);
       else (c.action === 'DENY' ? deny : allow).push(c);
     }
-    const peerAuthn = this.#peerAuthn.resolve(workload);
-    deny.push(...peerAuthn.denies);
+    let peerAuthn = this.#peerAuthn.resolve(workload);
+    const h = this.hardened;
+    if (h) {
+      // STRICT whatever the PeerAuthentications say; none of them is enforced then.
+      deny.push(h.strict);
+      allow.push(h.allowNothing);
+      peerAuthn = {
+        denies: [h.strict],
+        mtls: () => ({
+          mode: 'STRICT',
+          policy: h.strict.key,
+          reason:
+            'hardened profile: mTLS is required mesh-wide (PeerAuthentications are not consulted)',
+        }),
+      };
+    } else deny.push(...peerAuthn.denies);
     const out: Applicable = Object.freeze({ deny, allow, dryRun, ignored, peerAuthn });
     this.#memo.set(workload, out);
     return out;
@@ -130,11 +148,13 @@ export function compile(
   opts: CompileOptions = {},
 ): CompiledPolicies {
   const root = opts.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+  const hardened = opts.hardened === true;
+  const key = `${root}${hardened ? ' hardened' : ''}`;
   const byRoot = cache.get(snapshot) ?? new Map<string, CompiledPolicies>();
   cache.set(snapshot, byRoot);
-  const hit = byRoot.get(root);
+  const hit = byRoot.get(key);
   if (hit) return hit;
-  const compiled = new CompiledPolicies(snapshot, { rootNamespace: root });
-  byRoot.set(root, compiled);
+  const compiled = new CompiledPolicies(snapshot, { rootNamespace: root, hardened });
+  byRoot.set(key, compiled);
   return compiled;
 }

@@ -28,7 +28,7 @@ export interface Connection {
 export type Verdict = 'allow' | 'deny';
 
 /** Which kind of object decided: PeerAuthentication STRICT is enforced as a DENY policy. */
-export type PolicyKind = 'AuthorizationPolicy' | 'PeerAuthentication';
+export type PolicyKind = 'AuthorizationPolicy' | 'PeerAuthentication' | 'HardenedProfile';
 
 export interface DryRunMatch {
   readonly policy: string;
@@ -72,6 +72,8 @@ export interface MtlsResolution {
 export interface CompileOptions {
   /** Istio's root namespace (meshConfig.rootNamespace); default `istio-system`. */
   readonly rootNamespace?: string;
+  /** The hardened profile (policy/hardened.ts): STRICT and deny-by-default mesh-wide. */
+  readonly hardened?: boolean;
 }
 
 export const DEFAULT_ROOT_NAMESPACE = 'istio-system';

@@ -144,6 +144,19 @@ export class CertManager implements CertificateSource {
     return this.#bundle;
   }
 
+  /** Each identity's status with its certificate chain (leaf first) and the roots, for the
+   *  config dump; no keys. */
+  chains(): (CertificateStatus & {
+    readonly certChainPem: readonly string[];
+    readonly rootsPem: readonly string[];
+  })[] {
+    const byId = new Map([...this.#entries.values()].map((e) => [e.id.toString(), e]));
+    return this.status().map((s) => {
+      const b = byId.get(s.identity)?.bundle;
+      return { ...s, certChainPem: b?.certChainPem ?? [], rootsPem: b?.trustBundlePem ?? [] };
+    });
+  }
+
   status(): CertificateStatus[] {
     return [...this.#entries.values()].map((e) => {
       return {

@@ -30,6 +30,8 @@ export interface ConnectionFields {
   /** A stable error code when the connection failed (DENY, CONNECT, TLS_FAILURE, ...). */
   error?: string;
   errorMessage?: string;
+  /** Plaintext from a mesh pod's address: its node's capture was bypassed. */
+  captureBypass?: boolean;
 }
 
 export type AccessLogLevel = 'info' | 'error';
@@ -149,6 +151,7 @@ export class ConnectionRecord {
       reason: f.reason,
       response_flags: f.error ? responseFlagOf(f.error) : undefined,
       error_code: f.error,
+      capture_bypass: f.captureBypass || undefined,
     };
   }
 }

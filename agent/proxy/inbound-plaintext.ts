@@ -1,10 +1,13 @@
 // Inbound plaintext (15006): TCP to a local mesh pod that did not come through HBONE,
 // redirected here by the capture rules. Decided with no identity (STRICT denies it,
-// PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod.
+// PERMISSIVE lets AuthorizationPolicy decide), then joined to the pod. Plaintext whose
+// source is a mesh pod means that pod's node capture was bypassed (observe/bypass.ts): it
+// is counted and flagged, and refused with --refuse-bypassed-plaintext.
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../lib/errors.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
+import { isCaptureBypass } from '../observe/bypass.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
 import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
@@ -48,6 +51,25 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     ctx.metrics,
     ctx.accessLog,
   );
+  const bypassed = isCaptureBypass(src) && verdict?.workload !== undefined;
+  const refuse = bypassed && verdict?.allow === true && ctx.config.refuseBypassedPlaintext;
+  if (bypassed) {
+    record.fields.captureBypass = true;
+    ctx.bypass.observe(
+      src,
+      peerIp,
+      verdict.workload,
+      refuse ? 'refused' : verdict.allow ? 'allowed' : 'denied',
+    );
+  }
+  if (refuse) {
+    const why = `plaintext from mesh pod ${src.meta.namespace}/${src.meta.name} refused: its node's capture was bypassed (--refuse-bypassed-plaintext)`;
+    record.fields.verdict = 'deny';
+    record.fields.reason = why;
+    record.fail('DENY', why);
+    record.finish();
+    return void socket.resetAndDestroy();
+  }
   if (!verdict || !orig) {
     record.fail(
       'SELF_CALL',

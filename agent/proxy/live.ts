@@ -19,6 +19,11 @@ export class LiveInbound {
     return this.#open.size;
   }
 
+  /** What is open now: the connection and its record's fields (for the config dump). */
+  list(): { connection: Connection; record: ConnectionRecord }[] {
+    return [...this.#open].map(({ connection, record }) => ({ connection, record }));
+  }
+
   add(connection: Connection, record: ConnectionRecord, close: () => void): () => void {
     const live = { connection, record, close };
     this.#open.add(live);

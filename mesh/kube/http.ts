@@ -126,12 +126,14 @@ export class KubeApi {
         else reject(err instanceof KubeError ? err : transportError('WATCH', path, err));
       };
       const onAbort = () => finish();
+      // Before any destroy(): a request stopped while it was being opened (a source closed
+      // right after its first sync) emits 'error', which with no listener ends the process.
+      req.on('error', finish);
       if (opts.signal.aborted) return finish();
       opts.signal.addEventListener('abort', onAbort);
       req.setTimeout(opts.idleTimeoutMs, () =>
         finish(new KubeError('KUBE_TIMEOUT', `watch ${path}: no data in ${opts.idleTimeoutMs} ms`)),
       );
-      req.on('error', finish);
       req.on('response', (res) => {
         if (res.statusCode !== 200) {
           readBounded(res, 1 << 20).then(

@@ -192,7 +192,8 @@ t.test(
     );
     const a = w.mesh.agents.get('node-a')!;
     const b = w.mesh.agents.get('node-b')!;
-    const tunnelsAtB = () => (b.configDump() as { inbound: { tunnels: number } }).inbound.tunnels;
+    const tunnelsAtB = () =>
+      (b.configDump() as { mtun: { inbound: { tunnels: number } } }).mtun.inbound.tunnels;
     await eventually(
       () => a.ctx.drain.size === 0 && a.ctx.hbone.stats().streams === 0 && tunnelsAtB() === 0,
       'nothing open',

@@ -139,6 +139,8 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
       workers: 1,
       drainPeriodMs: 200,
       connectTimeoutMs: 5_000,
+      refuseBypassedPlaintext: false,
+      hardened: false,
     });
     const agent = await Agent.create(config, {
       mesh,

@@ -68,6 +68,8 @@ export interface ClusterOptions {
   /** Sets up the control plane once the topology is built (its namespaces exist).
    *  Default: the files in DIR/mesh (meshYaml()) and a tokens file. */
   readonly controlPlane?: (ns: Netns, dir: string) => Promise<ControlPlane>;
+  /** More `mtun agent` flags for a node, read at every (re)start; later flags win. */
+  readonly extraAgentArgs?: (node: 'n1' | 'n2') => readonly string[];
 }
 
 /** The file source: DIR/mesh/mesh.yaml holds meshYaml(), DIR/tokens.yaml a random token per
@@ -157,6 +159,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
         '127.0.0.1:15020',
         '--drain-period',
         '1s',
+        ...(opts.extraAgentArgs?.(node) ?? []),
       ]),
       `mtun agent ${node}`,
     );

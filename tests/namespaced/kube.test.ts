@@ -35,12 +35,13 @@ function logLines(output: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** The parts of the (ztunnel-shaped) config dump read here. */
 interface ConfigDump {
-  ready: string;
-  workloads: { name: string; inMesh: boolean }[];
-  services: { name: string }[];
-  policies: { authorizationPolicies: { name: string }[] };
+  workloads: { name: string; namespace: string; protocol: 'HBONE' | 'TCP' }[];
+  services: { name: string; namespace: string }[];
+  policies: { name: string; namespace: string }[];
   certificates: { identity: string; state: string }[];
+  mtun: { ready: string };
 }
 
 async function configDump(c: Cluster, node: 'n1' | 'n2'): Promise<ConfigDump> {
@@ -93,7 +94,9 @@ t.test(
       t.ok(reviewed.size >= 2, 'each agent authenticated to the CA by TokenReview');
       const dump = await configDump(c, 'n2');
       t.ok(
-        dump.workloads.some((w) => w.name === 'strict/web-2' && w.inMesh),
+        dump.workloads.some(
+          (w) => w.namespace === 'strict' && w.name === 'web-2' && w.protocol === 'HBONE',
+        ),
         'the model came from the API',
       );
     });
@@ -131,7 +134,7 @@ t.test(
         }),
       );
       const has = (d: ConfigDump) =>
-        d.policies.authorizationPolicies.some((p) => p.name === 'strict/deny-apps');
+        d.policies.some((p) => `${p.namespace}/${p.name}` === 'strict/deny-apps');
       await modelHas(c, ['n2'], has, 'policy strict/deny-apps arrived');
       const denied = await c.curl('client-1', url);
       t.ok(CLOSED.includes(denied.code), `refused now (curl exit ${denied.code})`);
@@ -157,7 +160,7 @@ t.test(
       await modelHas(
         c,
         ['n1'],
-        (d) => d.services.some((s) => s.name === 'open/open'),
+        (d) => d.services.some((s) => `${s.namespace}/${s.name}` === 'open/open'),
         'service open/open arrived',
       );
       await hello(t, c, 'client-1', `http://${vip}/hello.txt`);
@@ -180,15 +183,18 @@ t.test(
         await modelHas(
           c,
           ['n1', 'n2'],
-          (d) => d.workloads.some((w) => w.name === 'legacy/legacy-1' && w.inMesh),
+          (d) =>
+            d.workloads.some(
+              (w) => `${w.namespace}/${w.name}` === 'legacy/legacy-1' && w.protocol === 'HBONE',
+            ),
           'legacy-1 in the mesh',
         );
         await modelHas(
           c,
           ['n1'],
           (d) =>
-            d.ready === 'ready' &&
-            d.certificates.some((x) => x.identity === legacyId && x.state === 'valid'),
+            d.mtun.ready === 'ready' &&
+            d.certificates.some((x) => x.identity === legacyId && x.state === 'Available'),
           `a certificate for ${legacyId}`,
         );
         await waitUntil(
