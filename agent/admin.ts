@@ -16,6 +16,8 @@ export interface AdminHooks {
   /** Why the agent is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The mesh map's summary (agent/observe/map-summary.ts): admin `/edges`. */
+  edges?(): unknown;
   quit(): void;
 }
 
@@ -113,6 +115,10 @@ export class AdminServers {
               hooks.logger.info({ level }, 'log level changed');
               send(res, 200, `level: ${level}\n`);
             },
+            ...(hooks.edges && {
+              '/edges': (_req: IncomingMessage, res: ServerResponse) =>
+                send(res, 200, JSON.stringify(hooks.edges?.()), 'application/json'),
+            }),
             '/quitquitquit': (req, res) => {
               if (req.method !== 'POST') return send(res, 405, 'use POST\n');
               send(res, 200, 'shutting down\n');

@@ -13,6 +13,7 @@ import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
 import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
 import { MTUN_VERSION } from './observe/build.js';
+import { mapSummary } from './observe/map-summary.js';
 import { AgentMetrics } from './observe/metrics.js';
 import { PolicyStatusReporter } from './observe/policy-status.js';
 import type { AccessLogSink } from './observe/record.js';
@@ -178,6 +179,7 @@ export class Agent {
               body: await metrics.registry.metrics(),
             };
           },
+          edges: () => mapSummary(config.node, state.current.snapshot, metrics.edges),
           quit: () => deps.onQuit?.(),
         },
         config.admin,

@@ -7,6 +7,7 @@ import { registerAgent } from './agent.js';
 import { registerAuthz } from './authz.js';
 import { registerCa } from './ca.js';
 import { registerDemo } from './demo.js';
+import { registerMap } from './map.js';
 
 export function buildProgram(): Command {
   const program = new Command('mtun')
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerCa(program);
   registerDemo(program);
+  registerMap(program);
   return program;
 }
 
