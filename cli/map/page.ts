@@ -90,9 +90,9 @@ export const PAGE_JS = String.raw`(function () {
     container: document.getElementById('graph'),
     minZoom: 0.1,
     maxZoom: 3,
-    wheelSensitivity: 0.3,
     style: [
-      { selector: 'node', style: { label: 'data(label)', 'font-size': 12, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', width: 'label', height: 26, padding: '8px', 'background-color': '#e3f0fd', 'border-width': 2, 'border-color': '#1565c0', color: '#1d2330' } },
+      { selector: 'node', style: { label: 'data(label)', 'font-size': 12, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', height: 26, padding: '8px', 'background-color': '#e3f0fd', 'border-width': 2, 'border-color': '#1565c0', color: '#1d2330' } },
+      { selector: 'node[w]', style: { width: 'data(w)' } },
       { selector: 'node[mesh = "nonmesh"]', style: { 'background-color': '#eeeeee', 'border-color': '#777', 'border-style': 'dashed' } },
       { selector: 'node[mesh = "unknown"]', style: { 'background-color': '#f5f5f5', 'border-color': '#999', 'border-style': 'dotted' } },
       { selector: 'node[kind = "namespace"]', style: { shape: 'round-rectangle', 'background-color': '#f7f8fb', 'background-opacity': 1, 'border-color': '#c5cad6', 'border-width': 1, 'border-style': 'solid', label: 'data(label)', 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', color: '#556', padding: '18px' } },
@@ -229,7 +229,8 @@ export const PAGE_JS = String.raw`(function () {
       if (!want[ns]) { want[ns] = 1; elements.push({ group: 'nodes', data: { id: ns, label: n.namespace, kind: 'namespace' } }); }
       want[n.id] = 1;
       var mesh = n.inMesh === true ? 'mesh' : n.inMesh === false ? 'nonmesh' : 'unknown';
-      elements.push({ group: 'nodes', data: { id: n.id, parent: ns, label: n.workload + (mesh === 'nonmesh' ? ' (no mesh)' : ''), mesh: mesh, kind: n.kind, idle: !used[n.id], node: n } });
+      var text = n.workload + (mesh === 'nonmesh' ? ' (no mesh)' : '');
+      elements.push({ group: 'nodes', data: { id: n.id, parent: ns, label: text, w: 16 + text.length * 7, mesh: mesh, kind: n.kind, idle: !used[n.id], node: n } });
     });
     g.edges.forEach(function (e) {
       want[e.id] = 1;
