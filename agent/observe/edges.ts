@@ -76,7 +76,7 @@ export class Edge {
   failed = 0;
   bytesFromClient = 0;
   bytesToClient = 0;
-  readonly #policies = new Map<string, number>();
+  #policies: Map<string, number> | undefined; // made at the first verdict: most edges have one
   #lastError: { code: string; message: string } | undefined;
   readonly #connections = new DecayingRate();
   readonly #bytes = new DecayingRate();
@@ -134,8 +134,8 @@ export class Edge {
     if (f.error) this.#lastError = { code: f.error, message: f.errorMessage ?? f.error };
     if (f.verdict) {
       const key = `${f.policy ?? '-'}\u0000${f.verdict}`;
-      if (this.#policies.has(key) || this.#policies.size < MAX_POLICIES)
-        this.#policies.set(key, (this.#policies.get(key) ?? 0) + 1);
+      const p = (this.#policies ??= new Map());
+      if (p.has(key) || p.size < MAX_POLICIES) p.set(key, (p.get(key) ?? 0) + 1);
     }
   }
 
@@ -151,7 +151,7 @@ export class Edge {
       allowed: this.allowed,
       denied: this.denied,
       failed: this.failed,
-      policies: [...this.#policies].map(([k, count]) => {
+      policies: [...(this.#policies ?? [])].map(([k, count]) => {
         const [policy, verdict] = k.split('\u0000') as [string, string];
         return { policy, verdict, count };
       }),
