@@ -3,9 +3,11 @@
 // scenario (allowed productpage→details with its SPIFFE identity, the denied
 // productpage→ratings, the refused non-mesh batch caller), with no console errors, and the
 // page updates when new traffic flows. Skips only when chromium is not installed (CI has it).
+// Run from tests/cli/demo.test.ts, not as a file of its own: both start the demo's apps on the
+// same pod addresses (127.0.10.1:9080, ...), so they must never run side by side (tap --jobs).
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import t from 'tap';
+import type { Test } from 'tap';
 import { getVia } from '../../cli/demo/apps.js';
 import { eventually } from '../helpers/eventually.js';
 import { startMtun, terminate } from '../helpers/process.js';
@@ -34,11 +36,12 @@ interface Row {
   readonly cells: string[];
 }
 
-const skip = existsSync(CHROMIUM)
+/** Why the browser test cannot run here, or false when it can. */
+export const noBrowser: string | false = existsSync(CHROMIUM)
   ? false
   : `chromium not found at ${CHROMIUM} (apt-get install chromium, or set MTUN_CHROMIUM); CI installs it`;
 
-t.test('the demo map page shows the scenario and updates live', { skip }, async (t) => {
+export async function demoMapPage(t: Test): Promise<void> {
   const demo = startMtun(t, ['demo', '--port-offset', String(OFFSET)]);
   t.teardown(() => terminate(demo.child));
   const [, url] = await demo.waitFor(/^Mesh map: (http:\/\/\S+)/, 90_000);
@@ -146,4 +149,4 @@ t.test('the demo map page shows the scenario and updates live', { skip }, async 
   );
   t.match(await page.textContent('#status'), /agents 2\/2 answering/);
   t.same(problems, [], 'no console errors, failed or outside requests');
-});
+}
