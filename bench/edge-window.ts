@@ -7,7 +7,7 @@
 //  2. The window alone, in this process (run with --expose-gc): heap after N connections on
 //     one edge, and after N connections each between a different pair of workloads (the
 //     worst case: the window stops at its maxEdges and evicts the oldest).
-// Usage: node --expose-gc --import tsx bench/edge-window.ts [--connections N] [--skip-agents]
+// Usage: node --expose-gc --import tsx bench/edge-window.ts --help
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +16,18 @@ import type { TrafficLabels } from '../agent/observe/labels.js';
 import type { MapSummary } from '../agent/observe/map-summary.js';
 import type { ConnectionFields } from '../agent/observe/record.js';
 import { socks5Connect } from '../lib/socks5-client.js';
+import { numberArgs } from './lib/args.js';
 import { mtun, type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { benchAgentArgs, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
 import { idleConnections, roundTrips } from './suite/workloads.js';
 
-const args = process.argv.slice(2);
-const N = Number(args[args.indexOf('--connections') + 1] || 10_000) || 10_000;
+const { connections: N, agents: withAgents } = numberArgs(
+  'usage: node --expose-gc --import tsx bench/edge-window.ts [options]\n\nThe mesh map edge window at N connections: in two real agents (RSS, heap, /edges) and alone (heap).',
+  {
+    connections: { default: 10_000, min: 1, max: 20_000, integer: true, help: 'connections' },
+    agents: { default: 1, min: 0, max: 1, integer: true, help: '1: also measure real agents' },
+  },
+);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
@@ -65,7 +71,9 @@ async function realAgents(): Promise<void> {
     const read = async (i: number) => {
       const text = await (await fetch(metrics(i))).text();
       const heap = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1]);
-      const edges = (await (await fetch(`${admin(i)}/edges`)).json()) as MapSummary;
+      // An agent without the map (an older build, for comparison) has no /edges.
+      const res = await fetch(`${admin(i)}/edges`);
+      const edges = (res.ok ? await res.json() : { edges: [] }) as MapSummary;
       return {
         rss: rssKiB(agents[i]!.child.pid!) * 1024,
         heap,
@@ -140,4 +148,4 @@ function windowAlone(): void {
 }
 
 windowAlone();
-if (!args.includes('--skip-agents')) await realAgents();
+if (withAgents) await realAgents();

@@ -2,20 +2,25 @@
 // page opened in headless chromium (playwright-core), the bytes transferred per resource and
 // the time until the graph is drawn, over --runs fresh loads; --screenshot PATH saves the
 // page with a connection selected (docs/map.png is taken this way).
-// Usage: node --import tsx bench/map-page.ts [--runs N] [--screenshot docs/map.png]
+// Usage: node --import tsx bench/map-page.ts [--screenshot docs/map.png] --help
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { terminate, track } from '../tests/helpers/process.js';
+import { numberArgs } from './lib/args.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const runs = Number(flag('--runs') ?? 5);
-const screenshot = flag('--screenshot');
-const offset = Number(flag('--port-offset') ?? 4000);
+// --screenshot PATH is the one option that is not a number.
+const argv = process.argv.slice(2);
+const at = argv.indexOf('--screenshot');
+const screenshot = at >= 0 ? argv.splice(at, 2)[1] : undefined;
+const { runs, 'port-offset': offset } = numberArgs(
+  'usage: node --import tsx bench/map-page.ts [--screenshot PATH] [options]\n\nThe map page of `mtun demo` (dist/) in headless chromium: bytes transferred, load time.',
+  {
+    runs: { default: 5, min: 1, max: 50, integer: true, help: 'cold page loads' },
+    'port-offset': { default: 4000, min: 0, max: 40_000, integer: true, help: 'demo port offset' },
+  },
+  argv,
+);
 const CHROMIUM = process.env['MTUN_CHROMIUM'] ?? '/usr/bin/chromium';
 if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}`);
 

@@ -7,6 +7,7 @@
 // record holds its edge (as it holds its metric labels) and updates it in O(1).
 import { type TrafficLabels, UNKNOWN } from './labels.js';
 import type { ConnectionFields } from './record.js';
+import { ipOf } from './resolve.js';
 
 /** One end of an edge: a workload (Istio's workload name) or `unknown`. */
 export interface EdgeEnd {
@@ -107,7 +108,8 @@ export class Edge {
     this.#connections.add(1, now);
     // The latest identities seen: the workload is the key, the identity its detail.
     if (f.security === 'mutual_tls' && f.src.identity) this.source.principal = f.src.identity;
-    if (f.src.addr) this.source.ip = f.src.addr.replace(/:\d+$/, '');
+    const ip = ipOf(f.src.addr);
+    if (ip) this.source.ip = ip;
   }
 
   bytes(fromClient: number, toClient: number): void {
@@ -134,7 +136,8 @@ export class Edge {
     if (f.error) this.#lastError = { code: f.error, message: f.errorMessage ?? f.error };
     if (f.verdict) {
       const key = `${f.policy ?? '-'}\u0000${f.verdict}`;
-      const p = (this.#policies ??= new Map());
+      this.#policies ??= new Map();
+      const p = this.#policies;
       if (p.has(key) || p.size < MAX_POLICIES) p.set(key, (p.get(key) ?? 0) + 1);
     }
   }
@@ -245,7 +248,7 @@ export class EdgeWindow {
 
   #end(workload: string | undefined, namespace: string | undefined, addr?: string): EdgeEnd {
     if (workload && workload !== UNKNOWN) return { workload, namespace: namespace ?? UNKNOWN };
-    const ip = addr?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const ip = ipOf(addr);
     return (ip && this.#byIp(ip)) || { workload: UNKNOWN, namespace: UNKNOWN };
   }
 
