@@ -19,7 +19,7 @@ import { socks5Connect } from '../lib/socks5-client.js';
 import { numberArgs } from './lib/args.js';
 import { mtun, type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { benchAgentArgs, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
-import { idleConnections, roundTrips } from './suite/workloads.js';
+import { idleConnections, untilAnswering } from './suite/workloads.js';
 
 const { connections: N, agents: withAgents } = numberArgs(
   'usage: node --expose-gc --import tsx bench/edge-window.ts [options]\n\nThe mesh map edge window at N connections: in two real agents (RSS, heap, /edges) and alone (heap).',
@@ -59,15 +59,7 @@ async function realAgents(): Promise<void> {
     const metrics = (i: number) => `http://127.0.0.${i + 1}:${hbone + 5}/metrics`;
     const connect = () =>
       socks5Connect({ host: '127.0.0.1', port: hbone + 1 }, { host: SERVER_POD, port });
-    for (let i = 0; ; i++) {
-      try {
-        await roundTrips(connect, 20, 2);
-        break;
-      } catch (err) {
-        if (i > 150) throw err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await untilAnswering(connect);
     const read = async (i: number) => {
       const text = await (await fetch(metrics(i))).text();
       const heap = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1]);
