@@ -91,19 +91,19 @@ export const PAGE_JS = String.raw`(function () {
     minZoom: 0.1,
     maxZoom: 3,
     style: [
-      { selector: 'node', style: { label: 'data(label)', 'font-size': 12, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', height: 26, padding: '8px', 'background-color': '#e3f0fd', 'border-width': 2, 'border-color': '#1565c0', color: '#1d2330' } },
+      { selector: 'node', style: { label: 'data(label)', 'font-size': 12, 'text-valign': 'center', 'text-halign': 'center', shape: 'round-rectangle', height: 26, padding: '8px', 'min-zoomed-font-size': 6, 'background-color': '#e3f0fd', 'border-width': 2, 'border-color': '#1565c0', color: '#1d2330' } },
       { selector: 'node[w]', style: { width: 'data(w)' } },
       { selector: 'node[mesh = "nonmesh"]', style: { 'background-color': '#eeeeee', 'border-color': '#777', 'border-style': 'dashed' } },
       { selector: 'node[mesh = "unknown"]', style: { 'background-color': '#f5f5f5', 'border-color': '#999', 'border-style': 'dotted' } },
       { selector: 'node[kind = "namespace"]', style: { shape: 'round-rectangle', 'background-color': '#f7f8fb', 'background-opacity': 1, 'border-color': '#c5cad6', 'border-width': 1, 'border-style': 'solid', label: 'data(label)', 'text-valign': 'top', 'text-halign': 'center', 'font-size': 13, 'font-weight': 'bold', color: '#556', padding: '18px' } },
       { selector: 'node[?idle]', style: { opacity: 0.55 } },
-      { selector: 'edge', style: { 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'arrow-scale': 1.1, width: 'data(width)', 'line-color': 'data(color)', 'target-arrow-color': 'data(color)', label: 'data(label)', 'font-size': 10.5, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': '2px', color: 'data(color)' } },
+      { selector: 'edge', style: { 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'arrow-scale': 1.1, width: 'data(width)', 'line-color': 'data(color)', 'target-arrow-color': 'data(color)', label: 'data(label)', 'font-size': 10.5, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': '2px', color: 'data(color)', 'min-zoomed-font-size': 7 } },
       { selector: 'edge[status = "plaintext"]', style: { 'line-style': 'dashed' } },
       { selector: 'edge[status = "refused"]', style: { 'line-style': 'dotted' } },
       { selector: ':selected', style: { 'overlay-color': '#f5b400', 'overlay-opacity': 0.25, 'overlay-padding': 6 } }
     ]
   });
-  var state = { updates: 0, graph: null, shape: '', selected: null, failures: 0, lastUpdateMs: 0 };
+  var state = { updates: 0, graph: null, shape: '', selected: null, failures: 0, lastUpdateMs: 0, lastLayoutMs: 0 };
   window.mtunMap = { cy: cy, state: state };
 
   function bytes(n) {
@@ -186,11 +186,18 @@ export const PAGE_JS = String.raw`(function () {
     });
   }
   var ORDER = { denied: 0, refused: 1, plaintext: 2, mtls: 3 };
+  var MAX_ROWS = 200; // the graph shows them all; the table lists what needs a look first
   function renderTable(g) {
     var body = document.querySelector('#edges tbody');
-    var rows = g.edges.slice().sort(function (a, b) {
+    var sorted = g.edges.slice().sort(function (a, b) {
       return ORDER[a.status] - ORDER[b.status] || (a.id < b.id ? -1 : 1);
-    }).map(function (e) {
+    });
+    var shown = sorted.slice(0, MAX_ROWS);
+    if (state.selected && shown.every(function (e) { return e.id !== state.selected; })) {
+      var sel = sorted.filter(function (e) { return e.id === state.selected; });
+      shown = sel.concat(shown.slice(0, MAX_ROWS - 1));
+    }
+    var rows = shown.map(function (e) {
       var tr = el('tr', undefined, e.status);
       tr.dataset.edge = e.id;
       tr.append(
@@ -213,6 +220,13 @@ export const PAGE_JS = String.raw`(function () {
       });
       return tr;
     });
+    if (sorted.length > shown.length) {
+      var more = el('tr');
+      var td = el('td', (sorted.length - shown.length) + ' more connections are on the graph (this table lists denied, refused and plaintext ones first); click one there for its detail.');
+      td.colSpan = 11;
+      more.append(td);
+      rows.push(more);
+    }
     body.replaceChildren.apply(body, rows);
     markRow();
     var agents = g.agents.map(function (a) { return (a.node || a.url) + (a.ok ? ' ok' : ' unreachable: ' + a.error); });
@@ -233,11 +247,14 @@ export const PAGE_JS = String.raw`(function () {
       var text = n.workload + (mesh === 'nonmesh' ? ' (no mesh)' : '');
       elements.push({ group: 'nodes', data: { id: n.id, parent: ns, label: text, w: 16 + text.length * 7, mesh: mesh, kind: n.kind, idle: !used[n.id], node: n } });
     });
+    // Workloads coming or going move the layout; new edges too while the graph is small (a
+    // layout is quick there); in a large one a new edge is drawn where its ends already are.
+    var shape = Object.keys(want).sort().join('\n');
+    if (g.nodes.length <= 100) shape += '\n' + g.edges.map(function (e) { return e.id; }).sort().join('\n');
     g.edges.forEach(function (e) {
       want[e.id] = 1;
       elements.push({ group: 'edges', data: { id: e.id, source: e.source, target: e.target, status: e.status, label: edgeLabel(e), color: COLORS[e.status], width: Math.min(8, 2 + Math.log10(1 + e.opened) * 1.5 + (e.status === 'denied' ? 1.5 : 0)), edge: e } });
     });
-    var shape = Object.keys(want).sort().join('\n');
     cy.batch(function () {
       cy.elements().forEach(function (x) { if (!want[x.id()]) cy.remove(x); });
       elements.forEach(function (x) {
@@ -247,10 +264,14 @@ export const PAGE_JS = String.raw`(function () {
       });
     });
     if (shape !== state.shape) {
+      var first = state.shape === '';
       state.shape = shape;
-      cy.layout({ name: 'cose', animate: false, nodeDimensionsIncludeLabels: true, padding: 30, randomize: true, idealEdgeLength: function () { return 90; }, nodeRepulsion: function () { return 20000; }, nestingFactor: 0.8, gravity: 1.2, componentSpacing: 60, numIter: 1000 }).run();
+      var laid = performance.now();
+      // Random only the first time: later layouts start from where things are.
+      cy.layout({ name: 'cose', animate: false, nodeDimensionsIncludeLabels: true, padding: 30, randomize: first, idealEdgeLength: function () { return 90; }, nodeRepulsion: function () { return 20000; }, nestingFactor: 0.8, gravity: 1.2, componentSpacing: 60, numIter: g.nodes.length > 100 ? 300 : 1000 }).run();
       cy.fit(undefined, 30);
       if (cy.zoom() > 1.6) { cy.zoom(1.6); cy.center(); }
+      state.lastLayoutMs = performance.now() - laid;
     }
     if (state.selected) {
       var sel = cy.getElementById(state.selected);
