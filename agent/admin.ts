@@ -22,6 +22,8 @@ export interface AdminHooks {
   /** Why the agent is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The mesh map's summary (agent/observe/map-summary.ts): admin `/edges`. */
+  edges?(): unknown;
   quit(): void;
 }
 
@@ -128,6 +130,10 @@ export class AdminServers {
               }
               send(res, 200, `current log level is ${describeLogLevels(hooks.logger)}\n`);
             },
+            ...(hooks.edges && {
+              '/edges': (_req: IncomingMessage, res: ServerResponse) =>
+                send(res, 200, JSON.stringify(hooks.edges?.()), 'application/json'),
+            }),
             '/quitquitquit': (req, res) => {
               if (req.method !== 'POST') return send(res, 405, 'use POST\n');
               send(res, 200, 'shutting down\n');

@@ -14,6 +14,7 @@ import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
 import { MTUN_VERSION } from './observe/build.js';
 import { BypassDetector } from './observe/bypass.js';
+import { mapSummary } from './observe/map-summary.js';
 import { AgentMetrics } from './observe/metrics.js';
 import { PolicyStatusReporter } from './observe/policy-status.js';
 import { RecentConnections } from './observe/recent.js';
@@ -185,6 +186,7 @@ export class Agent {
               body: await metrics.registry.metrics(),
             };
           },
+          edges: () => mapSummary(config.node, state.current.snapshot, metrics.edges),
           quit: () => deps.onQuit?.(),
         },
         config.admin,

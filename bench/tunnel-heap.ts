@@ -10,7 +10,7 @@ import { socks5Connect } from '../lib/socks5-client.js';
 import { numberArgs } from './lib/args.js';
 import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
-import { idleConnections, roundTrips } from './suite/workloads.js';
+import { idleConnections, untilAnswering } from './suite/workloads.js';
 
 const { tunnels: N, top: TOP } = numberArgs(
   'usage: node --import tsx bench/tunnel-heap.ts [options]\n\nHeap per idle tunnel in each agent, by constructor, from V8 heap snapshots.',
@@ -84,15 +84,7 @@ try {
   });
   procs.push(...pair.all);
   const connect = () => socks5Connect(pair.socks, { host: SERVER_POD, port });
-  for (let i = 0; ; i++) {
-    try {
-      await roundTrips(connect, 20, 2);
-      break;
-    } catch (err) {
-      if (i > 150) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await untilAnswering(connect);
   const names = ['node-a (client side)', 'node-b (server side)'];
   const first: Snapshot[] = [];
   for (const a of pair.agents) first.push(await snapshotOf(a, snaps));

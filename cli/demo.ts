@@ -12,6 +12,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
 import { startDemoApps, stopDemoApps } from './demo/apps.js';
 import { type AccessLine, runScenario } from './demo/scenario.js';
 import { startLocalMesh, waitReady } from './local-mesh.js';
+import { MapServer } from './map/server.js';
 import { runUntilSignal } from './signals.js';
 
 /** deploy/local/mesh, found from this file whether it runs from source or from dist/. */
@@ -60,7 +61,9 @@ export function registerDemo(program: Command): void {
       const access: AccessLine[] = [];
       let mesh: Awaited<ReturnType<typeof startLocalMesh>> | undefined;
       let apps: Awaited<ReturnType<typeof startDemoApps>> = [];
+      let map: MapServer | undefined;
       const cleanup = async () => {
+        await map?.close();
         await stopDemoApps(apps);
         await mesh?.close();
         if (!flags.keep) await rm(dir, { recursive: true, force: true });
@@ -83,8 +86,19 @@ export function registerDemo(program: Command): void {
         const m = mesh;
         const socks = (node: string) => m.agents.get(node)!.addresses().socks5!;
         await waitReady(m);
-        apps = await startDemoApps((ip) => socks(ip.startsWith('127.0.10.') ? 'node-a' : 'node-b'));
+        // The mesh map first: what a newcomer should open (Kiali's port, 20001). Not with
+        // --once, which exits before anyone could look.
+        if (!flags.once)
+          map = await MapServer.create({
+            listen: { host: '127.0.0.1', port: 20001 + offset },
+            agents: () => NODES.map((n) => `http://${n.ip}:${15000 + offset}/`),
+          });
         const out = process.stdout;
+        if (map)
+          out.write(
+            `Mesh map: ${map.url()}  (open it in a browser: who talks to whom, identities, policy verdicts, live)\n\n`,
+          );
+        apps = await startDemoApps((ip) => socks(ip.startsWith('127.0.10.') ? 'node-a' : 'node-b'));
         out.write(
           `mtun demo: a CA and two node agents on loopback, ${apps.length} app pods (mesh: ${embeddedMeshDir()})\n`,
         );
@@ -116,6 +130,7 @@ export function registerDemo(program: Command): void {
             'Try it yourself (curl through node-a as productpage):',
             `  curl --interface 127.0.10.1 --socks5-hostname 127.0.0.1:${15080 + offset} http://details.shop.svc.cluster.local/`,
             `  mtun authz check --mesh ${embeddedMeshDir()} --to shop/ratings-1 --port 9080 --from-principal spiffe://cluster.local/ns/frontend/sa/productpage`,
+            `The mesh map shows all of this, live: ${map?.url()}`,
             'Ctrl-C stops the demo.',
             '',
           ].join('\n'),

@@ -9,6 +9,7 @@ import { registerCa } from './ca.js';
 import { registerCheck } from './check.js';
 import { registerConfig } from './config.js';
 import { registerDemo } from './demo.js';
+import { registerMap } from './map.js';
 
 export function buildProgram(): Command {
   const program = new Command('mtun')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerConfig(program);
   registerCheck(program);
+  registerMap(program);
   return program;
 }
 

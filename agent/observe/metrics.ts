@@ -10,6 +10,7 @@
 // final flag. Open connections publish their bytes while they are open (live-bytes.ts).
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { MeshSnapshot } from '../../mesh/snapshot.js';
+import { EdgeWindow } from './edges.js';
 import {
   ALL_TRAFFIC_LABELS,
   type TrafficLabel,
@@ -31,6 +32,8 @@ export interface ConnectionMetrics {
   /** Publishes the connection's bytes while it is open, until `untrack`. */
   track(c: LiveConnection): void;
   untrack(c: LiveConnection): void;
+  /** The recent edges between workloads, for the mesh map (edges.ts). */
+  readonly edges?: EdgeWindow;
 }
 
 /** Istio's `response_flags` for a record's error code: ztunnel's own flags as they are; any
@@ -153,12 +156,19 @@ export class AgentMetrics implements ConnectionMetrics {
 
   readonly #snapshot: () => MeshSnapshot;
   readonly #settings: TelemetrySettings;
+  readonly edges: EdgeWindow;
 
   constructor(opts: AgentMetricsOptions = {}) {
     const empty = MeshSnapshot.empty();
     this.#snapshot = opts.snapshot ?? (() => empty);
     this.#settings = opts.telemetry ?? { clusterId: 'Kubernetes', trustDomain: 'cluster.local' };
     this.#live = new LiveBytes(opts.publishEveryMs ?? 5_000, opts.maxLiveConnections);
+    this.edges = new EdgeWindow({
+      workloadByIp: (ip) => {
+        const w = this.#snapshot().workloadByIp(ip);
+        return w && { workload: w.workloadName, namespace: w.meta.namespace };
+      },
+    });
     // ztunnel src/metrics/meta.rs: istio_build{component, tag} = 1; the tag is the version.
     new Gauge({
       name: 'istio_build',

@@ -5,6 +5,7 @@
 // The access-log line is ztunnel's (src/proxy/metrics.rs ConnectionResult::record_internal):
 // the same field names and meanings, info when the connection completed, error (with the
 // error text in `error`) when it failed; plus mtun's verdict/policy/reason/response_flags.
+import type { Edge } from './edges.js';
 import type { TrafficLabels } from './labels.js';
 import { type ConnectionMetrics, responseFlagOf } from './metrics.js';
 
@@ -56,6 +57,8 @@ export class ConnectionRecord {
   readonly #metrics: ConnectionMetrics;
   readonly #log: AccessLogSink;
   readonly #labels: TrafficLabels;
+  /** The map's edge this connection counts on (edges.ts), when the metrics keep edges. */
+  readonly #edge: Edge | undefined;
   #sample: (() => ByteCount) | undefined;
   #publishedSent = 0;
   #publishedReceived = 0;
@@ -65,6 +68,12 @@ export class ConnectionRecord {
     this.#metrics = metrics;
     this.#log = log;
     this.#labels = metrics.opened(fields);
+    this.#edge = metrics.edges?.opened(fields, this.#labels);
+  }
+
+  /** The upstream side is established (tunnel or TCP): the set-up time the map shows. */
+  established(): void {
+    this.#edge?.established(performance.now() - this.#startedAt);
   }
 
   /** Publishes bytes while the connection is open, read from `sample` (socket counters:
@@ -91,6 +100,7 @@ export class ConnectionRecord {
     this.#publishedSent += dSent;
     this.#publishedReceived += dReceived;
     this.#metrics.bytes(this.#labels, dSent, dReceived);
+    this.#edge?.bytes(dSent, dReceived);
   }
 
   fail(code: string, message: string): void {
@@ -111,6 +121,7 @@ export class ConnectionRecord {
     this.#publishUpTo(this.bytesSent, this.bytesReceived);
     const f = this.fields;
     this.#metrics.closed(this.#labels, f);
+    this.#edge?.close(f);
     this.#log.write(this.#accessLine(), f.error ? 'error' : 'info');
   }
 

@@ -137,6 +137,7 @@ export async function openOutbound(
       },
     });
     record.fields.dst.identity = tunnel.peerIdentity.toString();
+    record.established();
     return {
       ok: true,
       attach(client: Socket) {
@@ -188,6 +189,7 @@ function attachSockets(
   upstream: Socket,
   forget?: () => void,
 ): Outbound {
+  record.established();
   return {
     ok: true,
     attach: (client) => joinRecorded(ctx, record, client, upstream, forget),

@@ -58,6 +58,20 @@ export async function roundTrips(
   };
 }
 
+/** Waits (up to ~30 s) until round trips go through: the agents are up and have their
+ *  certificates. */
+export async function untilAnswering(connect: Connector): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await roundTrips(connect, 20, 2);
+      return;
+    } catch (err) {
+      if (i > 150) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** New connections by `clients` concurrent loops: connect, 64-byte request, reply, close.
  *  The latency recorded is connect → reply (what an application waits before its first
  *  answer, through every handshake the proxies do). */

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { run } from '../helpers/exec.js';
 import { MTUN_CLI } from '../helpers/process.js';
+import { demoMapPage, noBrowser } from './demo-map-page.js';
 
 t.test('mtun demo --once meets every expectation', async (t) => {
   const res = await run(
@@ -18,3 +19,6 @@ t.test('mtun demo --once meets every expectation', async (t) => {
   t.match(res.stdout, /deny \(policy shop\/deny-frontend-to-ratings\)/);
   t.match(res.stdout, /served by reviews-v[12] ×3, reviews-v[12] ×3/);
 });
+
+// In this file, after the one above: both demos bind the same pod addresses.
+t.test('the demo map page shows the scenario and updates live', { skip: noBrowser }, demoMapPage);
