@@ -10,7 +10,7 @@
 // per latency sample, and every process is stopped at the end, whatever happened.
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +106,25 @@ async function startPairProcess(req: PairRequest, kids: ChildProcess[]): Promise
   return { via: tcpConnector('127.0.0.1', port), pids: () => [worker.pid!] };
 }
 
+/** The first of `count` consecutive ports, below the ephemeral range, that are free now on
+ *  every one of `hosts` (checked by listening; up to 50 random tries). */
+async function freePortBlock(count: number, hosts: readonly string[]): Promise<number> {
+  const free = (port: number, host: string) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, host, () => s.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 50; i++) {
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    let ok = true;
+    for (let p = base; ok && p < base + count; p++)
+      for (const host of hosts) if (ok && !(await free(p, host))) ok = false;
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports below 32000`);
+}
+
 /** The agents log at warn level: ready is when a tunnel answers (certificates issued,
  *  listeners bound), tried every 200 ms for at most `ms`. */
 async function untilAnswered(via: Connector, ms: number): Promise<void> {
@@ -143,9 +162,11 @@ export async function measureCeiling(
   const targetPort = (target.address() as { port: number }).port;
   let pair: Awaited<ReturnType<typeof startMtunPair>> | undefined;
   try {
-    // HBONE and SOCKS5 ports of the agents: no port 0 for a pair of processes that must
-    // know each other's; a random base in a range nothing else here uses.
-    const hbonePort = 31000 + Math.floor(Math.random() * 4000);
+    // HBONE, SOCKS5 and capture ports of the agents: no port 0 for a pair of processes that
+    // must know each other's. Below the kernel's ephemeral range (32768+): a base in
+    // 31000-35000 collided with the local ports of other tests' client connections, and the
+    // agents could not listen (ECONNREFUSED for 60 s under CI's parallel files).
+    const hbonePort = await freePortBlock(4, ['127.0.0.1', '127.0.0.2']);
     pair = await startMtunPair(join(dir, 'mtun'), { workers: 1, hbonePort });
     const started = pair;
     const configs: Record<ConfigName, Running> = {
