@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePortBlock } from '../lib/free-ports.js';
 import { socks5Connect } from '../lib/socks5-client.js';
 import { numberArgs } from './lib/args.js';
 import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
@@ -73,7 +74,7 @@ async function snapshotOf(agent: Proc, dir: string): Promise<Snapshot> {
 const dir = await mkdtemp(join(tmpdir(), 'mtun-tunnel-heap-'));
 const procs: Proc[] = [];
 try {
-  const port = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range
+  const port = await freePortBlock(20, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   await startTargetProcess(SERVER_POD, port, procs);
   const snaps = join(dir, 'snapshots');
   await mkdir(snaps);

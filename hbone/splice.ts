@@ -44,17 +44,23 @@ export function splice(
     error ??= err;
   });
 
-  // Node ends a stream's readable side in two cases that look alike to a reader: the peer's
-  // END_STREAM (or RST_STREAM(NO_ERROR), which ztunnel's h2.rs also reads as the end of
-  // data), and the stream being torn down because its session died (Http2Stream._destroy
-  // pushes EOF, even with no error when the connection just vanished). Only the first is a
-  // FIN; the second must reach the application as a reset, or a download cut by a dead
-  // peer agent "completes" (issue 12). A teardown has already destroyed the stream when
-  // its 'end' comes; a real end has not. This listener runs before forward()'s.
+  // Node ends a stream's readable side (pushes EOF, then 'end') in three cases that look
+  // alike to a reader: the peer's END_STREAM; a RST_STREAM(NO_ERROR) with no END_STREAM
+  // before it (what Node's own session.destroy() sends for each open stream: a cut, not an
+  // end); and the stream being torn down because its session died. Only the first is a FIN;
+  // the others must reach the application as a reset, or a download cut by a dead or
+  // draining peer agent "completes" (issue 12). END_STREAM is the one EOF pushed while the
+  // stream is still open: Node pushes it from the DATA frame's callback, before any
+  // RST_STREAM that follows in the same read closes the stream, while a reset or a teardown
+  // closes the stream first and pushes EOF after.
   let peerEnded = false;
+  const push = stream.push;
+  stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (chunk === null && !stream.closed && !stream.destroyed) peerEnded = true;
+    return push.call(stream, chunk, encoding);
+  };
   stream.on('end', () => {
-    if (!stream.destroyed) peerEnded = true;
-    else if (!socket.destroyed) abortSocket(socket);
+    if (!peerEnded && !socket.destroyed) abortSocket(socket);
   });
 
   // 'close' is emitted once: plain `on` spares a once-wrapper per tunnel.
@@ -69,9 +75,10 @@ export function splice(
   stream.on('close', () => {
     if (!socket.destroyed) {
       // After the peer's END_STREAM, RST_STREAM(NO_ERROR) or (CANCEL) ends the tunnel
-      // cleanly: how Go's and other servers finish (ztunnel h2.rs maps both to a clean end);
-      // what the application still sends has nowhere to go and is dropped. Any other code,
-      // or a close before the peer's end (a teardown), is an abort.
+      // cleanly: how Go's and other servers finish; what the application still sends has
+      // nowhere to go and is dropped. Any other code, or a reset or teardown before the
+      // peer's END_STREAM, is an abort. (ztunnel's h2.rs reads NO_ERROR and CANCEL as an end
+      // even with no END_STREAM before them; we do not: that is how a cut looks.)
       const clean =
         peerEnded &&
         (stream.rstCode === h2.NGHTTP2_NO_ERROR || stream.rstCode === h2.NGHTTP2_CANCEL);

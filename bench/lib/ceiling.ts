@@ -10,10 +10,11 @@
 // per latency sample, and every process is stopped at the end, whatever happened.
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePortBlock } from '../../lib/free-ports.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { startMtunPair } from '../suite/mtun-pair.js';
 import { bulk, type Connector, median, roundTrips, startTarget, tcpConnector } from './load.js';
@@ -104,25 +105,6 @@ async function startPairProcess(req: PairRequest, kids: ChildProcess[]): Promise
     worker.once('exit', (code) => reject(new Error(`pair process exited with ${code}`)));
   });
   return { via: tcpConnector('127.0.0.1', port), pids: () => [worker.pid!] };
-}
-
-/** The first of `count` consecutive ports, below the ephemeral range, that are free now on
- *  every one of `hosts` (checked by listening; up to 50 random tries). */
-async function freePortBlock(count: number, hosts: readonly string[]): Promise<number> {
-  const free = (port: number, host: string) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer()
-        .once('error', () => resolve(false))
-        .listen(port, host, () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 50; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    let ok = true;
-    for (let p = base; ok && p < base + count; p++)
-      for (const host of hosts) if (ok && !(await free(p, host))) ok = false;
-    if (ok) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports below 32000`);
 }
 
 /** The agents log at warn level: ready is when a tunnel answers (certificates issued,

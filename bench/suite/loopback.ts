@@ -2,6 +2,7 @@
 // address (127.0.40.2); mtun's load client enters through node-a's SOCKS5 listener (no
 // capture needed); each C peer pair listens on 127.0.0.1 (client side) and 127.0.0.2.
 import { join } from 'node:path';
+import { freePortBlock } from '../../lib/free-ports.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { tcpConnector } from '../lib/load.js';
 import { type Proc, startTargetProcess } from '../lib/procs.js';
@@ -21,9 +22,8 @@ export async function loopbackConfigs(
   result: RunResult,
   progress: Progress,
 ): Promise<Config[]> {
-  // Below the kernel's ephemeral range (32768+ by default): a listener there can collide
-  // with a client connection's local port, and the run would fail at start.
-  const base = 20_000 + Math.floor(Math.random() * 12_000);
+  // A checked free block below the kernel's ephemeral range (lib/free-ports.ts).
+  const base = await freePortBlock(40, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   const targetPort = base;
   progress('target, certificates');
   await startTargetProcess(SERVER_POD, targetPort, all);

@@ -13,6 +13,7 @@ import {
   createServer as createH2Server,
   constants as h2,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -21,6 +22,7 @@ import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
 import { keepalive } from '../keepalive.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
+import { resetTunnel } from '../splice.js';
 import { Admission, type SelectIdentity } from './admission.js';
 import {
   type ConnectHandler,
@@ -75,7 +77,8 @@ export class HboneServer {
   private readonly net: NetServer;
   private readonly h2: ReturnType<typeof createH2Server>;
   private readonly admission: Admission;
-  private readonly sessions = new Set<ServerHttp2Session>();
+  /** Each admitted session with its open streams (to reset them when it is cut). */
+  private readonly sessions = new Map<ServerHttp2Session, Set<ServerHttp2Stream>>();
   private readonly streamContext: StreamContext;
   private readonly tuning: Http2Tuning;
   private readonly log: Logger;
@@ -155,14 +158,16 @@ export class HboneServer {
   async close(graceMs = 5_000): Promise<void> {
     this.net.close();
     this.admission.abort();
-    const all = [...this.sessions];
+    const all = [...this.sessions.keys()];
     for (const s of all) s.close();
     const closed = Promise.all(
       all.map((s) => (s.destroyed ? undefined : new Promise((r) => s.once('close', r)))),
     );
     const grace = new Promise((r) => setTimeout(r, graceMs).unref());
     await Promise.race([closed, grace]);
-    for (const s of this.sessions) s.destroy();
+    for (const [s, open] of this.sessions) cut(s, open, 'the drain period is over');
+    // The resets are flushed as the sessions close (at most a second more).
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1_100).unref())]);
   }
 
   private sessionOptions() {
@@ -194,13 +199,13 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    this.sessions.add(session);
+    const open = new Set<ServerHttp2Stream>();
+    this.sessions.set(session, open);
     session.setLocalWindowSize(this.tuning.connectionWindowBytes);
     const budget = new ResetBudget(
       this.opts.earlyResetBurst ?? 200,
       this.opts.earlyResetPerSecond ?? 50,
     );
-    let streams = 0;
     let idle: NodeJS.Timeout | undefined;
     const armIdle = () => {
       idle = setTimeout(() => session.close(), this.opts.idleTimeoutMs ?? 10 * 60_000);
@@ -224,7 +229,7 @@ export class HboneServer {
       session,
       this.opts.keepaliveIntervalMs ?? 10_000,
       this.opts.keepaliveTimeoutMs ?? 20_000,
-      () => session.destroy(),
+      () => cut(session, open, 'no PING answer'),
     );
     const ctx: StreamContext = {
       ...this.streamContext,
@@ -240,10 +245,11 @@ export class HboneServer {
       },
     };
     session.on('stream', (stream, headers) => {
-      streams++;
+      open.add(stream);
       clearTimeout(idle);
       stream.once('close', () => {
-        if (--streams === 0 && !session.closed) armIdle();
+        open.delete(stream);
+        if (open.size === 0 && !session.closed) armIdle();
       });
       void handleConnect(stream, headers, peer, ctx);
     });
@@ -255,4 +261,20 @@ export class HboneServer {
       this.sessions.delete(session);
     });
   }
+}
+
+/** Ends a session with tunnels still open. Node's plain destroy() resets each open stream
+ *  with RST_STREAM(NO_ERROR), which ztunnel (and a peer that reads NO_ERROR as an end)
+ *  takes for a complete transfer; and a destroy with a code closes the socket before the
+ *  peer has read the resets (seen: one of five arrived). Each cut tunnel is reset with
+ *  CONNECT_ERROR, the image of a TCP reset (RFC 9113 §8.5), and the session is then closed
+ *  gracefully, which flushes those frames before the socket ends; it is destroyed a second
+ *  later if it has not gone by then. */
+function cut(session: ServerHttp2Session, open: Set<ServerHttp2Stream>, why: string): void {
+  if (session.destroyed) return;
+  for (const stream of open) resetTunnel(stream);
+  session.close();
+  setTimeout(() => {
+    if (!session.destroyed) session.destroy(new Error(why), h2.NGHTTP2_CONNECT_ERROR);
+  }, 1_000).unref();
 }

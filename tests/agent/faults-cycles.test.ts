@@ -2,7 +2,6 @@
 import { once } from 'node:events';
 import t from 'tap';
 import { startAgentPair } from '../helpers/agent-procs.js';
-import { eventually } from '../helpers/eventually.js';
 import { client, startPod } from '../helpers/fault-apps.js';
 
 t.test('100 fault cycles: no descriptor growth in either agent', async (t) => {
@@ -10,8 +9,7 @@ t.test('100 fault cycles: no descriptor growth in either agent', async (t) => {
   await startPod(t, p.ip('20.1'));
   // Warm up the pool and the certificates, then measure.
   await Promise.all(Array.from({ length: 10 }, async () => (await client(p)).destroy()));
-  await new Promise((r) => setTimeout(r, 500));
-  const before = { a: await p.fds('node-a'), b: await p.fds('node-b') };
+  const before = { a: await p.steadyFds('node-a'), b: await p.steadyFds('node-b') };
   for (let cycle = 0; cycle < 100; cycle++) {
     await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
@@ -32,12 +30,9 @@ t.test('100 fault cycles: no descriptor growth in either agent', async (t) => {
       }),
     );
   }
-  await eventually(
-    async () => (await p.fds('node-a')) <= before.a + 4 && (await p.fds('node-b')) <= before.b + 4,
-    'descriptors back',
-    10_000,
-  );
-  const after = { a: await p.fds('node-a'), b: await p.fds('node-b') };
+  // Steady counts: under CI's two parallel files the last cycles' sockets are still closing
+  // for seconds; a leak stays.
+  const after = { a: await p.steadyFds('node-a'), b: await p.steadyFds('node-b') };
   t.ok(after.a <= before.a + 4, `node-a: ${before.a} -> ${after.a} descriptors`);
   t.ok(after.b <= before.b + 4, `node-b: ${before.b} -> ${after.b} descriptors`);
 });

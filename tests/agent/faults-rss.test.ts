@@ -30,20 +30,6 @@ async function round(p: AgentPair): Promise<void> {
   for (const s of open) s.destroy();
 }
 
-/** The agent's descriptor count once it has not changed for a second (at most 30 s). */
-async function steadyFds(p: AgentPair, node: NodeName): Promise<number> {
-  const end = Date.now() + 30_000;
-  let last = await p.fds(node);
-  let same = 0;
-  while (same < 4 && Date.now() < end) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    const now = await p.fds(node);
-    same = now === last ? same + 1 : 0;
-    last = now;
-  }
-  return last;
-}
-
 t.test(
   `${TUNNELS} idle tunnels opened and closed three times: RSS bounded, descriptors back`,
   async (t) => {
@@ -59,7 +45,7 @@ t.test(
       // on a loaded machine (CI runs two test files at once) takes seconds for 5,000 tunnels.
       // A leak never settles back, so waiting for a steady count hides nothing.
       const at = async (node: NodeName) => ({
-        fds: await steadyFds(p, node),
+        fds: await p.steadyFds(node),
         rss: await rssMiB(p, node),
       });
       after.push({ 'node-a': await at('node-a'), 'node-b': await at('node-b') });

@@ -24,6 +24,7 @@ import {
   makePki,
   openTunnel,
   type Pki,
+  rawSession,
   SERVER_ID,
   startServer,
   waitFor,
@@ -255,6 +256,94 @@ t.test('a dead server reaches every application as a reset, never as a clean end
     'all 40 downloads ended with a reset',
   );
 });
+
+/** A plain node:http2 server with our PKI whose CONNECTs answer 200, send `bytes`, wait a
+ *  little and then finish as `how` says: END_STREAM and RST_STREAM(NO_ERROR) (how Go's
+ *  server ends), or RST_STREAM(NO_ERROR) with no END_STREAM (what Node's session.destroy()
+ *  sends for each open stream). Not our server: it does what ours never does. */
+async function finishingServer(t: Test, bytes: number, how: 'end+rst' | 'rst') {
+  const cert = await pki.certs.forIdentity(SERVER_ID);
+  const server = createSecureServer({
+    key: cert.keyPem,
+    cert: cert.certChainPem.join('\n'),
+    ca: pki.bundle,
+    requestCert: true,
+    minVersion: 'TLSv1.3',
+    ALPNProtocols: ['h2'],
+  });
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.on('error', () => {});
+  });
+  server.on('stream', (stream) => {
+    stream.on('error', () => {});
+    stream.respond({ ':status': 200 });
+    stream.write(Buffer.alloc(bytes, 3), () => {
+      setTimeout(() => {
+        if (how === 'end+rst') stream.end(() => stream.close(h2.NGHTTP2_NO_ERROR));
+        else resetTunnel(stream, h2.NGHTTP2_NO_ERROR);
+      }, 200);
+    });
+  });
+  server.listen(0, LOOPBACK);
+  await once(server, 'listening');
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  return { ip: LOOPBACK, port: (server.address() as { port: number }).port };
+}
+
+t.test(
+  'a RST_STREAM(NO_ERROR) with no END_STREAM before it is a cut (a reset), one after END_STREAM a clean end',
+  async (t) => {
+    for (const how of ['end+rst', 'rst'] as const) {
+      const via = await finishingServer(t, 300_000, how);
+      const client = makeClient(pki);
+      t.teardown(() => client.close());
+      const port = await miniAgent(t, client, via, { ip: '127.0.0.9', port: 10 });
+      const a = await app(port);
+      let got = 0;
+      a.on('data', (d: Buffer) => (got += d.length));
+      const ended = await a.ended;
+      t.equal(got, 300_000, `${how}: every byte sent arrived`);
+      t.equal(ended, how === 'rst' ? 'reset' : 'fin', `${how}: the application sees ${ended}`);
+    }
+  },
+);
+
+t.test(
+  'the drain period over, our server resets open tunnels with CONNECT_ERROR, not NO_ERROR',
+  async (t) => {
+    // A plain node:http2 client (not ours: it reads the frames as they come) with five
+    // tunnels open when the server's drain period ends.
+    const f = await fixture(t, pki, { backend: (s) => s.write('hello') });
+    const session = await rawSession(pki, f.via.port);
+    t.teardown(() => session.destroy());
+    const streams = Array.from({ length: 5 }, () => {
+      const st = session.request({
+        ':method': 'CONNECT',
+        ':authority': `${f.backend.addr.ip}:${f.backend.addr.port}`,
+      });
+      st.on('error', () => {});
+      st.resume();
+      return st;
+    });
+    await waitFor(() => f.backend.sockets.size === 5, 5_000, 'upstreams open');
+    const closed = streams.map((st) => new Promise((r) => st.once('close', r)));
+    await f.server.close(100);
+    await Promise.all(closed);
+    t.same(
+      streams.map((st) => st.rstCode),
+      Array(5).fill(h2.NGHTTP2_CONNECT_ERROR),
+      'every tunnel was reset with CONNECT_ERROR',
+    );
+  },
+);
 
 t.test('a peer that finishes TLS but never sends the HTTP/2 preface is closed', async (t) => {
   const { server } = await startServer(pki, { prefaceTimeoutMs: 300 });

@@ -25,6 +25,10 @@ export interface AgentPair {
   kill(node: NodeName): Promise<void>;
   /** Open file descriptors of a node's agent process. */
   fds(node: NodeName): Promise<number>;
+  /** The descriptor count once it has not changed for a second (at most 30 s): sockets of
+   *  closed tunnels go as the FINs travel, which takes seconds on a loaded machine (CI runs
+   *  two test files at once), while a leak never settles back. */
+  steadyFds(node: NodeName): Promise<number>;
   metrics(node: NodeName): Promise<string>;
 }
 
@@ -131,16 +135,26 @@ export async function startAgentPair(t: Test): Promise<AgentPair> {
       '1s',
     ]);
     running.set(node, proc);
-    await eventually(
-      async () =>
-        (await fetch(`http://${NODE_IP[node]}:${readyPort[node]}/healthz/ready`).then(
-          (r) => r.status,
-          () => 0,
-        )) === 200,
-      `${node} ready`,
-      30_000,
-      100,
-    );
+    // An agent that exits (a port it cannot listen on, a refused certificate) fails the wait
+    // at once, and either failure says what the agent printed.
+    const ended = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
+    try {
+      await eventually(
+        async () =>
+          ended() ||
+          (await fetch(`http://${NODE_IP[node]}:${readyPort[node]}/healthz/ready`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200,
+        `${node} ready`,
+        60_000,
+        100,
+      );
+      if (ended())
+        throw new Error(`${node} exited (${proc.child.exitCode ?? proc.child.signalCode})`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; its output: ${proc.output().slice(-3000)}`);
+    }
     return proc;
   };
   await Promise.all([start('node-a'), start('node-b')]);
@@ -149,6 +163,7 @@ export async function startAgentPair(t: Test): Promise<AgentPair> {
     if (!p) throw new Error(`${node} is not running`);
     return p;
   };
+  const fds = async (node: NodeName) => (await readdir(`/proc/${agent(node).child.pid}/fd`)).length;
   return {
     dir,
     ip,
@@ -162,8 +177,18 @@ export async function startAgentPair(t: Test): Promise<AgentPair> {
       child.kill('SIGKILL');
       await exited;
     },
-    async fds(node) {
-      return (await readdir(`/proc/${agent(node).child.pid}/fd`)).length;
+    fds,
+    async steadyFds(node) {
+      const end = Date.now() + 30_000;
+      let last = await fds(node);
+      let same = 0;
+      while (same < 4 && Date.now() < end) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        const now = await fds(node);
+        same = now === last ? same + 1 : 0;
+        last = now;
+      }
+      return last;
     },
     async metrics(node) {
       return (await fetch(`http://${NODE_IP[node]}:${metricsPort[node]}/metrics`)).text();
