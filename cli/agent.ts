@@ -13,6 +13,7 @@ import {
   startRedirect,
 } from '../agent/capture/index.js';
 import { AGENT_DEFAULTS, type AgentConfig, type HostPort } from '../agent/config.js';
+import { tuneMallocAndLog } from '../agent/malloc-tune.js';
 import { CaClient } from '../ca/client.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import { parseDurationMs } from '../lib/duration.js';
@@ -162,6 +163,7 @@ export async function runAgent(
   meshChoice: MeshChoice = { kind: 'files', paths: config.meshPaths },
 ): Promise<void> {
   const logger = createLogger({ level: logLevel, name: 'agent' });
+  tuneMallocAndLog(logger);
   const originalDestination = originalDestinationFor(redirect, logger);
   const bundle = await readText(config.ca.bundleFile, '--ca-bundle');
   if (!bundle.includes('-----BEGIN CERTIFICATE-----'))

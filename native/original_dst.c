@@ -1,5 +1,5 @@
-// mtun's native addon: what Node cannot ask the kernel itself. One function,
-// originalDst(fd), returns the destination a connection had before iptables REDIRECT
+// mtun's native addon: what Node cannot ask the kernel or libc itself. originalDst(fd)
+// (here) returns the destination a connection had before iptables REDIRECT
 // rewrote it (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), for IPv4, IPv6 and IPv4-mapped
 // IPv6 sockets (a dual-stack "::" listener). Plain node_api.h, no C++ and no
 // dependencies, so it builds anywhere a C compiler and Node's headers are.
@@ -7,6 +7,7 @@
 // A connection that was not redirected still has a conntrack entry, and the kernel then
 // answers with the socket's own local address rather than an error; the result says so
 // (`self: true`) so the caller can refuse it as a loop instead of serving it.
+// mallocTune(trim, pad) is in malloc_tune.c.
 #define NAPI_VERSION 8
 #include <node_api.h>
 
@@ -136,11 +137,17 @@ static napi_value original_dst(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+napi_value malloc_tune(napi_env env, napi_callback_info info); // malloc_tune.c
+
+static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
-  if (napi_create_function(env, "originalDst", NAPI_AUTO_LENGTH, original_dst, NULL, &fn) !=
-          napi_ok ||
-      napi_set_named_property(env, exports, "originalDst", fn) != napi_ok)
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!export_fn(env, exports, "originalDst", original_dst) ||
+      !export_fn(env, exports, "mallocTune", malloc_tune))
     return NULL;
   return exports;
 }

@@ -1,5 +1,5 @@
-// Loads the native addon (native/original_dst.c, built at `npm install`) and turns it into
-// the agent's OriginalDestination seam. Never throws: the result says whether transparent
+// Loads the native addon (native/*.c, built at `npm install`) and turns it into the agent's
+// OriginalDestination seam. Never throws: the result says whether transparent
 // capture is available and, if not, why in words an operator can act on.
 // Fail closed: a connection whose original destination cannot be read, or that was not
 // redirected (the kernel then reports the socket's own address), yields undefined, which
@@ -19,6 +19,9 @@ const STATUS = join('build', 'mtun-native-status.json');
 export interface NativeAddon {
   /** Throws an Error whose `code` is an errno name (ENOENT: no conntrack entry). */
   originalDst(fd: number): { address: string; port: number; family: 4 | 6; self: boolean };
+  /** glibc's M_TRIM_THRESHOLD and M_TOP_PAD (native/malloc_tune.c); false on other libcs.
+   *  Absent from an addon built before it existed. */
+  mallocTune?(trimBytes: number, topPadBytes: number): boolean;
 }
 
 export type CaptureSupport =
@@ -29,33 +32,37 @@ export type CaptureSupport =
     }
   | { readonly available: false; readonly reason: string };
 
-/** `searchFrom`: where to start looking for build/ (default: this module's folder, which is
+/** The built addon, or why there is none (in words an operator can act on). `searchFrom`:
+ *  where to start looking for build/ (default: this module's folder, which is
  *  agent/capture/ in the sources and dist/agent/capture/ when compiled). */
+export function loadNativeAddon(
+  opts: { searchFrom?: string } = {},
+): { readonly addon: NativeAddon; readonly addonPath: string } | { readonly reason: string } {
+  const start = opts.searchFrom ?? dirname(fileURLToPath(import.meta.url));
+  const root = findPackageRoot(start);
+  if (!root) return { reason: `no mtun package root above ${start}` };
+  const addonPath = join(root, ADDON);
+  if (!existsSync(addonPath)) {
+    return {
+      reason: `the native addon was not built (${addonPath} is missing${buildReason(root)}); install a C toolchain and run \`npm run build:native\``,
+    };
+  }
+  try {
+    return { addon: createRequire(import.meta.url)(addonPath) as NativeAddon, addonPath };
+  } catch (err) {
+    return { reason: `the native addon ${addonPath} does not load: ${errorMessage(err)}` };
+  }
+}
+
 export function loadCapture(opts: { searchFrom?: string } = {}): CaptureSupport {
   if (process.platform !== 'linux')
     return {
       available: false,
       reason: `SO_ORIGINAL_DST is Linux-only (this is ${process.platform})`,
     };
-  const start = opts.searchFrom ?? dirname(fileURLToPath(import.meta.url));
-  const root = findPackageRoot(start);
-  if (!root) return { available: false, reason: `no mtun package root above ${start}` };
-  const addonPath = join(root, ADDON);
-  if (!existsSync(addonPath)) {
-    return {
-      available: false,
-      reason: `the native addon was not built (${addonPath} is missing${buildReason(root)}); install a C toolchain and run \`npm run build:native\``,
-    };
-  }
-  let addon: NativeAddon;
-  try {
-    addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
-  } catch (err) {
-    return {
-      available: false,
-      reason: `the native addon ${addonPath} does not load: ${errorMessage(err)}`,
-    };
-  }
+  const loaded = loadNativeAddon(opts);
+  if ('reason' in loaded) return { available: false, reason: loaded.reason };
+  const { addon, addonPath } = loaded;
   if (typeof addon.originalDst !== 'function')
     return { available: false, reason: `the native addon ${addonPath} has no originalDst()` };
   return { available: true, originalDestination: fromAddon(addon), addonPath };

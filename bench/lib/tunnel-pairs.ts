@@ -2,7 +2,8 @@
 // pair gets its own core (the load runs in the parent): either a plain Node TLS pair
 // (TCP in -> mTLS 1.3 -> TCP out, one TLS connection per TCP connection) or an HBONE pair
 // (TCP in -> HboneClient tunnel -> HboneServer -> TCP out). Both sides of a pair live in
-// this one process. IPC messages: a PairRequest -> {port}; 'close' -> exits.
+// this one process, its malloc tuned as the agents' is. IPC messages: a PairRequest ->
+// {port}; 'close' -> exits.
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import {
@@ -10,6 +11,7 @@ import {
   createServer as createTlsServer,
   connect as tlsConnect,
 } from 'node:tls';
+import { tuneMalloc } from '../../agent/malloc-tune.js';
 import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { socketAddr } from '../../hbone/address.js';
 import { StaticCertificateSource } from '../../hbone/certificates.js';
@@ -141,6 +143,9 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
 }
 
 if (process.send) {
+  // The same glibc malloc tuning as an agent (agent/malloc-tune.ts): a ceiling measured
+  // without it is the untuned allocator's, and moves with it from run to run.
+  tuneMalloc();
   process.on('disconnect', () => process.exit(0)); // the parent went away
   let running: { close: () => Promise<void> } | undefined;
   process.on('message', async (msg: PairRequest | 'close') => {

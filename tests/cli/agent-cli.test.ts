@@ -203,6 +203,8 @@ t.test('with the CA up the agent becomes ready; a taken port is named', async (t
   const args = agentArgs(dir, url, { inbound, metrics, ready });
   const agent = startMtun(t, args);
   await agent.waitFor(/agent listening/, 20_000);
+  // Issue 13: the agent tunes glibc's malloc itself (the addon is built by npm install).
+  t.match(agent.output(), /"trimThresholdBytes":67108864.*glibc malloc tuned for the data path/);
   t.equal(await pollReady(ready, 100, 50), 200, 'ready once the certificate is loaded');
   const second = await run(process.execPath, [
     ...MTUN_CLI,
