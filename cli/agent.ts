@@ -365,7 +365,12 @@ async function runWorkers(
   originalDestinationFor(redirect, logger); // fail before forking when capture cannot work
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // Until the workers listen, captured connections are refused: closed, never around the mesh.
-  const rules = await startNodeRedirect(redirect, config, logger);
+  const rules = await startNodeRedirect(redirect, config, logger, () =>
+    openMeshSource(meshChoice, {
+      logger: logger.child({ module: 'mesh' }),
+      clusterDomain: config.clusterDomain,
+    }),
+  );
   cluster.setupPrimary({ args: process.argv.slice(2) });
   for (let i = 0; i < config.workers; i++) cluster.fork();
   let stopping = false;

@@ -3,7 +3,7 @@
 // for iptables redirection without the addon is an error at start, because rules without
 // an agent that can read original destinations would break every pod's connections.
 import type { Logger } from '../../lib/logger.js';
-import { FileMeshSource } from '../../mesh/file-source.js';
+import type { MeshSource } from '../../mesh/source.js';
 import type { AgentConfig } from '../config.js';
 import type { OriginalDestination } from '../context.js';
 import { AgentState } from '../state.js';
@@ -66,18 +66,17 @@ export async function startRedirect(
 }
 
 /** For `--workers N`: the primary process keeps the rules (they must outlive a worker's
- *  restart), following the mesh on its own. */
+ *  restart), following the mesh on its own, from the source the workers use (`openMesh`:
+ *  files or the Kubernetes API; it opened the file source always, and with
+ *  `--mesh-source kubernetes` failed for want of a file, issue 15). */
 export async function startNodeRedirect(
   mode: RedirectMode,
   config: AgentConfig,
   logger: Logger,
+  openMesh: () => Promise<MeshSource>,
 ): Promise<RunningRedirect | undefined> {
   if (mode === 'none') return undefined;
-  const mesh = await FileMeshSource.open({
-    paths: config.meshPaths,
-    logger: logger.child({ module: 'mesh' }),
-    clusterDomain: config.clusterDomain,
-  });
+  const mesh = await openMesh();
   const state = new AgentState(mesh, config.node, config.rootNamespace);
   try {
     const rules = await startRedirect(mode, state, config, logger);
