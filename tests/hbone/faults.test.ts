@@ -8,7 +8,9 @@ import {
   type ClientHttp2Stream,
   createSecureServer,
   constants as h2,
+  type IncomingHttpHeaders,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { connect, createServer, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -95,14 +97,15 @@ function ending(s: Socket): Promise<'reset' | 'fin' | 'closed'> {
   });
 }
 
-/** A plain node:http2 server with our PKI that answers some CONNECTs (echo), leaves others
- *  unanswered, and lets the test send GOAWAY. Not our server: it does what ours never would. */
-async function goawayServer(t: Test, p: Pki) {
+/** A plain node:http2 server (not ours: it does what ours never would) with our PKI and
+ *  mutual TLS 1.3, each stream given to `onStream`; its sessions are destroyed at teardown. */
+async function plainServer(
+  t: Test,
+  p: Pki,
+  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void,
+) {
   const cert = await p.certs.forIdentity(SERVER_ID);
   const sessions = new Set<ServerHttp2Session>();
-  let streams = 0;
-  let patterned = 0;
-  let answered = 0;
   const server = createSecureServer({
     key: cert.keyPem,
     cert: cert.certChainPem.join('\n'),
@@ -119,14 +122,7 @@ async function goawayServer(t: Test, p: Pki) {
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
-    streams++;
-    // CONNECTs to port 9 are answered two in three, the third left waiting; others always.
-    const pattern = String(headers[':authority']).endsWith(':9');
-    if (pattern && ++patterned % 3 === 0) return;
-    answered++;
-    stream.respond({ ':status': 200 });
-    stream.on('data', (d: Buffer) => stream.write(d));
-    stream.on('end', () => stream.end());
+    onStream(stream, headers);
   });
   server.listen(0, LOOPBACK);
   await once(server, 'listening');
@@ -137,8 +133,27 @@ async function goawayServer(t: Test, p: Pki) {
         server.close(() => r());
       }),
   );
+  return { via: { ip: LOOPBACK, port: (server.address() as { port: number }).port }, sessions };
+}
+
+/** A plain node:http2 server with our PKI that answers some CONNECTs (echo), leaves others
+ *  unanswered, and lets the test send GOAWAY. Not our server: it does what ours never would. */
+async function goawayServer(t: Test, p: Pki) {
+  let streams = 0;
+  let patterned = 0;
+  let answered = 0;
+  const { via, sessions } = await plainServer(t, p, (stream, headers) => {
+    streams++;
+    // CONNECTs to port 9 are answered two in three, the third left waiting; others always.
+    const pattern = String(headers[':authority']).endsWith(':9');
+    if (pattern && ++patterned % 3 === 0) return;
+    answered++;
+    stream.respond({ ':status': 200 });
+    stream.on('data', (d: Buffer) => stream.write(d));
+    stream.on('end', () => stream.end());
+  });
   return {
-    via: { ip: LOOPBACK, port: (server.address() as { port: number }).port },
+    via,
     counts: () => ({ streams, answered }),
     goaway(code: number) {
       for (const s of sessions) s.goaway(code, 2 ** 31 - 1);
@@ -262,22 +277,7 @@ t.test('a dead server reaches every application as a reset, never as a clean end
  *  server ends), or RST_STREAM(NO_ERROR) with no END_STREAM (what Node's session.destroy()
  *  sends for each open stream). Not our server: it does what ours never does. */
 async function finishingServer(t: Test, bytes: number, how: 'end+rst' | 'rst') {
-  const cert = await pki.certs.forIdentity(SERVER_ID);
-  const server = createSecureServer({
-    key: cert.keyPem,
-    cert: cert.certChainPem.join('\n'),
-    ca: pki.bundle,
-    requestCert: true,
-    minVersion: 'TLSv1.3',
-    ALPNProtocols: ['h2'],
-  });
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.on('error', () => {});
-  });
-  server.on('stream', (stream) => {
-    stream.on('error', () => {});
+  const { via } = await plainServer(t, pki, (stream) => {
     stream.respond({ ':status': 200 });
     stream.write(Buffer.alloc(bytes, 3), () => {
       setTimeout(() => {
@@ -286,16 +286,7 @@ async function finishingServer(t: Test, bytes: number, how: 'end+rst' | 'rst') {
       }, 200);
     });
   });
-  server.listen(0, LOOPBACK);
-  await once(server, 'listening');
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return { ip: LOOPBACK, port: (server.address() as { port: number }).port };
+  return via;
 }
 
 t.test(
