@@ -7,10 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { socks5Connect } from '../../lib/socks5-client.js';
-import { eventually } from '../helpers/eventually.js';
 import { startSink, stepwiseTransfer } from '../helpers/live-transfer.js';
 import { freePort } from '../helpers/ports.js';
-import { startMtun } from '../helpers/process.js';
+import { startMtun, type Tracked, untilReady } from '../helpers/process.js';
 import { tcpCounters } from '../helpers/prom.js';
 import { tempDir } from '../helpers/tmp.js';
 import { baseMesh } from '../helpers/world.js';
@@ -50,6 +49,7 @@ t.test('two agent processes: /metrics counts a long transfer while it is open', 
   const url = (await ca.waitFor(/"url":"(https:[^"]+)"/, 30_000))[1]!;
   const hbone = await freePort(Object.values(NODES));
   const ports = new Map<NodeName, { socks: number; metrics: number; ready: number }>();
+  const agents = new Map<NodeName, Tracked>();
   for (const [node, ip] of Object.entries(NODES) as [NodeName, string][]) {
     const p = {
       socks: await freePort([ip]),
@@ -57,7 +57,7 @@ t.test('two agent processes: /metrics counts a long transfer while it is open', 
       ready: await freePort([ip]),
     };
     ports.set(node, p);
-    startMtun(t, [
+    const agent = startMtun(t, [
       'agent',
       ...['--node', node, '--mesh', join(dir, 'mesh.yaml'), '--ca', url],
       ...['--ca-token-file', join(dir, `token-${node.slice(-1)}`)],
@@ -67,17 +67,14 @@ t.test('two agent processes: /metrics counts a long transfer while it is open', 
       ...['--metrics', `${ip}:${p.metrics}`, '--readiness', `${ip}:${p.ready}`],
       ...['--log-level', 'warn'],
     ]);
+    agents.set(node, agent);
   }
-  for (const [node, ip] of Object.entries(NODES) as [NodeName, string][]) {
-    await eventually(
-      async () =>
-        (await fetch(`http://${ip}:${ports.get(node)!.ready}/healthz/ready`).catch(() => undefined))
-          ?.status === 200,
-      `${node} ready`,
-      60_000,
-      100,
+  for (const [node, ip] of Object.entries(NODES) as [NodeName, string][])
+    await untilReady(
+      agents.get(node)!,
+      `http://${ip}:${ports.get(node)!.ready}/healthz/ready`,
+      node,
     );
-  }
 
   const sink = await startSink(t, `127.${net}.20.7`);
   const read = async (node: NodeName, reporter: string) => {

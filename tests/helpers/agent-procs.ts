@@ -5,9 +5,8 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { eventually } from './eventually.js';
 import { freePort } from './ports.js';
-import { startMtun, type Tracked, terminate } from './process.js';
+import { startMtun, type Tracked, terminate, untilReady } from './process.js';
 import { tempDir } from './tmp.js';
 
 export type NodeName = 'node-a' | 'node-b';
@@ -135,26 +134,7 @@ export async function startAgentPair(t: Test): Promise<AgentPair> {
       '1s',
     ]);
     running.set(node, proc);
-    // An agent that exits (a port it cannot listen on, a refused certificate) fails the wait
-    // at once, and either failure says what the agent printed.
-    const ended = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
-    try {
-      await eventually(
-        async () =>
-          ended() ||
-          (await fetch(`http://${NODE_IP[node]}:${readyPort[node]}/healthz/ready`).then(
-            (r) => r.status,
-            () => 0,
-          )) === 200,
-        `${node} ready`,
-        60_000,
-        100,
-      );
-      if (ended())
-        throw new Error(`${node} exited (${proc.child.exitCode ?? proc.child.signalCode})`);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; its output: ${proc.output().slice(-3000)}`);
-    }
+    await untilReady(proc, `http://${NODE_IP[node]}:${readyPort[node]}/healthz/ready`, node);
     return proc;
   };
   await Promise.all([start('node-a'), start('node-b')]);

@@ -66,3 +66,25 @@ export function terminate(child: ChildProcess): Promise<number | null> {
   child.kill('SIGTERM');
   return exited;
 }
+
+/** Polls `url` until it answers 200 (every 100 ms, at most `ms`): an agent's readiness. Fails
+ *  at once when `proc` exits (a port it cannot listen on, a refused certificate), and either
+ *  failure carries the end of what the process printed. */
+export async function untilReady(proc: Tracked, url: string, what: string, ms = 60_000) {
+  const ended = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (ended())
+      throw new Error(
+        `${what} exited (${proc.child.exitCode ?? proc.child.signalCode}) before ready: ${proc.output().slice(-3000)}`,
+      );
+    const status = await fetch(url).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what} ready: ${proc.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
