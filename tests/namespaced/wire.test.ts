@@ -4,14 +4,14 @@
 // stopped (their rules removed on exit), the same capture shows the marker and the same
 // iperf3 runs without the mesh; agents restarted restore the rules, follow pods that come
 // and go, clean up after a SIGKILL; and nothing of ours is left in any iptables-save.
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { run } from '../helpers/exec.js';
-import { track } from '../helpers/process.js';
 import { accessAfter, type Cluster, clusterCannotRun, startCluster, waitUntil } from './cluster.js';
 import { savedRules } from './netns.js';
 import { parsePcap, startsLikeTls } from './pcap.js';
+import { tcpdumpOnNode1 } from './tcpdump.js';
 import { NODE_IP, podByName } from './topology.js';
 
 const why = clusterCannotRun(['tcpdump', 'iperf3']);
@@ -22,33 +22,8 @@ const client = podByName('client-1');
 
 /** Captures node-1's link to node-2 (node-2 and its pods; not the CA or the outside host)
  *  while `during` runs. */
-async function capture(c: Cluster, file: string, during: () => Promise<void>): Promise<Buffer> {
-  const dump = track(
-    c.ns.spawn('n1', 'tcpdump', [
-      '-i',
-      'eth0',
-      '-nn',
-      '--immediate-mode',
-      '-U',
-      '-Z',
-      'root',
-      '-w',
-      file,
-      'tcp and (host 198.18.0.2 or net 198.18.2.0/24)',
-    ]),
-    'tcpdump',
-  );
-  await dump.waitFor(/listening on eth0/, 10_000);
-  try {
-    await during();
-  } finally {
-    // Immediate mode hands each packet over at once; a moment more lets the last ACKs in.
-    await new Promise((r) => setTimeout(r, 300));
-    const exited = new Promise((r) => dump.child.once('exit', r));
-    dump.child.kill('SIGINT');
-    await exited;
-  }
-  return readFile(file);
+function capture(c: Cluster, file: string, during: () => Promise<void>): Promise<Buffer> {
+  return tcpdumpOnNode1(c, 'tcp and (host 198.18.0.2 or net 198.18.2.0/24)', file, during);
 }
 
 async function fetchMarker(c: Cluster): Promise<void> {

@@ -9,7 +9,7 @@
 // Go peer's SPIFFE identity; a CONNECT naming another pod than the dialed one gets 400; 4
 // tunnels each way run at once; Go's stock http2.Server's END_STREAM + RST_STREAM(NO_ERROR)
 // is a clean end. Everything runs inside namespaces the test deletes.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import t from 'tap';
@@ -33,6 +33,7 @@ import {
   startCluster,
 } from './cluster.js';
 import { parsePcap } from './pcap.js';
+import { tcpdumpOnNode1 } from './tcpdump.js';
 import { NODE_IP, podByName } from './topology.js';
 
 const why = clusterCannotRun(['tcpdump']) ?? goPeerCannotRun();
@@ -81,31 +82,13 @@ async function handshakes(
   file: string,
   during: () => Promise<void>,
 ) {
-  const dump = track(
-    c.ns.spawn('n1', 'tcpdump', [
-      '-i',
-      'eth0',
-      '-nn',
-      '--immediate-mode',
-      '-U',
-      '-Z',
-      'root',
-      '-w',
-      file,
-      'tcp port 15008 and (tcp[tcpflags] & tcp-syn != 0 or tcp[((tcp[12:1] & 0xf0) >> 2):1] = 0x16)',
-    ]),
-    'tcpdump',
+  const pcap = await tcpdumpOnNode1(
+    c,
+    'tcp port 15008 and (tcp[tcpflags] & tcp-syn != 0 or tcp[((tcp[12:1] & 0xf0) >> 2):1] = 0x16)',
+    file,
+    during,
   );
-  await dump.waitFor(/listening on eth0/, 10_000);
-  try {
-    await during();
-  } finally {
-    await new Promise((r) => setTimeout(r, 300));
-    const exited = new Promise((r) => dump.child.once('exit', r));
-    dump.child.kill('SIGINT');
-    await exited;
-  }
-  const packets = parsePcap(await readFile(file)).filter((p) => p.src === NODE_IP[from]);
+  const packets = parsePcap(pcap).filter((p) => p.src === NODE_IP[from]);
   const syns = packets.filter((p) => p.payload.length === 0 && p.dport === 15008);
   const hellos = packets
     .filter((p) => p.dport === 15008)

@@ -37,7 +37,10 @@ const (
 	maxHeaders   = 65536
 )
 
-func serveInbound(ln net.Listener, id *identity, trustDomain string) {
+// acceptTLS accepts redirected connections, finishes each mutual TLS handshake within 10 s
+// (a failure is logged and closed) and hands the connection and its original destination
+// to serve, one goroutine each: the loop both inbound modes share.
+func acceptTLS(ln net.Listener, id *identity, trustDomain string, serve func(*tls.Conn, netip.AddrPort)) {
 	cfg := serverConfig(id, trustDomain)
 	for {
 		c, err := ln.Accept()
@@ -57,9 +60,15 @@ func serveInbound(ln net.Listener, id *identity, trustDomain string) {
 				return
 			}
 			tc.SetDeadline(time.Time{})
-			newServerConn(tc, orig).serve()
+			serve(tc, orig)
 		}()
 	}
+}
+
+func serveInbound(ln net.Listener, id *identity, trustDomain string) {
+	acceptTLS(ln, id, trustDomain, func(tc *tls.Conn, orig netip.AddrPort) {
+		newServerConn(tc, orig).serve()
+	})
 }
 
 type serverConn struct {

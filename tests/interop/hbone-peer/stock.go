@@ -29,30 +29,12 @@ type connInfo struct {
 }
 
 func serveInboundStock(ln net.Listener, id *identity, trustDomain string) {
-	cfg := serverConfig(id, trustDomain)
 	srv := &http2.Server{MaxConcurrentStreams: maxStreams, MaxReadFrameSize: maxFrame,
 		MaxUploadBufferPerStream: streamWindow, MaxUploadBufferPerConnection: connWindow}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			fatal("inbound accept: %v", err)
-		}
-		go func() {
-			orig, err := originalDst(c)
-			if err != nil {
-				orig = c.LocalAddr().(*net.TCPAddr).AddrPort()
-			}
-			tc := tls.Server(c, cfg)
-			tc.SetDeadline(time.Now().Add(10 * time.Second))
-			if err := tc.Handshake(); err != nil {
-				c.Close()
-				return
-			}
-			tc.SetDeadline(time.Time{})
-			ctx := context.WithValue(context.Background(), connKey{}, &connInfo{orig, tc.ConnectionState()})
-			srv.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, Handler: http.HandlerFunc(stockConnect)})
-		}()
-	}
+	acceptTLS(ln, id, trustDomain, func(tc *tls.Conn, orig netip.AddrPort) {
+		ctx := context.WithValue(context.Background(), connKey{}, &connInfo{orig, tc.ConnectionState()})
+		srv.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, Handler: http.HandlerFunc(stockConnect)})
+	})
 }
 
 func stockConnect(w http.ResponseWriter, r *http.Request) {
