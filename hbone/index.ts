@@ -1,5 +1,5 @@
 // The HBONE library's public surface: the client (open tunnels through a pool), the server
-// (accept tunnels, hand them to a handler), splice() to join a socket to a tunnel, and the
+// (hands each incoming tunnel over, to refuse or accept), splice() to join a socket to a tunnel, and the
 // typed errors. Depends on identity/ only (DESIGN.md §3).
 export {
   canonicalIp,
@@ -23,14 +23,8 @@ export type { PoolStats } from './client/pool.js';
 export * from './errors.js';
 export { metadataHeaders, newTraceparent, parseMetadata, type TunnelMetadata } from './headers.js';
 export type { IdentityRequest, SelectIdentity, ServerRoute } from './server/admission.js';
-export {
-  type ConnectHandler,
-  defaultConnector,
-  type InboundDecision,
-  type InboundTunnel,
-  type TunnelOutcome,
-  type UpstreamConnector,
-} from './server/connect.js';
+export type { IncomingTunnel, TunnelRefusal, TunnelSink } from './server/connect.js';
+export { type ForwardOptions, type ForwardResult, forwardTunnel } from './server/forward.js';
 export { HboneServer, type HboneServerOptions, type ServerStats } from './server/server.js';
 export { DEFAULT_HTTP2, type Http2Tuning } from './settings.js';
 export { destinationFromSni, sniForDestination } from './sni.js';

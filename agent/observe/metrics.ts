@@ -10,6 +10,7 @@
 // final flag. Open connections publish their bytes while they are open (live-bytes.ts).
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { MeshSnapshot } from '../../mesh/snapshot.js';
+import { responseFlagOf } from '../outcome.js';
 import { EdgeWindow } from './edges.js';
 import {
   ALL_TRAFFIC_LABELS,
@@ -35,24 +36,6 @@ export interface ConnectionMetrics {
   /** The recent edges between workloads, for the mesh map (edges.ts). */
   readonly edges?: EdgeWindow;
 }
-
-/** Istio's `response_flags` for a record's error code: ztunnel's own flags as they are; any
- *  other failure is a connection failure, as ztunnel's extract_failure_reason defaults. */
-export function responseFlagOf(code: string | undefined): string {
-  if (code === undefined) return '-';
-  return FAILURE_FLAGS.has(code) ? code : 'CONNECT';
-}
-
-/** ztunnel's failure flags (record_internal: these count in istio_tcp_connections_failed). */
-export const FAILURE_FLAGS: ReadonlySet<string> = new Set([
-  'CONNECT',
-  'DENY',
-  'TLS_FAILURE',
-  'H2_HANDSHAKE_FAILURE',
-  'NETWORK_POLICY',
-  'IDENTITY_ERROR',
-  'CERT_REVOKED',
-]);
 
 export interface AgentMetricsOptions {
   /** `istio_build{component, tag}`. */

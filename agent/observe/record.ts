@@ -1,13 +1,17 @@
 // One record per proxied connection, filled in as the connection goes and reported exactly
-// once (metrics + access log) by `finish()`, whatever path the connection ended on. While
-// the connection is open, its bytes are published from its sockets' counters (`watch`).
+// once (metrics + access log). Once by construction: a record exists only inside
+// `ConnectionRecord.run`, which reports it in its `finally`, whatever path the connection
+// ended on (a thrown ConnectionFailure, a bug, or a join that completed). While the
+// connection is open, its bytes are published from its sockets' counters (`watch`).
 //
 // The access-log line is ztunnel's (src/proxy/metrics.rs ConnectionResult::record_internal):
 // the same field names and meanings, info when the connection completed, error (with the
 // error text in `error`) when it failed; plus mtun's verdict/policy/reason/response_flags.
+
+import { type ConnectionFailure, failureOf, responseFlagOf } from '../outcome.js';
 import type { Edge } from './edges.js';
 import type { TrafficLabels } from './labels.js';
-import { type ConnectionMetrics, responseFlagOf } from './metrics.js';
+import type { ConnectionMetrics } from './metrics.js';
 
 export type Direction = 'outbound' | 'inbound' | 'inbound_plaintext';
 
@@ -47,12 +51,21 @@ export interface ByteCount {
   readonly received: number;
 }
 
+/** What a joined connection moved once both sides are closed, and its first error. */
+export interface Transfer {
+  /** Towards the destination: what the client sent. */
+  readonly sent: number;
+  /** From the destination: what went back to the client. */
+  readonly received: number;
+  readonly error: Error | undefined;
+}
+
 export class ConnectionRecord {
   readonly fields: ConnectionFields;
   readonly #startedAt = performance.now();
-  /** Final totals, set by the proxy when the connection is closed. */
-  bytesSent = 0; // towards the destination: what the client sent
-  bytesReceived = 0; // from the destination: what went back to the client
+  /** Final totals, from the path's Transfer. */
+  private bytesSent = 0; // towards the destination: what the client sent
+  private bytesReceived = 0; // from the destination: what went back to the client
   #finished = false;
   readonly #metrics: ConnectionMetrics;
   readonly #log: AccessLogSink;
@@ -63,7 +76,33 @@ export class ConnectionRecord {
   #publishedSent = 0;
   #publishedReceived = 0;
 
-  constructor(fields: ConnectionFields, metrics: ConnectionMetrics, log: AccessLogSink) {
+  /** Opens a record (counted as opened at once), runs the connection's path, and reports the
+   *  record when the path is over: with the Transfer it returned, or with the failure it
+   *  threw, which `refuse` answers the client with first (a reset, a SOCKS5 reply, an HBONE
+   *  status). The one place a record is reported. */
+  static async run(
+    fields: ConnectionFields,
+    metrics: ConnectionMetrics,
+    log: AccessLogSink,
+    path: (record: ConnectionRecord) => Promise<Transfer>,
+    refuse: (failure: ConnectionFailure) => void,
+  ): Promise<void> {
+    const record = new ConnectionRecord(fields, metrics, log);
+    try {
+      const t = await path(record);
+      record.bytesSent = t.sent;
+      record.bytesReceived = t.received;
+      if (t.error) record.fail('CONNECTION_RESET', t.error.message);
+    } catch (err) {
+      const failure = failureOf(err);
+      record.fail(failure.code, failure.message);
+      refuse(failure);
+    } finally {
+      record.#finish();
+    }
+  }
+
+  private constructor(fields: ConnectionFields, metrics: ConnectionMetrics, log: AccessLogSink) {
     this.fields = fields;
     this.#metrics = metrics;
     this.#log = log;
@@ -103,6 +142,8 @@ export class ConnectionRecord {
     this.#edge?.bytes(dSent, dReceived);
   }
 
+  /** Notes how the connection failed; the first failure noted is the one reported (a
+   *  policy change that closes it notes DENY before the join sees the reset). */
   fail(code: string, message: string): void {
     this.fields.error ??= code;
     this.fields.errorMessage ??= message;
@@ -112,8 +153,7 @@ export class ConnectionRecord {
     return this.#finished;
   }
 
-  /** Idempotent: only the first call reports. */
-  finish(): void {
+  #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
     if (this.#sample) this.#metrics.untrack(this);

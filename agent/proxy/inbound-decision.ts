@@ -67,11 +67,6 @@ export function verdictFields(v: InboundVerdict): {
     : { verdict: 'deny', policy: v.decision?.policy ?? null, reason: v.reason };
 }
 
-/** The record's error code for a refusal: a policy denial, or a target that is not ours. */
-export function refusalCode(v: InboundVerdict & { allow: false }): 'DENY' | 'CONNECT' {
-  return v.code === 'DENY' ? 'DENY' : 'CONNECT';
-}
-
 /** Re-evaluates an open connection against a new view (policy changed). */
 export function stillAllowed(view: MeshView, connection: Connection): Decision | undefined {
   const workload = view.localWorkload(connection.destination.ip);

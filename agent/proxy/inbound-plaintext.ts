@@ -4,21 +4,24 @@
 // source is a mesh pod means that pod's node capture was bypassed (observe/bypass.ts): it
 // is counted and flagged, and refused with --refuse-bypassed-plaintext.
 import type { Socket } from 'node:net';
-import { errorMessage } from '../../lib/errors.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { isCaptureBypass } from '../observe/bypass.js';
 import { ConnectionRecord } from '../observe/record.js';
-import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
+import { ConnectionFailure } from '../outcome.js';
+import { ClientSocket } from './downstream.js';
+import { decideInbound, verdictFields } from './inbound-decision.js';
 import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
-import { dialTcp, joinRecorded } from './outbound.js';
+import { toLocalPod } from './local-pod.js';
 
 export const InboundPlaintextListener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
     TcpListener.create('inbound plaintext', at, ctx.drain, (s) => void handle(ctx, s)),
 };
 
-async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
+/** Not async, and the view is read once (as inbound.ts: nothing that lives as long as the
+ *  connection pins the mesh view). */
+function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
   const peerIp = remoteIp(socket); // canonical (lib/ip.ts), as the mesh's addresses are
   const orig = redirectedDestination(ctx.originalDestination, socket);
@@ -32,7 +35,8 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
         targetIp: orig.ip,
         targetPort: orig.port,
       });
-  const record = new ConnectionRecord(
+  const client = new ClientSocket(ctx, socket);
+  return ConnectionRecord.run(
     {
       direction: 'inbound_plaintext',
       src: {
@@ -50,49 +54,31 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     },
     ctx.metrics,
     ctx.accessLog,
+    async (record) => {
+      if (!verdict || !orig)
+        throw new ConnectionFailure(
+          'SELF_CALL',
+          'connection was not redirected (no original destination): refusing a loop',
+        );
+      if (isCaptureBypass(src) && verdict.workload !== undefined) {
+        const refuse = verdict.allow && ctx.config.refuseBypassedPlaintext;
+        record.fields.captureBypass = true;
+        ctx.bypass.observe(
+          src,
+          peerIp,
+          verdict.workload,
+          refuse ? 'refused' : verdict.allow ? 'allowed' : 'denied',
+        );
+        if (refuse) {
+          const why = `plaintext from mesh pod ${src.meta.namespace}/${src.meta.name} refused: its node's capture was bypassed (--refuse-bypassed-plaintext)`;
+          record.fields.verdict = 'deny';
+          record.fields.reason = why;
+          throw new ConnectionFailure('DENY', why);
+        }
+      }
+      // A denial closes it without data: the client sees a reset, as with ztunnel.
+      return toLocalPod(ctx, record, client, verdict, orig);
+    },
+    (failure) => client.refuse(failure),
   );
-  const bypassed = isCaptureBypass(src) && verdict?.workload !== undefined;
-  const refuse = bypassed && verdict?.allow === true && ctx.config.refuseBypassedPlaintext;
-  if (bypassed) {
-    record.fields.captureBypass = true;
-    ctx.bypass.observe(
-      src,
-      peerIp,
-      verdict.workload,
-      refuse ? 'refused' : verdict.allow ? 'allowed' : 'denied',
-    );
-  }
-  if (refuse) {
-    const why = `plaintext from mesh pod ${src.meta.namespace}/${src.meta.name} refused: its node's capture was bypassed (--refuse-bypassed-plaintext)`;
-    record.fields.verdict = 'deny';
-    record.fields.reason = why;
-    record.fail('DENY', why);
-    record.finish();
-    return void socket.resetAndDestroy();
-  }
-  if (!verdict || !orig) {
-    record.fail(
-      'SELF_CALL',
-      'connection was not redirected (no original destination): refusing a loop',
-    );
-    record.finish();
-    return void socket.destroy();
-  }
-  if (!verdict.allow) {
-    record.fail(refusalCode(verdict), verdict.reason);
-    record.finish();
-    // Closed without data: the client sees a reset, as with ztunnel.
-    return void socket.resetAndDestroy();
-  }
-  let upstream: Socket;
-  try {
-    upstream = await dialTcp(orig.ip, orig.port, ctx.config.connectTimeoutMs);
-  } catch (err) {
-    record.fail('CONNECT', errorMessage(err));
-    record.finish();
-    return void socket.resetAndDestroy();
-  }
-  const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
-  joinRecorded(ctx, record, socket, upstream, forget);
-  socket.resume();
 }

@@ -1,20 +1,22 @@
 // Inbound HBONE (15008): mTLS + HTTP/2 CONNECT from other agents. The server presents the
 // certificate of the local pod that was dialed (by SNI when a node address was dialed, by
-// the captured original destination otherwise), and every CONNECT is decided by the
-// inbound decision (PeerAuthentication + AuthorizationPolicy) before the pod is dialed.
-import type { Socket } from 'node:net';
+// the captured original destination otherwise) and hands over each CONNECT; `serveTunnel`
+// then reads as ztunnel's serve_connect (src/proxy/inbound.rs): decide (PeerAuthentication
+// + AuthorizationPolicy) → dial the pod → answer 200 → splice → record, the record reported
+// once when the path is over (ConnectionRecord.run).
 import {
-  defaultConnector,
   HboneServer,
-  type InboundTunnel,
+  type IncomingTunnel,
   type SelectIdentity,
   type ServerRoute,
 } from '../../hbone/index.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
-import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
+import { tunnelDownstream } from './downstream.js';
+import { decideInbound, verdictFields } from './inbound-decision.js';
 import { BindError, redirectedDestination } from './listener.js';
+import { toLocalPod } from './local-pod.js';
 import { identityOf } from './route.js';
 
 export class InboundListener {
@@ -25,93 +27,12 @@ export class InboundListener {
   }
 
   static async create(ctx: AgentContext, at: HostPort): Promise<InboundListener> {
-    // The upstream socket of each allowed tunnel, so a policy change can cut it.
-    const upstreams = new WeakMap<InboundTunnel, { socket?: Socket; closed?: boolean }>();
     const server = await HboneServer.listen(
       {
         certificates: ctx.certs,
         logger: ctx.logger.child({ listener: 'inbound' }),
         selectIdentity: selectIdentity(ctx),
-        connectUpstream: (target, tunnel) => {
-          const socket = defaultConnector(target, tunnel);
-          const holder = upstreams.get(tunnel);
-          if (holder) {
-            holder.socket = socket;
-            if (holder.closed) socket.destroy();
-          }
-          return socket;
-        },
-        upstreamConnectTimeoutMs: ctx.config.connectTimeoutMs,
-        handler: (tunnel) => {
-          const view = ctx.state.current;
-          const peerIp = sourceIp(ctx, tunnel);
-          const verdict = decideInbound(view, {
-            peerIdentity: tunnel.peerIdentity,
-            peerIp,
-            targetIp: tunnel.target.ip,
-            targetPort: tunnel.target.port,
-          });
-          const src = view.snapshot.workloadByIp(peerIp);
-          const record = new ConnectionRecord(
-            {
-              direction: 'inbound',
-              src: {
-                addr: tunnel.metadata.forwardedFor
-                  ? `${peerIp}:${tunnel.metadata.forwardedFor.port}`
-                  : `${tunnel.peerAddress.ip}:${tunnel.peerAddress.port}`,
-                workload: src?.meta.name,
-                namespace: src?.meta.namespace,
-                identity: tunnel.peerIdentity.toString(),
-              },
-              dst: {
-                addr: `${tunnel.target.ip}:${tunnel.target.port}`,
-                workload: verdict.workload?.meta.name,
-                namespace: verdict.workload?.meta.namespace,
-                identity: tunnel.localIdentity.toString(),
-                // The tunnel's own address (ztunnel's dst.addr): with capture the pod IP on
-                // the HBONE port, which the client dialed.
-                hboneAddr: `${tunnel.target.ip}:${ctx.config.hbonePort}`,
-                ...(tunnel.metadata.forwardedHost
-                  ? { service: tunnel.metadata.forwardedHost }
-                  : {}),
-              },
-              security: 'mutual_tls',
-              ...verdictFields(verdict),
-            },
-            ctx.metrics,
-            ctx.accessLog,
-          );
-          if (!verdict.allow) {
-            record.fail(refusalCode(verdict), verdict.reason);
-            record.finish();
-            return { allow: false, reason: verdict.reason };
-          }
-          const holder: { socket?: Socket; closed?: boolean } = {};
-          upstreams.set(tunnel, holder);
-          const forget = ctx.live.add(verdict.connection, record, () => {
-            holder.closed = true;
-            holder.socket?.resetAndDestroy();
-          });
-          const untrack = ctx.drain.track({ destroy: () => holder.socket?.resetAndDestroy() });
-          // Live bytes from the pod socket's counters, the ones splice() reports at the end.
-          record.watch(() => ({
-            sent: holder.socket?.bytesWritten ?? 0,
-            received: holder.socket?.bytesRead ?? 0,
-          }));
-          return {
-            allow: true,
-            onClose: (outcome) => {
-              forget();
-              untrack();
-              record.bytesSent = outcome.bytesStreamToSocket ?? 0;
-              record.bytesReceived = outcome.bytesSocketToStream ?? 0;
-              if (outcome.failure) record.fail('CONNECT', outcome.failure.message);
-              else if (outcome.error && !record.fields.error)
-                record.fail('CONNECTION_RESET', outcome.error.message);
-              record.finish();
-            },
-          };
-        },
+        onTunnel: (tunnel) => serveTunnel(ctx, tunnel),
       },
       at,
     ).catch((err: Error) => {
@@ -134,11 +55,57 @@ export class InboundListener {
   }
 }
 
+/** One tunnel, from its CONNECT to its record. Not async, and the view is read once: what
+ *  lives as long as the tunnel (the record's path) holds neither this frame nor the mesh
+ *  view it was decided on, so a long-lived connection never pins an old snapshot. */
+export function serveTunnel(ctx: AgentContext, tunnel: IncomingTunnel): Promise<void> {
+  const view = ctx.state.current;
+  const peerIp = sourceIp(ctx, tunnel);
+  const target = tunnel.target;
+  const verdict = decideInbound(view, {
+    peerIdentity: tunnel.peerIdentity,
+    peerIp,
+    targetIp: target.ip,
+    targetPort: target.port,
+  });
+  const src = view.snapshot.workloadByIp(peerIp);
+  const down = tunnelDownstream(ctx, tunnel);
+  return ConnectionRecord.run(
+    {
+      direction: 'inbound',
+      src: {
+        addr: tunnel.metadata.forwardedFor
+          ? `${peerIp}:${tunnel.metadata.forwardedFor.port}`
+          : `${tunnel.peerAddress.ip}:${tunnel.peerAddress.port}`,
+        workload: src?.meta.name,
+        namespace: src?.meta.namespace,
+        identity: tunnel.peerIdentity.toString(),
+      },
+      dst: {
+        addr: `${target.ip}:${target.port}`,
+        workload: verdict.workload?.meta.name,
+        namespace: verdict.workload?.meta.namespace,
+        identity: tunnel.localIdentity.toString(),
+        // The tunnel's own address (ztunnel's dst.addr): with capture the pod IP on the
+        // HBONE port, which the client dialed.
+        hboneAddr: `${target.ip}:${ctx.config.hbonePort}`,
+        ...(tunnel.metadata.forwardedHost ? { service: tunnel.metadata.forwardedHost } : {}),
+      },
+      security: 'mutual_tls',
+      ...verdictFields(verdict),
+    },
+    ctx.metrics,
+    ctx.accessLog,
+    (record) => toLocalPod(ctx, record, down, verdict, target),
+    (failure) => down.refuse(failure),
+  );
+}
+
 /** The source IP policy sees. The TCP peer is the other node's agent (we do not spoof
  *  source addresses), so the pod IP comes from `forwarded: for=`, a header the sending
  *  agent writes: it is believed only when the mesh says that IP belongs to a pod with the
  *  very identity the peer proved with its certificate. */
-function sourceIp(ctx: AgentContext, tunnel: InboundTunnel): string {
+function sourceIp(ctx: AgentContext, tunnel: IncomingTunnel): string {
   const claimed = tunnel.metadata.forwardedFor?.ip;
   if (!claimed) return tunnel.peerAddress.ip;
   const pod = ctx.state.current.snapshot.workloadByIp(claimed);

@@ -5,15 +5,16 @@ import type { Socket } from 'node:net';
 import { canonicalHost } from '../../lib/ip.js';
 import type { HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
+import { ClientSocket } from './downstream.js';
 import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
-import { openOutbound } from './outbound.js';
+import { proxyOutbound } from './outbound.js';
 
 export const OutboundCaptureListener = {
   create: (ctx: AgentContext, at: HostPort): Promise<TcpListener> =>
     TcpListener.create('outbound', at, ctx.drain, (s) => void handle(ctx, s)),
 };
 
-async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
+function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
   // Canonical addresses (lib/ip.ts), or a pod's other spelling would miss its lookups.
   const orig = redirectedDestination(ctx.originalDestination, socket);
@@ -21,13 +22,10 @@ async function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   const dst = orig
     ? { host: orig.ip, port: orig.port }
     : { host: canonicalHost(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
-  const out = await openOutbound(
+  return proxyOutbound(
     ctx,
+    new ClientSocket(ctx, socket),
     { ip, port: socket.remotePort ?? 0, workload: ctx.state.current.localWorkload(ip) },
     dst,
   );
-  if (!out.ok) return void socket.resetAndDestroy();
-  if (socket.destroyed) return out.abandon(); // the client left while we were connecting
-  out.attach(socket);
-  socket.resume();
 }

@@ -1,30 +1,20 @@
 // Outbound: one connection from a local pod (captured on 15001 or through SOCKS5) to its
-// destination. Decides with route() (pure), then does: an HBONE tunnel with the source
-// pod's identity, the same-node short cut through the inbound decision, or plain TCP
-// passthrough. Records the connection exactly once.
-import { connect as netConnect, type Socket } from 'node:net';
-import {
-  ConnectFailedError,
-  IdentityMismatchError,
-  IdentityUnavailableError,
-  resetTunnel,
-  responseFlagOf,
-  socketAddr,
-  splice,
-  TimeoutError,
-  TlsFailureError,
-  TunnelDeniedError,
-  UpstreamFailedError,
-} from '../../hbone/index.js';
-import { errorMessage } from '../../lib/errors.js';
+// destination, in one function from the client socket to its record: route() decides
+// (pure), then an HBONE tunnel with the source pod's identity, the same-node short cut
+// through the inbound decision (local-pod.ts), or plain TCP passthrough. How the client
+// is answered is the downstream's (a reset for a captured socket, SOCKS5's reply hook).
+
+import { socketAddr } from '../../hbone/index.js';
+import { dialTcp } from '../../lib/dial.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentContext } from '../context.js';
-import { ConnectionRecord } from '../observe/record.js';
+import { ConnectionRecord, type Transfer } from '../observe/record.js';
+import { ConnectionFailure } from '../outcome.js';
 import { ztunnelBaggage } from './baggage.js';
-import { decideInbound, refusalCode, verdictFields } from './inbound-decision.js';
-import { joinSockets } from './pipe.js';
+import type { ClientSocket } from './downstream.js';
+import { decideInbound, type InboundVerdict, verdictFields } from './inbound-decision.js';
+import { toLocalPod } from './local-pod.js';
 import { type Destination, identityOf, type Route, route } from './route.js';
-import { REPLY } from './socks5-protocol.js';
 
 export interface OutboundSource {
   readonly ip: string;
@@ -33,27 +23,15 @@ export interface OutboundSource {
   readonly workload: Workload | undefined;
 }
 
-export type Outbound =
-  | {
-      readonly ok: true;
-      attach(client: Socket): void;
-      /** The client went away before it could be attached: close the upstream side and
-       *  record the connection (an open tunnel must never be left behind). */
-      abandon(): void;
-    }
-  | {
-      readonly ok: false;
-      readonly code: string;
-      readonly reason: string;
-      readonly socksReply: number;
-    };
-
-/** Establishes the upstream side; the caller replies (SOCKS5) and then attaches the client. */
-export async function openOutbound(
+/** Not async, and the mesh view is read once, here: what lives as long as the connection
+ *  (the record's path) holds the route, never the view, so a long-lived connection never
+ *  pins an old snapshot. */
+export function proxyOutbound(
   ctx: AgentContext,
+  client: ClientSocket,
   src: OutboundSource,
   dst: Destination,
-): Promise<Outbound> {
+): Promise<void> {
   const view = ctx.state.current;
   const r = route(
     dst,
@@ -62,9 +40,18 @@ export async function openOutbound(
     (n) => ctx.spread(`${dst.host}:${dst.port}`, n),
     src.workload?.meta.namespace,
   );
-  const trustDomain = ctx.config.trustDomain;
-  const srcIdentity = src.workload ? identityOf(src.workload, trustDomain) : undefined;
-  const record = new ConnectionRecord(
+  const srcIdentity = src.workload ? identityOf(src.workload, ctx.config.trustDomain) : undefined;
+  // Same node: no tunnel, but exactly the inbound decision the other side would make.
+  const local =
+    r.kind === 'hbone' && r.local && srcIdentity
+      ? decideInbound(view, {
+          peerIdentity: srcIdentity,
+          peerIp: src.ip,
+          targetIp: r.target.ip,
+          targetPort: r.target.port,
+        })
+      : undefined;
+  return ConnectionRecord.run(
     {
       direction: 'outbound',
       src: {
@@ -75,183 +62,55 @@ export async function openOutbound(
       },
       dst: destinationFields(r, dst),
       security: r.kind === 'hbone' ? 'mutual_tls' : 'none',
+      ...(local ? verdictFields(local) : {}),
     },
     ctx.metrics,
     ctx.accessLog,
+    (record) => carry(ctx, record, client, src, r, local),
+    (failure) => client.refuse(failure),
   );
-  const failed = (code: string, reason: string, socksReply: number): Outbound => {
-    record.fail(code, reason);
-    record.finish();
-    return { ok: false, code, reason, socksReply };
-  };
+}
 
-  if (r.kind === 'refuse')
-    return failed(
-      r.code,
-      r.reason,
-      r.code === 'SELF_CALL' ? REPLY.notAllowed : REPLY.hostUnreachable,
-    );
+async function carry(
+  ctx: AgentContext,
+  record: ConnectionRecord,
+  client: ClientSocket,
+  src: OutboundSource,
+  r: Route,
+  local: InboundVerdict | undefined,
+): Promise<Transfer> {
+  if (r.kind === 'refuse') throw new ConnectionFailure(r.code, r.reason);
   if (r.kind === 'passthrough') {
-    try {
-      const upstream = await dialTcp(r.target.ip, r.target.port, ctx.config.connectTimeoutMs);
-      return attachSockets(ctx, record, upstream);
-    } catch (err) {
-      return failed('CONNECT', errorMessage(err), REPLY.connectionRefused);
-    }
+    const upstream = await dialTcp(
+      r.target.ip,
+      r.target.port,
+      ctx.config.connectTimeoutMs,
+      client.signal,
+    );
+    record.established();
+    return client.carry(record, upstream);
   }
-  if (!srcIdentity) {
-    return failed(
+  if (!src.workload)
+    throw new ConnectionFailure(
       'IDENTITY_ERROR',
       `source ${src.ip} is not a mesh pod on this node, so it has no identity to present`,
-      REPLY.notAllowed,
     );
-  }
-  if (r.local) {
-    // Same node: no tunnel, but exactly the inbound decision the other side would make.
-    const verdict = decideInbound(view, {
-      peerIdentity: srcIdentity,
-      peerIp: src.ip,
-      targetIp: r.target.ip,
-      targetPort: r.target.port,
-    });
-    Object.assign(record.fields, verdictFields(verdict));
-    if (!verdict.allow) return failed(refusalCode(verdict), verdict.reason, REPLY.notAllowed);
-    try {
-      const upstream = await dialTcp(r.target.ip, r.target.port, ctx.config.connectTimeoutMs);
-      const forget = ctx.live.add(verdict.connection, record, () => upstream.resetAndDestroy());
-      return attachSockets(ctx, record, upstream, forget);
-    } catch (err) {
-      return failed('CONNECT', errorMessage(err), REPLY.connectionRefused);
-    }
-  }
-  try {
-    const tunnel = await ctx.hbone.open({
-      sourceIdentity: srcIdentity,
-      destination: socketAddr(r.target.ip, r.target.port),
-      expectedIdentities: [r.expectedIdentity],
-      via: socketAddr(r.dial.ip, r.dial.port),
-      metadata: {
-        forwardedFor: socketAddr(src.ip, src.port),
-        ...(r.service ? { forwardedHost: r.service.hostname } : {}),
-        baggage: ztunnelBaggage(src.workload!, ctx.config.clusterId),
-      },
-    });
-    record.fields.dst.identity = tunnel.peerIdentity.toString();
-    record.established();
-    return {
-      ok: true,
-      attach(client: Socket) {
-        const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-        // Live bytes from the same counters splice() reports at the end, less what the
-        // SOCKS5 handshake moved (early data unshifted back is the application's).
-        const base = handshakeBytes(client);
-        record.watch(() => ({
-          sent: client.bytesRead - base.read,
-          received: client.bytesWritten - base.written,
-        }));
-        splice(client, tunnel.stream, (res) => {
-          untrack();
-          record.bytesSent = res.bytesSocketToStream - base.read;
-          record.bytesReceived = res.bytesStreamToSocket - base.written;
-          if (res.error) record.fail('CONNECTION_RESET', res.error.message);
-          record.finish();
-        });
-      },
-      abandon() {
-        resetTunnel(tunnel.stream);
-        record.fail('CONNECTION_RESET', 'the client closed before the tunnel was attached');
-        record.finish();
-      },
-    };
-  } catch (err) {
-    const flag = responseFlagOf(err);
-    return failed(flag, errorMessage(err), socksReplyFor(err));
-  }
-}
-
-function socksReplyFor(err: unknown): number {
-  if (err instanceof TunnelDeniedError) return REPLY.notAllowed;
-  if (err instanceof UpstreamFailedError) return REPLY.connectionRefused;
-  if (err instanceof TimeoutError) return REPLY.hostUnreachable;
-  if (err instanceof ConnectFailedError) return REPLY.hostUnreachable;
-  if (
-    err instanceof TlsFailureError ||
-    err instanceof IdentityMismatchError ||
-    err instanceof IdentityUnavailableError
-  )
-    return REPLY.notAllowed;
-  return REPLY.generalFailure;
-}
-
-function attachSockets(
-  ctx: AgentContext,
-  record: ConnectionRecord,
-  upstream: Socket,
-  forget?: () => void,
-): Outbound {
-  record.established();
-  return {
-    ok: true,
-    attach: (client) => joinRecorded(ctx, record, client, upstream, forget),
-    abandon() {
-      upstream.resetAndDestroy();
-      forget?.();
-      record.fail('CONNECTION_RESET', 'the client closed before the connection was attached');
-      record.finish();
+  if (local) return toLocalPod(ctx, record, client, local, r.target);
+  const tunnel = await ctx.hbone.open({
+    sourceIdentity: identityOf(src.workload, ctx.config.trustDomain),
+    destination: socketAddr(r.target.ip, r.target.port),
+    expectedIdentities: [r.expectedIdentity],
+    via: socketAddr(r.dial.ip, r.dial.port),
+    metadata: {
+      forwardedFor: socketAddr(src.ip, src.port),
+      ...(r.service ? { forwardedHost: r.service.hostname } : {}),
+      baggage: ztunnelBaggage(src.workload, ctx.config.clusterId),
     },
-  };
-}
-
-/** Joins a client to its plain TCP upstream, tracked for draining, and finishes the record
- *  with the byte counts when both are closed (outbound passthrough, same-node short cut,
- *  inbound plaintext). `forget` takes the connection out of the live policy re-checks. */
-export function joinRecorded(
-  ctx: AgentContext,
-  record: ConnectionRecord,
-  client: Socket,
-  upstream: Socket,
-  forget?: () => void,
-): void {
-  const untrack = ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-  // Live bytes from the same counters joinSockets() reports at the end (less a SOCKS5 reply).
-  const base = handshakeBytes(client);
-  record.watch(() => ({
-    sent: upstream.bytesWritten,
-    received: client.bytesWritten - base.written,
-  }));
-  joinSockets(client, upstream, (res) => {
-    untrack();
-    forget?.();
-    record.bytesSent = res.aToB;
-    record.bytesReceived = res.bToA - base.written;
-    if (res.error && !record.fields.error) record.fail('CONNECTION_RESET', res.error.message);
-    record.finish();
+    signal: client.signal,
   });
-}
-
-/** What a client socket moved before it was attached (a SOCKS5 handshake): not the
- *  application's bytes. Data read but still buffered (early data) is the application's. */
-function handshakeBytes(client: Socket): { read: number; written: number } {
-  return { read: client.bytesRead - client.readableLength, written: client.bytesWritten };
-}
-
-export function dialTcp(ip: string, port: number, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = netConnect({ host: ip, port, allowHalfOpen: true, noDelay: true });
-    const timer = setTimeout(
-      () => s.destroy(new Error(`connect to ${ip}:${port} timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.removeListener('error', reject);
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  record.fields.dst.identity = tunnel.peerIdentity.toString();
+  record.established();
+  return client.carryTunnel(record, tunnel.stream);
 }
 
 function destinationFields(r: Route, dst: Destination) {

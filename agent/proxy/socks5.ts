@@ -10,9 +10,11 @@ import type { Workload } from '../../mesh/types.js';
 import type { AgentConfig, HostPort } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
+import { ConnectionFailure, socksReplyOf } from '../outcome.js';
 import type { MeshView } from '../state.js';
+import { ClientSocket } from './downstream.js';
 import { remoteIp, TcpListener } from './listener.js';
-import { openOutbound } from './outbound.js';
+import { proxyOutbound } from './outbound.js';
 import { parseGreeting, parseRequest, REPLY, reply } from './socks5-protocol.js';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -90,29 +92,26 @@ async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): 
     const early = buf.subarray(step.consumed);
     const ip = remoteIp(socket);
     const port = socket.remotePort ?? 0;
+    // SOCKS5 is only the answer: a reply for the outcome, and early data given back to the
+    // application once the connection is carried.
+    const client = new ClientSocket(ctx, socket, {
+      refused: (failure) => socket.end(reply(socksReplyOf(failure))),
+      succeeded: () => {
+        socket.write(reply(REPLY.succeeded));
+        if (early.length > 0) socket.unshift(early);
+      },
+    });
     const source = socks5Source(ip, ctx.state.current, ctx.config);
-    if (!source.allowed) {
-      refuse(ctx, refusals, { ip, port }, step.target, source.reason);
-      socket.end(reply(REPLY.notAllowed));
-      return;
-    }
-    const out = await openOutbound(
+    if (!source.allowed)
+      return refuse(ctx, refusals, client, { ip, port }, step.target, source.reason);
+    // Not awaited: this handshake's scope (its buffer, the greeting) must not live as long as
+    // the connection does.
+    void proxyOutbound(
       ctx,
+      client,
       { ip, port, workload: source.workload },
       { host: step.target.host, port: step.target.port },
     );
-    if (socket.destroyed) {
-      if (out.ok) out.abandon();
-      return;
-    }
-    if (!out.ok) {
-      socket.end(reply(out.socksReply));
-      return;
-    }
-    socket.write(reply(REPLY.succeeded));
-    if (early.length > 0) socket.unshift(early);
-    out.attach(socket);
-    socket.resume();
   };
   socket.on('data', onData);
 }
@@ -121,11 +120,12 @@ async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): 
 function refuse(
   ctx: AgentContext,
   refusals: RefusalLog,
+  client: ClientSocket,
   src: { ip: string; port: number },
   dst: HostPort,
   reason: string,
-): void {
-  const record = new ConnectionRecord(
+): Promise<void> {
+  const recorded = ConnectionRecord.run(
     {
       direction: 'outbound',
       src: { addr: `${src.ip}:${src.port}` },
@@ -134,9 +134,9 @@ function refuse(
     },
     ctx.metrics,
     ctx.accessLog,
+    () => Promise.reject(new ConnectionFailure('UNKNOWN_SOURCE', reason)),
+    (failure) => client.refuse(failure),
   );
-  record.fail('UNKNOWN_SOURCE', reason);
-  record.finish();
   refusals.warn(
     src.ip,
     {
@@ -147,4 +147,5 @@ function refuse(
     },
     'SOCKS5 client refused',
   );
+  return recorded;
 }

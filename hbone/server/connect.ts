@@ -1,9 +1,12 @@
-// One CONNECT stream on the server: validate, ask the handler, connect upstream, answer,
-// splice. The answer is 200 only after the upstream connect succeeded (ztunnel), so the
-// client's open() fails fast and typed (503) when the target is down. Every allowed tunnel
-// reports its outcome exactly once through the decision's onClose, whatever path it ends on.
+// One CONNECT stream on the server: checked against the protocol (method, header size,
+// `:authority` an ip:port and the address the client dialed), then handed over as an
+// IncomingTunnel, like ztunnel's h2 server hands its inbound the request (src/proxy/h2/
+// server.rs → inbound.rs serve_connect). The server never decides and never dials: whoever
+// takes the tunnel refuses it with a typed error or accepts it, which answers 200 and gives
+// the byte stream. The answer is sent only then, so a caller that dials first answers 200
+// only once its upstream is connected (ztunnel), and the client's open() fails fast and
+// typed (503) when the target is down.
 import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { connect as netConnect, type Socket } from 'node:net';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
@@ -11,17 +14,21 @@ import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, parseSocketAddr, type SocketAddr } from '../address.js';
 import {
   BadRequestError,
+  ConnectFailedError,
   MethodNotAllowedError,
   ServerInternalError,
   statusOf,
-  TunnelDeniedError,
-  UpstreamFailedError,
+  type TunnelDeniedError,
+  type UpstreamFailedError,
 } from '../errors.js';
 import { parseMetadata, type TunnelMetadata } from '../headers.js';
-import { type SpliceResult, splice } from '../splice.js';
 import type { Refusals } from './refusals.js';
 
-export interface InboundTunnel {
+/** What a tunnel may be refused with: each has its status in hbone/errors.ts. */
+export type TunnelRefusal = TunnelDeniedError | UpstreamFailedError | ServerInternalError;
+
+/** A CONNECT that passed the protocol checks, waiting for its answer. */
+export interface IncomingTunnel {
   readonly peerIdentity: SpiffeId;
   readonly peerAddress: SocketAddr;
   /** The identity whose certificate this server presented. */
@@ -29,29 +36,19 @@ export interface InboundTunnel {
   /** The `:authority` of the CONNECT. */
   readonly target: SocketAddr;
   readonly metadata: TunnelMetadata;
+  /** Aborted when the client cancels the stream (or its connection dies) before the answer:
+   *  whatever is being prepared for it (an upstream dial) should stop. */
+  readonly signal: AbortSignal;
+  /** Answers with the refusal's status and ends the stream. A no-op once answered or gone. */
+  refuse(err: TunnelRefusal): void;
+  /** Answers 200 and returns the tunnel's byte stream (hbone/splice.ts joins it to a
+   *  socket). Throws ConnectFailedError when the client is already gone, and when called
+   *  a second time. */
+  accept(): ServerHttp2Stream;
 }
 
-export interface TunnelOutcome extends Partial<SpliceResult> {
-  /** Set when the tunnel never carried data: upstream failed, or the client gave up first. */
-  readonly failure?: Error;
-}
-
-export type InboundDecision =
-  | {
-      readonly allow: true;
-      /** Where to connect instead of `target` (same-node short cuts, tests). */
-      readonly upstream?: SocketAddr;
-      readonly onClose?: (outcome: TunnelOutcome) => void;
-    }
-  | { readonly allow: false; readonly reason: string };
-
-export type ConnectHandler = (tunnel: InboundTunnel) => InboundDecision | Promise<InboundDecision>;
-
-/** The I/O seam for upstream sockets (the agent may need marks or a source address). */
-export type UpstreamConnector = (target: SocketAddr, tunnel: InboundTunnel) => Socket;
-
-export const defaultConnector: UpstreamConnector = (target) =>
-  netConnect({ host: target.ip, port: target.port, allowHalfOpen: true, noDelay: true });
+/** Receives each tunnel. A throw or rejection before the answer is answered 500. */
+export type TunnelSink = (tunnel: IncomingTunnel) => void | Promise<void>;
 
 /** What the session knows about its peer once the TLS handshake was accepted. */
 export interface PeerInfo {
@@ -63,59 +60,45 @@ export interface PeerInfo {
 }
 
 export interface StreamContext {
-  readonly handler: ConnectHandler;
-  readonly connectUpstream: UpstreamConnector;
-  readonly upstreamConnectTimeoutMs: number;
+  readonly onTunnel: TunnelSink;
   /** Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but does not enforce it on what it
    *  receives, so the server checks it here (RFC 9113 §6.5.2 size: name + value + 32). */
   readonly maxHeaderListBytes: number;
   readonly log: Logger;
   /** Protocol refusals (400, 405, 500) are logged here at warn, rate-limited; a deny (401)
-   *  or a failed upstream (503) is the handler's to record, and stays at debug here. */
+   *  or a failed upstream (503) is the taker's to record, and stays at debug here. */
   readonly refusals: Refusals;
   /** The client reset the stream before we answered: rapid-reset accounting. */
   readonly onEarlyReset: () => void;
-  readonly onTunnel: (delta: 1 | -1) => void;
+  /** An accepted tunnel opened (+1) or closed (-1). */
+  readonly onAccepted: (delta: 1 | -1) => void;
 }
 
-function refuse(stream: ServerHttp2Stream, err: Error, ctx: StreamContext, fields: object): void {
-  const status = statusOf(err);
-  const code = (err as { code?: string }).code ?? 'HBONE_INTERNAL';
-  if (status === 401 || status === 503)
-    ctx.log.debug({ ...fields, status, code, reason: err.message }, 'hbone CONNECT refused');
-  else ctx.refusals.refuse(code, err.message, { ...fields, status }, 'hbone CONNECT refused');
-  if (!stream.destroyed && !stream.headersSent)
-    stream.respond({ [h2.HTTP2_HEADER_STATUS]: status }, { endStream: true });
-}
-
-function gone(stream: ServerHttp2Stream): boolean {
-  return stream.destroyed || stream.closed;
-}
-
-export async function handleConnect(
+export function handleConnect(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   peer: PeerInfo,
   ctx: StreamContext,
-): Promise<void> {
-  stream.on('error', ignoreError); // outcomes are reported below; a late reset is not a crash
-  const early = () => ctx.onEarlyReset();
-  stream.once('close', early);
+): void {
+  stream.on('error', ignoreError); // outcomes are the taker's; a late reset is not a crash
   const fields = { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) };
-  // Our refusal ends the stream: its close is then not the client's early reset.
-  const refuseWith = (err: Error, target?: string) => {
-    stream.off('close', early);
-    refuse(stream, err, ctx, target === undefined ? fields : { ...fields, target });
-  };
 
   const method = headers[h2.HTTP2_HEADER_METHOD];
   if (method !== 'CONNECT') {
-    return refuseWith(new MethodNotAllowedError(`method ${method} is not CONNECT`));
+    return void answerRefusal(
+      stream,
+      new MethodNotAllowedError(`method ${method} is not CONNECT`),
+      ctx,
+      fields,
+    );
   }
   const headerBytes = headerListSize(headers);
   if (headerBytes > ctx.maxHeaderListBytes) {
-    return refuseWith(
+    return void answerRefusal(
+      stream,
       new BadRequestError(`header list of ${headerBytes} bytes exceeds ${ctx.maxHeaderListBytes}`),
+      ctx,
+      fields,
     );
   }
   const authority = String(headers[h2.HTTP2_HEADER_AUTHORITY] ?? '');
@@ -126,76 +109,110 @@ export async function handleConnect(
       ? `:authority ${authority} is not the dialed address ${peer.dialedIp}`
       : undefined;
   if (bad || !target) {
-    return refuseWith(new BadRequestError(bad ?? 'bad :authority'));
+    return void answerRefusal(stream, new BadRequestError(bad ?? 'bad :authority'), ctx, fields);
   }
-
-  const tunnel: InboundTunnel = {
-    peerIdentity: peer.peerIdentity,
-    peerAddress: peer.peerAddress,
-    localIdentity: peer.localIdentity,
-    target,
-    metadata: parseMetadata(headers),
-  };
-  let decision: InboundDecision;
+  const tunnel = new Incoming(stream, peer, target, parseMetadata(headers), ctx, authority);
+  let handed: void | Promise<void>;
   try {
-    decision = await ctx.handler(tunnel);
+    handed = ctx.onTunnel(tunnel);
   } catch (err) {
-    ctx.log.error({ ...fields, err: errorMessage(err) }, 'hbone handler threw');
-    return refuseWith(new ServerInternalError('handler failed', { cause: err }));
+    return void tunnel.failed(err);
   }
-  if (!decision.allow) {
-    return refuseWith(new TunnelDeniedError(decision.reason), authority);
-  }
-  const report = once(decision.onClose);
-  if (gone(stream))
-    return report({ failure: new Error('client reset the stream before the answer') });
-
-  const upstreamAddr = decision.upstream ?? target;
-  const upstream = ctx.connectUpstream(upstreamAddr, tunnel);
-  const timer = setTimeout(
-    () => upstream.destroy(new Error(`connect timed out after ${ctx.upstreamConnectTimeoutMs} ms`)),
-    ctx.upstreamConnectTimeoutMs,
-  );
-  timer.unref();
-  const abandon = () => upstream.destroy(); // client gave up while we were connecting
-  stream.once('close', abandon);
-  upstream.once('error', (err: NodeJS.ErrnoException) => {
-    clearTimeout(timer);
-    stream.off('close', abandon);
-    const failure = new UpstreamFailedError(
-      `connect to ${formatSocketAddr(upstreamAddr)} failed: ${err.code ?? err.message}`,
-      { cause: err },
-    );
-    refuseWith(failure, authority);
-    report({ failure });
-  });
-  upstream.once('connect', () => {
-    clearTimeout(timer);
-    stream.off('close', abandon);
-    stream.off('close', early);
-    upstream.removeAllListeners('error');
-    if (gone(stream)) {
-      upstream.destroy();
-      return report({ failure: new Error('client reset the stream before the answer') });
-    }
-    stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
-    carry(upstream, stream, ctx, report);
-  });
+  if (handed) handed.catch((err: unknown) => tunnel.failed(err));
 }
 
-/** The open tunnel. A function of its own so that what lives as long as the tunnel holds
- *  only these (not handleConnect's scope: headers, fields, timers). */
-function carry(
-  upstream: Socket,
+/** The signal of a tunnel that was answered: nothing is waiting on it any more. */
+const ANSWERED = new AbortController().signal;
+
+class Incoming implements IncomingTunnel {
+  readonly peerIdentity: SpiffeId;
+  readonly peerAddress: SocketAddr;
+  readonly localIdentity: SpiffeId;
+  /** Dropped once answered: an open tunnel keeps no controller. */
+  #abort: AbortController | undefined = new AbortController();
+  #answered = false;
+
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    peer: PeerInfo,
+    readonly target: SocketAddr,
+    readonly metadata: TunnelMetadata,
+    readonly ctx: StreamContext,
+    readonly authority: string,
+  ) {
+    this.peerIdentity = peer.peerIdentity;
+    this.peerAddress = peer.peerAddress;
+    this.localIdentity = peer.localIdentity;
+    stream.once('close', this.#early);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort?.signal ?? ANSWERED;
+  }
+
+  // The stream closed before our answer: the client cancelled (or its connection died).
+  readonly #early = () => {
+    this.#abort?.abort();
+    this.ctx.onEarlyReset();
+  };
+
+  #answer(): boolean {
+    if (this.#answered) return false;
+    this.#answered = true;
+    this.stream.off('close', this.#early);
+    this.#abort = undefined;
+    return !this.stream.destroyed && !this.stream.closed;
+  }
+
+  refuse(err: TunnelRefusal): void {
+    if (!this.#answer()) return;
+    answerRefusal(this.stream, err, this.ctx, {
+      peer: this.peerIdentity.toString(),
+      from: formatSocketAddr(this.peerAddress),
+      target: this.authority,
+    });
+  }
+
+  accept(): ServerHttp2Stream {
+    const first = !this.#answered;
+    if (!this.#answer())
+      throw new ConnectFailedError(
+        first ? 'the client reset the stream before the answer' : 'the tunnel was already answered',
+      );
+    const stream = this.stream;
+    stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
+    this.ctx.onAccepted(1);
+    stream.once('close', () => this.ctx.onAccepted(-1));
+    return stream;
+  }
+
+  /** The taker threw before answering: a bug on this server, answered 500 and logged. */
+  failed(err: unknown): void {
+    if (this.#answered) {
+      this.ctx.log.error({ err: errorMessage(err) }, 'hbone tunnel taker threw after answering');
+      return;
+    }
+    this.ctx.log.error(
+      { peer: this.peerIdentity.toString(), err: errorMessage(err) },
+      'hbone tunnel taker threw',
+    );
+    this.refuse(new ServerInternalError('tunnel handling failed', { cause: err }));
+  }
+}
+
+function answerRefusal(
   stream: ServerHttp2Stream,
+  err: Error,
   ctx: StreamContext,
-  report: (outcome: TunnelOutcome) => void,
+  fields: object,
 ): void {
-  ctx.onTunnel(1);
-  splice(upstream, stream, (result) => {
-    ctx.onTunnel(-1);
-    report(result);
-  });
+  const status = statusOf(err);
+  const code = (err as { code?: string }).code ?? 'HBONE_INTERNAL';
+  if (status === 401 || status === 503)
+    ctx.log.debug({ ...fields, status, code, reason: err.message }, 'hbone CONNECT refused');
+  else ctx.refusals.refuse(code, err.message, { ...fields, status }, 'hbone CONNECT refused');
+  if (!stream.destroyed && !stream.headersSent)
+    stream.respond({ [h2.HTTP2_HEADER_STATUS]: status }, { endStream: true });
 }
 
 function headerListSize(headers: IncomingHttpHeaders): number {
@@ -205,13 +222,4 @@ function headerListSize(headers: IncomingHttpHeaders): number {
       size += name.length + String(v).length + 32;
   }
   return size;
-}
-
-function once<T>(fn: ((arg: T) => void) | undefined): (arg: T) => void {
-  let called = false;
-  return (arg) => {
-    if (called) return;
-    called = true;
-    fn?.(arg);
-  };
 }

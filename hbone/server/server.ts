@@ -1,6 +1,8 @@
 // The HBONE server: a TCP listener whose connections are admitted by admission.ts (mTLS,
 // every refusal logged with its reason) and then become HTTP/2 sessions whose CONNECT
-// streams are handled by connect.ts.
+// streams are checked by connect.ts and handed to `onTunnel` as IncomingTunnels: the server
+// never decides, dials or splices (the agent does, agent/proxy/inbound.ts; forward.ts is the
+// plain gateway for the library's own users).
 //
 // Invariants:
 // - an admitted connection is in `sessions` until its HTTP/2 session closes; a session
@@ -24,23 +26,18 @@ import { keepalive } from '../keepalive.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
 import { resetTunnel } from '../splice.js';
 import { Admission, type SelectIdentity } from './admission.js';
-import {
-  type ConnectHandler,
-  defaultConnector,
-  handleConnect,
-  type PeerInfo,
-  type StreamContext,
-  type UpstreamConnector,
-} from './connect.js';
+import { handleConnect, type PeerInfo, type StreamContext, type TunnelSink } from './connect.js';
+import { forwardTunnel } from './forward.js';
 import { Refusals } from './refusals.js';
 import { ResetBudget } from './reset-budget.js';
 
 export interface HboneServerOptions {
   readonly certificates: CertificateSource;
   readonly selectIdentity: SelectIdentity;
-  readonly handler: ConnectHandler;
+  /** Takes each CONNECT that passed the protocol checks, to refuse or accept it (default:
+   *  forward.ts, connect to the target and splice). */
+  readonly onTunnel?: TunnelSink;
   readonly logger: Logger;
-  readonly connectUpstream?: UpstreamConnector;
   /** From accept to a verified TLS session. */
   readonly handshakeTimeoutMs?: number;
   /** From admission to the client's HTTP/2 preface (its SETTINGS). */
@@ -54,7 +51,6 @@ export interface HboneServerOptions {
   readonly keepaliveTimeoutMs?: number;
   /** Close a session that has had no stream for this long (longer than the client's 5 min). */
   readonly idleTimeoutMs?: number;
-  readonly upstreamConnectTimeoutMs?: number;
   /** Per connection; ztunnel's server allows 200 (its clients use 100). */
   readonly maxConcurrentStreams?: number;
   readonly maxConnections?: number;
@@ -106,14 +102,12 @@ export class HboneServer {
     );
     this.net.maxConnections = opts.maxConnections ?? 16_384;
     this.streamContext = {
-      handler: opts.handler,
-      connectUpstream: opts.connectUpstream ?? defaultConnector,
-      upstreamConnectTimeoutMs: opts.upstreamConnectTimeoutMs ?? 10_000,
+      onTunnel: opts.onTunnel ?? ((tunnel) => void forwardTunnel(tunnel)),
       maxHeaderListBytes: opts.maxHeaderListBytes ?? 16 * 1024,
       log: this.log,
       refusals: this.refusals,
       onEarlyReset: () => {},
-      onTunnel: (d) => {
+      onAccepted: (d) => {
         this.tunnels += d;
       },
     };
@@ -251,7 +245,7 @@ export class HboneServer {
         open.delete(stream);
         if (open.size === 0 && !session.closed) armIdle();
       });
-      void handleConnect(stream, headers, peer, ctx);
+      handleConnect(stream, headers, peer, ctx);
     });
     session.on('error', (err) => this.log.debug({ err: err.message }, 'hbone session error'));
     session.once('close', () => {

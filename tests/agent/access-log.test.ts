@@ -7,39 +7,48 @@ import {
   type AccessLogLevel,
   type ConnectionFields,
   ConnectionRecord,
+  type Transfer,
 } from '../../agent/observe/record.js';
+import { ConnectionFailure } from '../../agent/outcome.js';
 
-function record(fields: ConnectionFields) {
+/** Runs one connection's path through a record; what the record wrote, and what the client
+ *  was refused with. */
+async function record(fields: ConnectionFields, path: (r: ConnectionRecord) => Promise<Transfer>) {
   const out: { line: Record<string, unknown>; level: AccessLogLevel | undefined }[] = [];
-  const r = new ConnectionRecord(fields, new AgentMetrics(), {
-    write: (line, level) => out.push({ line, level }),
-  });
-  return { r, out };
+  const refused: ConnectionFailure[] = [];
+  await ConnectionRecord.run(
+    fields,
+    new AgentMetrics(),
+    { write: (line, level) => out.push({ line, level }) },
+    path,
+    (f) => refused.push(f),
+  );
+  return { out, refused };
 }
 
 t.test('outbound through HBONE: dst.addr dialed, dst.hbone_addr the target', async (t) => {
-  const { r, out } = record({
-    direction: 'outbound',
-    src: {
-      addr: '10.0.1.5:40000',
-      workload: 'web-1',
-      namespace: 'shop',
-      identity: 'spiffe://cluster.local/ns/shop/sa/web',
+  const { out } = await record(
+    {
+      direction: 'outbound',
+      src: {
+        addr: '10.0.1.5:40000',
+        workload: 'web-1',
+        namespace: 'shop',
+        identity: 'spiffe://cluster.local/ns/shop/sa/web',
+      },
+      dst: {
+        addr: '10.0.2.7:9080',
+        hboneAddr: '10.0.2.7:15008',
+        workload: 'reviews-1',
+        namespace: 'shop',
+        identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
+        service: 'reviews.shop.svc.cluster.local',
+      },
+      security: 'mutual_tls',
     },
-    dst: {
-      addr: '10.0.2.7:9080',
-      hboneAddr: '10.0.2.7:15008',
-      workload: 'reviews-1',
-      namespace: 'shop',
-      identity: 'spiffe://cluster.local/ns/shop/sa/reviews',
-      service: 'reviews.shop.svc.cluster.local',
-    },
-    security: 'mutual_tls',
-  });
-  r.bytesSent = 100; // from the client
-  r.bytesReceived = 2000; // back to it
-  r.finish();
-  r.finish();
+    // 100 bytes from the client, 2000 back to it.
+    async () => ({ sent: 100, received: 2000, error: undefined }),
+  );
   t.equal(out.length, 1, 'one line per connection');
   const { line, level } = out[0]!;
   t.equal(level, 'info');
@@ -54,19 +63,22 @@ t.test('outbound through HBONE: dst.addr dialed, dst.hbone_addr the target', asy
 });
 
 t.test('inbound: bytes from the server side; a failure at error level with its text', async (t) => {
-  const { r, out } = record({
-    direction: 'inbound',
-    src: { addr: '10.0.1.5:40000', identity: 'spiffe://cluster.local/ns/shop/sa/web' },
-    dst: { addr: '10.0.2.7:9080', hboneAddr: '10.0.2.7:15008' },
-    security: 'mutual_tls',
-    verdict: 'deny',
-    policy: 'shop/deny-web',
-    reason: 'DENY policy shop/deny-web rule 0 matched',
-  });
-  r.bytesSent = 7;
-  r.bytesReceived = 3;
-  r.fail('DENY', 'denied by policy shop/deny-web');
-  r.finish();
+  const { out } = await record(
+    {
+      direction: 'inbound',
+      src: { addr: '10.0.1.5:40000', identity: 'spiffe://cluster.local/ns/shop/sa/web' },
+      dst: { addr: '10.0.2.7:9080', hboneAddr: '10.0.2.7:15008' },
+      security: 'mutual_tls',
+      verdict: 'deny',
+      policy: 'shop/deny-web',
+      reason: 'DENY policy shop/deny-web rule 0 matched',
+    },
+    // Closed by a policy change after it carried bytes.
+    async (r) => {
+      r.fail('DENY', 'denied by policy shop/deny-web');
+      return { sent: 7, received: 3, error: new Error('reset') };
+    },
+  );
   const { line, level } = out[0]!;
   t.equal(level, 'error');
   t.equal(line['error'], 'denied by policy shop/deny-web', "ztunnel's error: the text");
@@ -80,14 +92,18 @@ t.test('inbound: bytes from the server side; a failure at error level with its t
 });
 
 t.test('plaintext: direction inbound, no identities, no hbone address', async (t) => {
-  const { r, out } = record({
-    direction: 'inbound_plaintext',
-    src: { addr: '10.0.9.9:5000', identity: 'spiffe://cluster.local/ns/x/sa/claimed' },
-    dst: { addr: '10.0.2.7:8080', workload: 'web-2', namespace: 'strict' },
-    security: 'none',
-  });
-  r.fail('SELF_CALL', 'a loop');
-  r.finish();
+  const { out, refused } = await record(
+    {
+      direction: 'inbound_plaintext',
+      src: { addr: '10.0.9.9:5000', identity: 'spiffe://cluster.local/ns/x/sa/claimed' },
+      dst: { addr: '10.0.2.7:8080', workload: 'web-2', namespace: 'strict' },
+      security: 'none',
+    },
+    async () => {
+      throw new ConnectionFailure('SELF_CALL', 'a loop');
+    },
+  );
+  t.equal(refused[0]?.code, 'SELF_CALL', 'the client is refused with the failure');
   const { line } = out[0]!;
   t.equal(line['direction'], 'inbound');
   t.equal(line['security'], 'none');

@@ -24,10 +24,13 @@ t.test('publishes every few seconds without a scrape, and stops when none is ope
 t.test('bounded: past the bound, a connection is counted at close only, exactly', async (t) => {
   const metrics = new AgentMetrics({ maxLiveConnections: 2 });
   t.teardown(() => metrics.close());
-  const records: ConnectionRecord[] = [];
+  let close!: () => void;
+  const closing = new Promise<void>((r) => {
+    close = r;
+  });
   let moved = 0;
-  for (let i = 0; i < 3; i++) {
-    const r = new ConnectionRecord(
+  const connections = [0, 1, 2].map((i) =>
+    ConnectionRecord.run(
       {
         direction: 'outbound',
         src: { addr: `10.0.0.${i}:1` },
@@ -36,20 +39,21 @@ t.test('bounded: past the bound, a connection is counted at close only, exactly'
       },
       metrics,
       { write: () => {} },
-    );
-    r.watch(() => ({ sent: moved, received: 2 * moved }));
-    records.push(r);
-  }
+      async (r) => {
+        r.watch(() => ({ sent: moved, received: 2 * moved }));
+        await closing;
+        return { sent: 1500, received: 3000, error: undefined };
+      },
+      () => {},
+    ),
+  );
   t.equal(metrics.liveConnections, 2, 'the third is not tracked');
   moved = 1000;
   const open = tcpCounters(await metrics.registry.metrics(), { reporter: 'source' });
   t.equal(open.received, 2000, 'the two tracked ones published at scrape');
   t.equal(open.sent, 4000);
-  for (const r of records) {
-    r.bytesSent = 1500;
-    r.bytesReceived = 3000;
-    r.finish();
-  }
+  close();
+  await Promise.all(connections);
   const closed = tcpCounters(await metrics.registry.metrics(), { reporter: 'source' });
   t.same(closed, { received: 4500, sent: 9000, closed: 3 }, 'the rest at close: totals exact');
   t.equal(metrics.liveConnections, 0);

@@ -82,7 +82,6 @@ export async function startServer(
     {
       certificates: pki.certs,
       selectIdentity: () => ({ identity: SERVER_ID }),
-      handler: () => ({ allow: true }),
       logger: log.logger,
       ...overrides,
     },

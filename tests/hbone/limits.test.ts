@@ -2,6 +2,8 @@
 // mTLS): rapid-reset floods, oversized headers, concurrent stream caps, idle sessions.
 import { constants as h2 } from 'node:http2';
 import t from 'tap';
+import { TunnelDeniedError } from '../../hbone/errors.js';
+import { forwardTunnel } from '../../hbone/server/forward.js';
 import {
   deferred,
   fixture,
@@ -20,9 +22,9 @@ t.test('a rapid-reset flood closes the flooding connection and bounds upstream w
   let handled = 0;
   const { backend, server, via, log, open } = await fixture(t, pki, {
     server: {
-      handler: () => {
+      onTunnel: (tunnel) => {
         handled++;
-        return { allow: true };
+        void forwardTunnel(tunnel);
       },
     },
   });
@@ -61,9 +63,9 @@ t.test('oversized headers are refused before the handler runs', async (t) => {
   let handled = 0;
   const { server, via } = await startServer(pki, {
     maxHeaderListBytes: 4096,
-    handler: () => {
+    onTunnel: (tunnel) => {
       handled++;
-      return { allow: true };
+      void forwardTunnel(tunnel);
     },
   });
   t.teardown(() => server.close(0));
@@ -92,11 +94,11 @@ t.test('the server caps concurrent streams per connection', async (t) => {
   let peak = 0;
   const { server, via } = await startServer(pki, {
     maxConcurrentStreams: 5,
-    handler: async () => {
+    onTunnel: async (tunnel) => {
       peak = Math.max(peak, ++inFlight);
       await release.promise;
       inFlight--;
-      return { allow: false, reason: 'test' };
+      tunnel.refuse(new TunnelDeniedError('test'));
     },
   });
   t.teardown(() => server.close(0));

@@ -11,6 +11,8 @@ import {
   IdentityUnavailableError,
   TlsFailureError,
 } from '../../hbone/errors.js';
+import type { IncomingTunnel } from '../../hbone/server/connect.js';
+import { forwardTunnel } from '../../hbone/server/forward.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import {
   CLIENT_ID,
@@ -33,19 +35,19 @@ function refusals(lines: Array<Record<string, unknown>>) {
   return lines.filter((l) => l['msg'] === 'hbone connection refused');
 }
 
-/** A server whose handler counts calls: a refused connection must never reach it. */
+/** A server that counts the tunnels handed over: a refused connection must never reach it. */
 function counting() {
   const calls = { n: 0 };
-  const handler = () => {
+  const onTunnel = (tunnel: IncomingTunnel) => {
     calls.n++;
-    return { allow: true } as const;
+    void forwardTunnel(tunnel);
   };
-  return { calls, handler };
+  return { calls, onTunnel };
 }
 
 t.test('the client refuses a server that presents an unexpected identity', async (t) => {
-  const { calls, handler } = counting();
-  const { open } = await fixture(t, pki, { server: { handler } });
+  const { calls, onTunnel } = counting();
+  const { open } = await fixture(t, pki, { server: { onTunnel } });
   const err = await open({ expectedIdentities: [OTHER_ID] }).catch((e: unknown) => e);
   t.type(err, IdentityMismatchError);
   t.match((err as Error).message, /presented spiffe:\/\/cluster.local\/ns\/default\/sa\/server/);
@@ -103,9 +105,9 @@ const badClients: Array<{
 
 for (const bad of badClients) {
   t.test(`the server refuses ${bad.name} and logs why`, async (t) => {
-    const { calls, handler } = counting();
+    const { calls, onTunnel } = counting();
     const { server, log, open } = await fixture(t, pki, {
-      server: { handler },
+      server: { onTunnel },
       client: { certificates: await bad.make() },
     });
     const err = await open({ sourceIdentity: bad.id }).catch((e: unknown) => e);

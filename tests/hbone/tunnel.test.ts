@@ -6,7 +6,8 @@ import { connect as netConnect } from 'node:net';
 import t from 'tap';
 import { socketAddr } from '../../hbone/address.js';
 import { OpenAbortedError, TunnelDeniedError, UpstreamFailedError } from '../../hbone/errors.js';
-import type { InboundTunnel } from '../../hbone/server/connect.js';
+import type { IncomingTunnel } from '../../hbone/server/connect.js';
+import { forwardTunnel } from '../../hbone/server/forward.js';
 import { sniForDestination } from '../../hbone/sni.js';
 import { splice } from '../../hbone/splice.js';
 import {
@@ -145,8 +146,10 @@ t.test('upstream refused: the client gets a typed 503 within 100 ms', async (t) 
 t.test('deny -> 401, bad authority -> 400, non-CONNECT -> 405', async (t) => {
   const { server, via, open } = await fixture(t, pki, {
     server: {
-      handler: (tun) =>
-        tun.target.port === 9 ? { allow: false, reason: 'policy says no' } : { allow: true },
+      onTunnel: (tun) =>
+        tun.target.port === 9
+          ? tun.refuse(new TunnelDeniedError('policy says no'))
+          : void forwardTunnel(tun),
       selectIdentity: () => ({ identity: SERVER_ID, destinationIp: LOOPBACK }),
     },
   });
@@ -182,7 +185,7 @@ t.test('deny -> 401, bad authority -> 400, non-CONNECT -> 405', async (t) => {
 });
 
 t.test('metadata headers reach the handler; SNI selects the certificate', async (t) => {
-  const seen: InboundTunnel[] = [];
+  const seen: IncomingTunnel[] = [];
   const sniSeen: string[] = [];
   const f = await fixture(t, pki, {
     server: {
@@ -192,10 +195,10 @@ t.test('metadata headers reach the handler; SNI selects the certificate', async 
         sniSeen.push(req.destinationIp);
         return { identity: SERVER_ID };
       },
-      handler: (tun) => {
+      onTunnel: (tun) => {
         seen.push(tun);
         // 198.18.0.10 is only a label in :authority and SNI; the bytes go to the loopback backend.
-        return { allow: true, upstream: f.backend.addr };
+        void forwardTunnel(tun, { upstream: f.backend.addr });
       },
     },
   });
@@ -245,9 +248,9 @@ t.test('open() can be aborted while connecting and while waiting for the answer'
   const answer = deferred<void>();
   const { backend, server, client, open } = await fixture(t, pki, {
     server: {
-      handler: async () => {
+      onTunnel: async (tun) => {
         await answer.promise;
-        return { allow: true };
+        void forwardTunnel(tun);
       },
     },
     client: { connectTimeoutMs: 300 },

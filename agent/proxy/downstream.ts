@@ -1,0 +1,169 @@
+// The client side of a proxied connection, whatever it came in on: an HBONE tunnel waiting
+// for its answer (inbound 15008), or a TCP socket (capture 15001, plaintext 15006, SOCKS5
+// 15080). The connection's path (inbound.ts, outbound.ts, local-pod.ts) reads the same for
+// all of them: it refuses the downstream with a failure, or connects an upstream and lets
+// the downstream carry it: answer (200, a SOCKS5 reply, or nothing for a captured socket),
+// then bytes both ways until both sides are closed, tracked for draining and published
+// while open.
+import type { Http2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import {
+  formatSocketAddr,
+  type IncomingTunnel,
+  resetTunnel,
+  type SpliceResult,
+  splice,
+} from '../../hbone/index.js';
+import type { AgentContext } from '../context.js';
+import type { ConnectionRecord, Transfer } from '../observe/record.js';
+import { ConnectionFailure, tunnelRefusalOf } from '../outcome.js';
+import { joinSockets } from './pipe.js';
+
+export interface Downstream {
+  /** Aborted when the client goes away before it was answered. */
+  readonly signal: AbortSignal;
+  /** Answers the failure (an HBONE status, a SOCKS5 reply, or a reset). */
+  refuse(failure: ConnectionFailure): void;
+  /** Answers success and joins the client to `upstream` until both are closed. Throws
+   *  CONNECTION_RESET (and closes `upstream`) when the client has already gone. */
+  carry(record: ConnectionRecord, upstream: Socket): Promise<Transfer>;
+}
+
+/** The signal of a client that was answered: nothing is waiting on it any more. */
+const ANSWERED = new AbortController().signal;
+
+const clientGone = (what: string) =>
+  new ConnectionFailure('CONNECTION_RESET', `the client closed before the ${what} was attached`);
+
+/** An inbound HBONE tunnel: the upstream is the local pod. */
+export function tunnelDownstream(ctx: AgentContext, tunnel: IncomingTunnel): Downstream {
+  return {
+    signal: tunnel.signal,
+    refuse: (f) => tunnel.refuse(tunnelRefusalOf(f, formatSocketAddr(tunnel.target))),
+    carry(record, upstream) {
+      let stream: Http2Stream;
+      try {
+        stream = tunnel.accept();
+      } catch (err) {
+        upstream.destroy();
+        throw new ConnectionFailure('CONNECTION_RESET', (err as Error).message, { cause: err });
+      }
+      // Live bytes from the pod socket's counters, the ones splice() reports at the end.
+      record.watch(() => ({ sent: upstream.bytesWritten, received: upstream.bytesRead }));
+      const untrack = ctx.drain.track({ destroy: () => upstream.resetAndDestroy() });
+      return spliced(upstream, stream, untrack, (r) => ({
+        sent: r.bytesStreamToSocket,
+        received: r.bytesSocketToStream,
+        error: r.error,
+      }));
+    },
+  };
+}
+
+/** What a SOCKS5 client is told: the reply for a failure, and success (after which any early
+ *  data read with the request is the application's). */
+export interface SocketAnswer {
+  refused(failure: ConnectionFailure): void;
+  succeeded(): void;
+}
+
+/** A client TCP socket, paused until it is carried. `answer` is SOCKS5's; a captured
+ *  socket is answered by its data flowing, and refused with a reset (as ztunnel does). */
+export class ClientSocket implements Downstream {
+  readonly #ctx: AgentContext;
+  readonly #socket: Socket;
+  readonly #answer: SocketAnswer | undefined;
+  /** Dropped once answered: an open connection keeps no controller. */
+  #abort: AbortController | undefined = new AbortController();
+  readonly #gone = () => this.#abort?.abort();
+
+  constructor(ctx: AgentContext, socket: Socket, answer?: SocketAnswer) {
+    this.#ctx = ctx;
+    this.#socket = socket;
+    this.#answer = answer;
+    socket.once('close', this.#gone);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort?.signal ?? ANSWERED;
+  }
+
+  refuse(failure: ConnectionFailure): void {
+    this.#socket.off('close', this.#gone);
+    this.#abort = undefined;
+    if (this.#socket.destroyed) return;
+    if (this.#answer) this.#answer.refused(failure);
+    else this.#socket.resetAndDestroy();
+  }
+
+  /** Joined to a plain TCP upstream (passthrough, a local pod). */
+  carry(record: ConnectionRecord, upstream: Socket): Promise<Transfer> {
+    const client = this.#socket;
+    if (!this.#attach()) {
+      upstream.resetAndDestroy();
+      throw clientGone('connection');
+    }
+    // Live bytes from the counters joinSockets() reports at the end, less a SOCKS5 reply.
+    const written = client.bytesWritten;
+    record.watch(() => ({
+      sent: upstream.bytesWritten,
+      received: client.bytesWritten - written,
+    }));
+    const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+    return new Promise((resolve) => {
+      joinSockets(client, upstream, (r) => {
+        untrack();
+        resolve({ sent: r.aToB, received: r.bToA - written, error: r.error });
+      });
+      client.resume();
+    });
+  }
+
+  /** Joined to an HBONE tunnel opened for it. */
+  carryTunnel(record: ConnectionRecord, stream: Http2Stream): Promise<Transfer> {
+    const client = this.#socket;
+    if (!this.#attach()) {
+      resetTunnel(stream);
+      throw clientGone('tunnel');
+    }
+    // What the SOCKS5 handshake moved is not the application's; early data read with the
+    // request and unshifted back is.
+    const base = { read: client.bytesRead - client.readableLength, written: client.bytesWritten };
+    record.watch(() => ({
+      sent: client.bytesRead - base.read,
+      received: client.bytesWritten - base.written,
+    }));
+    const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+    const done = spliced(client, stream, untrack, (r) => ({
+      sent: r.bytesSocketToStream - base.read,
+      received: r.bytesStreamToSocket - base.written,
+      error: r.error,
+    }));
+    client.resume();
+    return done;
+  }
+
+  /** Answers success; false when the client has already gone. */
+  #attach(): boolean {
+    this.#socket.off('close', this.#gone);
+    const gone = this.#socket.destroyed || this.#abort?.signal.aborted !== false;
+    this.#abort = undefined;
+    if (gone) return false;
+    this.#answer?.succeeded();
+    return true;
+  }
+}
+
+function spliced(
+  socket: Socket,
+  stream: Http2Stream,
+  untrack: () => void,
+  transfer: (r: SpliceResult) => Transfer,
+): Promise<Transfer> {
+  return new Promise((resolve) => {
+    splice(socket, stream, (r) => {
+      untrack();
+      resolve(transfer(r));
+    });
+  });
+}
