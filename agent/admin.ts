@@ -3,6 +3,7 @@
 // (/healthz/ready; 15021, ztunnel src/readiness/server.rs). Plain HTTP, small bounded
 // answers; nothing here can change routing or policy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { HostPort } from '../lib/address.js';
 import { errorMessage } from '../lib/errors.js';
 import {
   applyLogLevels,
@@ -11,7 +12,6 @@ import {
   type LogLevelSpec,
   parseLogLevels,
 } from '../lib/logger.js';
-import type { HostPort } from './config.js';
 import { BindError, closeServer } from './proxy/listener.js';
 
 export interface AdminHooks {

@@ -3,13 +3,13 @@
 // and a valid certificate for every local identity. Inputs are explicit (STYLE.md §7-9).
 import { networkInterfaces } from 'node:os';
 import { HboneClient } from '../hbone/index.js';
-import { canonicalHost } from '../lib/ip.js';
+import { canonical, formatAddr, type HostPort } from '../lib/address.js';
 import type { Logger } from '../lib/logger.js';
 import type { MeshSource } from '../mesh/source.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { AdminServers } from './admin.js';
 import { type CertificateFetcher, CertManager } from './certs/cert-manager.js';
-import { type AgentConfig, formatHostPort, type HostPort } from './config.js';
+import type { AgentConfig } from './config.js';
 import type { AgentContext, OriginalDestination } from './context.js';
 import { Drain } from './drain.js';
 import { MTUN_VERSION } from './observe/build.js';
@@ -225,11 +225,11 @@ export class Agent {
   addressesForLog(): Record<string, string | string[] | undefined> {
     const a = this.addresses();
     return {
-      inbound: formatHostPort(a.inbound),
-      inboundPlaintext: a.inboundPlaintext && formatHostPort(a.inboundPlaintext),
-      outbound: a.outbound && formatHostPort(a.outbound),
-      socks5: a.socks5 && formatHostPort(a.socks5),
-      http: a.admin.map(formatHostPort),
+      inbound: formatAddr(a.inbound),
+      inboundPlaintext: a.inboundPlaintext && formatAddr(a.inboundPlaintext),
+      outbound: a.outbound && formatAddr(a.outbound),
+      socks5: a.socks5 && formatAddr(a.socks5),
+      http: a.admin.map(formatAddr),
     };
   }
 
@@ -322,7 +322,7 @@ function ownAddresses(config: AgentConfig): Set<string> {
     // The wildcard itself too: route() reads it as "every loopback address" (127/8 is not
     // listed by the interfaces, yet 127.0.0.2 reaches a 0.0.0.0 listener).
     for (const h of host === '0.0.0.0' || host === '::' ? [host, ...local] : [host])
-      set.add(formatHostPort({ host: canonicalHost(h), port })); // route() compares canonically
+      set.add(formatAddr({ host: canonical(h) ?? h, port })); // route() compares canonically
   };
   for (const p of [config.outboundPort, config.inboundPort, config.inboundPlaintextPort])
     add(config.listenIp, p);

@@ -1,17 +1,19 @@
-// The agent's configuration: one typed, frozen tree, built from flags by cli/agent.ts and
-// passed down explicitly. Units are in the names.
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
-
-export function formatHostPort(at: HostPort): string {
-  return at.host.includes(':') ? `[${at.host}]:${at.port}` : `${at.host}:${at.port}`;
-}
+// The agent's configuration: one typed tree, deep-frozen, built from flags by cli/agent.ts
+// and passed down explicitly. Units are in the names.
+import type { HostPort } from '../lib/address.js';
+import type { LogLevel } from '../lib/logger.js';
+import type { MeshChoice } from '../mesh/open.js';
+import type { RedirectMode } from './capture/index.js';
 
 export interface AgentConfig {
   readonly node: string;
-  readonly meshPaths: readonly string[];
+  /** The level the agent starts with (admin /logging changes it at run time). */
+  readonly logLevel: LogLevel;
+  /** Who installs the capture rules: this agent (`iptables`), or nobody/a script (`none`). */
+  readonly redirect: RedirectMode;
+  /** Where the mesh model comes from (mesh/open.ts opens it). An agent made in-process is
+   *  handed its source; this then only describes it. */
+  readonly mesh: MeshChoice;
   readonly trustDomain: string;
   readonly clusterDomain: string;
   readonly rootNamespace: string;
@@ -58,7 +60,6 @@ export interface AgentConfig {
 
 export const AGENT_DEFAULTS = Object.freeze({
   trustDomain: 'cluster.local',
-  clusterDomain: 'cluster.local',
   rootNamespace: 'istio-system',
   listenIp: '0.0.0.0',
   outboundPort: 15001,

@@ -4,19 +4,19 @@
 // tunnels. Bounded in time and count; every process is stopped at the end.
 // Usage: node --import tsx bench/agent-pair.ts --help
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { socks5Connect } from '../lib/socks5-client.js';
 import { numberArgs } from './lib/args.js';
 import {
   bulk,
-  bulkParallel,
+  bulkStreams,
   type Connector,
+  idleConnections,
   median,
-  percentile,
   roundTrips,
   startTarget,
+  tcpConnector,
 } from './lib/load.js';
 import { cpuSeconds, mtun, type Proc, rssKiB } from './lib/procs.js';
 import { benchAgentArgs, CLIENT_POD, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
@@ -66,45 +66,21 @@ async function main() {
         { host: SERVER_POD, port: 9080 },
         { localAddress: CLIENT_POD },
       );
-    const direct: Connector = () =>
-      new Promise<Socket>((resolve, reject) => {
-        const s = connect(
-          { host: SERVER_POD, port: 9080, localAddress: CLIENT_POD, allowHalfOpen: true },
-          () => resolve(s),
-        );
-        s.once('error', reject);
-      });
+    const direct = tcpConnector(SERVER_POD, 9080, CLIENT_POD);
     // Warm up (certificates, pooled HBONE connection).
     for (let i = 0; i < 50; i++) await roundTrips(viaMesh, 5, 2);
 
     // Memory first, on fresh agents (bulk transfers would leave their buffers in the RSS).
     const idleA = rssKiB(a.child.pid!);
     const idleB = rssKiB(b.child.pid!);
-    const open: Socket[] = [];
-    for (let i = 0; i < TUNNELS; i++) {
-      const s = await viaMesh();
-      s.write('x');
-      open.push(s);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-    const loadedA = rssKiB(a.child.pid!);
-    const loadedB = rssKiB(b.child.pid!);
-    // All of them still answer.
-    let answered = 0;
-    await Promise.all(
-      open.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.once('data', () => {
-              answered++;
-              resolve();
-            });
-            s.write('y');
-            setTimeout(resolve, 5_000).unref();
-          }),
-      ),
-    );
-    for (const s of open) s.destroy();
+    let loadedA = idleA;
+    let loadedB = idleB;
+    // Each answers once opened, and again after the reading.
+    const idle = await idleConnections(viaMesh, TUNNELS, 120, async () => {
+      loadedA = rssKiB(a.child.pid!);
+      loadedB = rssKiB(b.child.pid!);
+    });
+    const tunnels = Math.max(1, idle.opened);
 
     const rows: Record<string, number[]> = {
       directGbps: [],
@@ -119,21 +95,20 @@ async function main() {
     let meshCpu = 0;
     let meshBytes = 0;
     for (let r = 0; r < ROUNDS; r++) {
-      rows['directGbps']!.push(await bulk(direct, 4 * 2 ** 30, SECONDS));
+      rows['directGbps']!.push((await bulk(direct, 4 * 2 ** 30, SECONDS)).gbps);
       const cpu0 = cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!);
-      const t0 = performance.now();
       const g = await bulk(viaMesh, 4 * 2 ** 30, SECONDS);
-      meshBytes += (g * 1e9 * ((performance.now() - t0) / 1000)) / 8;
+      meshBytes += g.bytes;
       meshCpu += cpuSeconds(a.child.pid!) + cpuSeconds(b.child.pid!) - cpu0;
-      rows['meshGbps']!.push(g);
-      rows['direct8']!.push(await bulkParallel(direct, 8, 2 ** 30, SECONDS));
-      rows['mesh8']!.push(await bulkParallel(viaMesh, 8, 2 ** 30, SECONDS));
-      const dl = (await roundTrips(direct, 3000, SECONDS)).sort((x, y) => x - y);
-      const ml = (await roundTrips(viaMesh, 3000, SECONDS)).sort((x, y) => x - y);
-      rows['directP50']!.push(percentile(dl, 50));
-      rows['directP99']!.push(percentile(dl, 99));
-      rows['meshP50']!.push(percentile(ml, 50));
-      rows['meshP99']!.push(percentile(ml, 99));
+      rows['meshGbps']!.push(g.gbps);
+      rows['direct8']!.push((await bulkStreams(direct, 8, 2 ** 30, SECONDS)).gbps);
+      rows['mesh8']!.push((await bulkStreams(viaMesh, 8, 2 ** 30, SECONDS)).gbps);
+      const dl = await roundTrips(direct, 3000, SECONDS);
+      const ml = await roundTrips(viaMesh, 3000, SECONDS);
+      rows['directP50']!.push(dl.p50Us);
+      rows['directP99']!.push(dl.p99Us);
+      rows['meshP50']!.push(ml.p50Us);
+      rows['meshP99']!.push(ml.p99Us);
     }
     const med = (k: string) => median(rows[k]!);
 
@@ -154,7 +129,7 @@ async function main() {
       `agent CPU          ${f(meshCpu / (meshBytes / 1e9))} CPU-seconds per GB (both agents)`,
     );
     console.log(
-      `${TUNNELS} open tunnels  node-a RSS ${f(idleA / 1024, 1)} → ${f(loadedA / 1024, 1)} MiB (${f((loadedA - idleA) / TUNNELS, 1)} KiB/tunnel); node-b ${f(idleB / 1024, 1)} → ${f(loadedB / 1024, 1)} MiB (${f((loadedB - idleB) / TUNNELS, 1)} KiB/tunnel); ${answered}/${TUNNELS} answered`,
+      `${idle.opened} open tunnels  node-a RSS ${f(idleA / 1024, 1)} → ${f(loadedA / 1024, 1)} MiB (${f((loadedA - idleA) / tunnels, 1)} KiB/tunnel); node-b ${f(idleB / 1024, 1)} → ${f(loadedB / 1024, 1)} MiB (${f((loadedB - idleB) / tunnels, 1)} KiB/tunnel); ${idle.answered}/${TUNNELS} answered`,
     );
   } finally {
     await Promise.all(procs.map((p) => p.stop()));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createRoot, generateP256, issueLeaf } from '../ca/pki.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { ECDSA_SHA256, x509 } from '../identity/x509.js';
-import { MTUN_CLI } from '../tests/helpers/process.js';
+import { MTUN_CLI } from '../testkit/process.js';
 import { numberArgs } from './lib/args.js';
 import { spawnProc } from './lib/procs.js';
 

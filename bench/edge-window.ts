@@ -17,9 +17,9 @@ import type { MapSummary } from '../agent/observe/map-summary.js';
 import type { ConnectionFields } from '../agent/observe/record.js';
 import { socks5Connect } from '../lib/socks5-client.js';
 import { numberArgs } from './lib/args.js';
+import { idleConnections, untilAnswering } from './lib/load.js';
 import { mtun, type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { benchAgentArgs, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
-import { idleConnections, untilAnswering } from './suite/workloads.js';
 
 const { connections: N, agents: withAgents } = numberArgs(
   'usage: node --expose-gc --import tsx bench/edge-window.ts [options]\n\nThe mesh map edge window at N connections: in two real agents (RSS, heap, /edges) and alone (heap).',

@@ -13,10 +13,9 @@ import type { Http2Tuning } from '../hbone/settings.js';
 import { numberArgs } from './lib/args.js';
 import {
   bulk,
-  bulkParallel,
+  bulkStreams,
   type Connector,
   median,
-  percentile,
   roundTrips,
   startTarget,
   tcpConnector,
@@ -128,11 +127,11 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const [i, e] of entries.entries()) {
     // One warm-up round trip per connection type opens pooled connections and JITs paths.
     await roundTrips(e.connect, 50, SECONDS);
-    results[i]!.gbps.push(await bulk(e.connect, BYTES, SECONDS));
-    results[i]!.par.push(await bulkParallel(e.connect, PARALLEL, BYTES / PARALLEL, SECONDS));
-    const lat = (await roundTrips(e.connect, TRIPS, SECONDS)).sort((a, b) => a - b);
-    results[i]!.p50.push(percentile(lat, 50));
-    results[i]!.p99.push(percentile(lat, 99));
+    results[i]!.gbps.push((await bulk(e.connect, BYTES, SECONDS)).gbps);
+    results[i]!.par.push((await bulkStreams(e.connect, PARALLEL, BYTES / PARALLEL, SECONDS)).gbps);
+    const lat = await roundTrips(e.connect, TRIPS, SECONDS);
+    results[i]!.p50.push(lat.p50Us);
+    results[i]!.p99.push(lat.p99Us);
   }
   process.stdout.write(`round ${round + 1}/${ROUNDS} done\n`);
 }

@@ -19,7 +19,13 @@ import { cannotRunNetns, netnsConfigs } from './suite/netns.js';
 import { PEERS } from './suite/peers.js';
 import type { RunResult } from './suite/report.js';
 import { writeReport } from './suite/report-files.js';
-import { type Config, type Hooks, type Params, runConfigs } from './suite/runner.js';
+import {
+  type Config,
+  type Hooks,
+  type Params,
+  type RunContext,
+  runConfigs,
+} from './suite/runner.js';
 
 const CONFIGS = ['direct', 'mtun', 'mtun-w2', ...PEERS] as const;
 const USAGE = `usage: npm run bench [-- options]
@@ -101,29 +107,26 @@ async function main(): Promise<void> {
     progress('snapshot of the build');
     result.build = describeBuild();
     const root = await snapshotBuild(dir);
+    const ctx: RunContext = {
+      dir,
+      params: P,
+      want,
+      profileDir: values.profile,
+      // Loopback starts its agents once, before the rounds, from dist/ itself; netns restarts
+      // them between rounds, from the snapshot.
+      root: values.netns ? root : undefined,
+      procs: all,
+      result,
+      progress,
+    };
     let configs: Config[];
     let hooks: Hooks = {};
     if (values.netns) {
-      const n = await netnsConfigs(
-        dir,
-        want,
-        { profile: values.profile, root },
-        all,
-        result,
-        progress,
-      );
-      ({ configs, hooks, close } = n);
+      ({ configs, hooks, close } = await netnsConfigs(ctx));
     } else {
-      configs = await loopbackConfigs(
-        dir,
-        want,
-        { profile: values.profile },
-        all,
-        result,
-        progress,
-      );
+      configs = await loopbackConfigs(ctx);
     }
-    await runConfigs(configs, P, result, progress, hooks);
+    await runConfigs(ctx, configs, hooks);
     result.elapsedSeconds = (Date.now() - t0) / 1000;
     progress('done');
     progress.done();

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { MapServer } from '../cli/map/server.js';
-import { terminate, track } from '../tests/helpers/process.js';
+import { terminate, track } from '../testkit/process.js';
 import { numberArgs } from './lib/args.js';
 import { syntheticAgent, syntheticSummary } from './lib/map-synthetic.js';
 

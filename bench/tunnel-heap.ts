@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { freePortBlock } from '../lib/free-ports.js';
 import { socks5Connect } from '../lib/socks5-client.js';
 import { numberArgs } from './lib/args.js';
+import { idleConnections, untilAnswering } from './lib/load.js';
 import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
-import { idleConnections, untilAnswering } from './suite/workloads.js';
 
 const { tunnels: N, top: TOP } = numberArgs(
   'usage: node --import tsx bench/tunnel-heap.ts [options]\n\nHeap per idle tunnel in each agent, by constructor, from V8 heap snapshots.',

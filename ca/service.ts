@@ -3,10 +3,9 @@
 // (files or the Kubernetes API, watched), the issuer and the HTTPS server.
 import { ConfigError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { FileMeshSource } from '../mesh/file-source.js';
 import type { KubeApi } from '../mesh/kube/http.js';
 import { CA_RESOURCES } from '../mesh/kube/resources.js';
-import { KubeMeshSource } from '../mesh/kube/source.js';
+import { openMeshSource } from '../mesh/open.js';
 import type { MeshSource } from '../mesh/source.js';
 import { type NodeAuthenticator, TokensFileAuthenticator } from './auth/authenticator.js';
 import { TokenReviewAuthenticator } from './auth/token-review.js';
@@ -85,11 +84,13 @@ export async function startCa(
           serviceAccounts: config.auth.serviceAccounts,
         })
       : new TokensFileAuthenticator(await NodeTokens.load(config.tokensFile));
-  const meshLogger = logger.child({ module: 'mesh' });
-  const mesh: MeshSource =
+  // Only what node authorization reads: who runs where, in which namespace.
+  const mesh = await openMeshSource(
     config.meshSource === 'kubernetes'
-      ? await KubeMeshSource.open({ api: deps.kube!, logger: meshLogger, resources: CA_RESOURCES })
-      : await FileMeshSource.open({ paths: config.meshPaths, logger: meshLogger });
+      ? { kind: 'kubernetes', api: deps.kube!, resources: CA_RESOURCES }
+      : { kind: 'files', paths: config.meshPaths },
+    { logger: logger.child({ module: 'mesh' }) },
+  );
   try {
     const authority = await loadAuthority(config, logger, deps);
     const metrics = new CaMetrics();

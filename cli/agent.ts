@@ -12,28 +12,25 @@ import {
   startNodeRedirect,
   startRedirect,
 } from '../agent/capture/index.js';
-import { AGENT_DEFAULTS, type AgentConfig, type HostPort } from '../agent/config.js';
+import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { tuneMallocAndLog } from '../agent/malloc-tune.js';
 import { CaClient } from '../ca/client.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
+import type { HostPort } from '../lib/address.js';
 import { parseDurationMs } from '../lib/duration.js';
 import { ConfigError, errorMessage } from '../lib/errors.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { IN_CLUSTER } from '../mesh/kube/config.js';
-import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
-import { kubeAccessFromFlags, Problems, parseHostPort } from './args.js';
+import { deepFreeze } from '../lib/freeze.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../lib/logger.js';
+import { openMeshSource } from '../mesh/open.js';
+import type { MeshSource } from '../mesh/source.js';
+import { Problems, parseHostPort } from './args.js';
 import { installLastResort } from './last-resort.js';
+import { addMeshOptions, type MeshFlags, meshChoiceFromFlags } from './mesh-flags.js';
 import { runUntilSignal } from './signals.js';
 import { answerPrimary, servePrimary, workerConfig } from './workers.js';
 
-interface AgentFlags {
+export interface AgentFlags extends MeshFlags {
   node: string;
-  mesh?: string[];
-  meshSource: 'files' | 'kubernetes';
-  kubeconfig?: string;
-  kubeContext?: string;
-  kubeTokenFile: string;
-  kubeCaFile: string;
   ca: string;
   caTokenFile: string;
   caBundle: string;
@@ -52,7 +49,6 @@ interface AgentFlags {
   clusterId: string;
   workers: string;
   trustDomain: string;
-  clusterDomain: string;
   rootNamespace: string;
   drainPeriod: string;
   certTtl?: string;
@@ -63,7 +59,7 @@ interface AgentFlags {
   hardened?: boolean;
 }
 
-/** Every problem of the flags at once, each naming its flag. */
+/** Every problem of the flags at once, each naming its flag; the config deep-frozen. */
 export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
   const problems = new Problems();
   const attempt = <T>(fn: () => T): T | undefined => problems.attempt(fn);
@@ -109,7 +105,9 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
   const inboundPort = attempt(() => port(f.inbound, '--inbound'));
   const config = {
     node: f.node,
-    meshPaths: f.mesh ?? [],
+    logLevel: f.logLevel,
+    redirect: f.redirect,
+    mesh: attempt(() => meshChoiceFromFlags(f)),
     trustDomain: f.trustDomain,
     clusterDomain: f.clusterDomain,
     rootNamespace: f.rootNamespace,
@@ -143,7 +141,7 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     hardened: f.hardened === true,
   };
   problems.throwIfAny();
-  return Object.freeze(config) as AgentConfig;
+  return deepFreeze(config) as AgentConfig;
 }
 
 async function readText(file: string, flag: string): Promise<string> {
@@ -156,25 +154,26 @@ async function readText(file: string, flag: string): Promise<string> {
   }
 }
 
-export async function runAgent(
-  config: AgentConfig,
-  logLevel: LogLevel,
-  redirect: RedirectMode = 'none',
-  meshChoice: MeshChoice = { kind: 'files', paths: config.meshPaths },
-): Promise<void> {
-  const logger = createLogger({ level: logLevel, name: 'agent' });
+/** The mesh source the config names, for the agent and for the capture rules of a --workers
+ *  primary alike. */
+function openAgentMesh(config: AgentConfig, logger: Logger): Promise<MeshSource> {
+  return openMeshSource(config.mesh, {
+    logger: logger.child({ module: 'mesh' }),
+    clusterDomain: config.clusterDomain,
+  });
+}
+
+export async function runAgent(config: AgentConfig): Promise<void> {
+  const logger = createLogger({ level: config.logLevel, name: 'agent' });
   tuneMallocAndLog(logger);
-  const originalDestination = originalDestinationFor(redirect, logger);
+  const originalDestination = originalDestinationFor(config.redirect, logger);
   const bundle = await readText(config.ca.bundleFile, '--ca-bundle');
   if (!bundle.includes('-----BEGIN CERTIFICATE-----'))
     throw new ConfigError(`--ca-bundle ${config.ca.bundleFile}: expected PEM certificates`);
   // The token is re-read at every CA request: projected service-account tokens rotate.
   const token = async () => (await readText(config.ca.tokenFile, '--ca-token-file')).trim();
   await token();
-  const mesh = await openMeshSource(meshChoice, {
-    logger: logger.child({ module: 'mesh' }),
-    clusterDomain: config.clusterDomain,
-  });
+  const mesh = await openAgentMesh(config, logger);
   // Until the signal handler exists, a stop asked for (by /quitquitquit or the last resort)
   // is remembered and carried out as soon as it does.
   let stopAsked = false;
@@ -205,7 +204,7 @@ export async function runAgent(
   // Rules only once every listener is bound; with --workers the primary keeps them.
   const rules = cluster.isWorker
     ? undefined
-    : await startRedirect(redirect, agent.ctx.state, config, logger).catch(async (err) => {
+    : await startRedirect(agent.ctx.state, config, logger).catch(async (err) => {
         await agent.close(0);
         await mesh.close();
         throw err;
@@ -230,28 +229,17 @@ export async function runAgent(
 
 export function registerAgent(program: Command): void {
   const d = AGENT_DEFAULTS;
-  program
+  const cmd = program
     .command('agent')
     .description(
       "run the node agent: capture this node's pods' TCP, tunnel it over HBONE with their identities, enforce policy inbound",
     )
-    .requiredOption('--node <name>', 'this node (pods with spec.nodeName = NAME are local)')
-    .option(
-      '--mesh <path...>',
-      'mesh YAML file(s) or directory (Pods, Services, Nodes, Namespaces, policies); watched (--mesh-source files)',
-    )
-    .addOption(
-      new Option(
-        '--mesh-source <source>',
-        'where the mesh model comes from: --mesh files, or the Kubernetes API (list/watch)',
-      )
-        .choices(['files', 'kubernetes'])
-        .default('files'),
-    )
-    .option('--kubeconfig <file>', 'Kubernetes API access (default: in-cluster service account)')
-    .option('--kube-context <name>', 'context of --kubeconfig (default: its current context)')
-    .option('--kube-token-file <file>', 'in-cluster service-account token', IN_CLUSTER.tokenFile)
-    .option('--kube-ca-file <file>', 'in-cluster API server CA', IN_CLUSTER.caFile)
+    .requiredOption('--node <name>', 'this node (pods with spec.nodeName = NAME are local)');
+  addMeshOptions(
+    cmd,
+    'mesh YAML file(s) or directory (Pods, Services, Nodes, Namespaces, policies); watched (--mesh-source files)',
+    'where the mesh model comes from: --mesh files, or the Kubernetes API (list/watch)',
+  )
     .requiredOption('--ca <url>', 'CA service URL, e.g. https://127.0.0.1:15012')
     .requiredOption(
       '--ca-token-file <file>',
@@ -300,11 +288,6 @@ export function registerAgent(program: Command): void {
     )
     .option('--workers <n>', 'processes sharing the listeners', String(d.workers))
     .option('--trust-domain <td>', 'SPIFFE trust domain', d.trustDomain)
-    .option(
-      '--cluster-domain <domain>',
-      'Kubernetes cluster domain of service names',
-      d.clusterDomain,
-    )
     .option('--root-namespace <ns>', 'Istio root namespace (mesh-wide policies)', d.rootNamespace)
     .option(
       '--drain-period <duration>',
@@ -336,41 +319,24 @@ export function registerAgent(program: Command): void {
     )
     .action(async (flags: AgentFlags) => {
       const config = agentConfigFromFlags(flags);
-      const meshChoice: MeshChoice =
-        flags.meshSource === 'kubernetes'
-          ? {
-              kind: 'kubernetes',
-              access: kubeAccessFromFlags(flags),
-            }
-          : { kind: 'files', paths: config.meshPaths };
-      if (config.workers > 1) return runWorkers(config, flags.logLevel, flags.redirect, meshChoice);
-      await runAgent(config, flags.logLevel, flags.redirect, meshChoice);
+      if (config.workers > 1) return runWorkers(config);
+      await runAgent(config);
     });
 }
 
 /** N processes with the same listeners; the kernel spreads accepted connections. */
-async function runWorkers(
-  config: AgentConfig,
-  logLevel: LogLevel,
-  redirect: RedirectMode,
-  meshChoice: MeshChoice,
-): Promise<void> {
+async function runWorkers(config: AgentConfig): Promise<void> {
   if (cluster.isWorker) {
-    await runAgent(workerConfig(config), logLevel, redirect, meshChoice);
+    await runAgent(workerConfig(config));
     // The IPC channel to the primary would keep this process alive after the drain.
     cluster.worker?.disconnect();
     return;
   }
-  const logger = createLogger({ level: logLevel, name: 'agent' });
-  originalDestinationFor(redirect, logger); // fail before forking when capture cannot work
+  const logger = createLogger({ level: config.logLevel, name: 'agent' });
+  originalDestinationFor(config.redirect, logger); // fail before forking when capture cannot work
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // Until the workers listen, captured connections are refused: closed, never around the mesh.
-  const rules = await startNodeRedirect(redirect, config, logger, () =>
-    openMeshSource(meshChoice, {
-      logger: logger.child({ module: 'mesh' }),
-      clusterDomain: config.clusterDomain,
-    }),
-  );
+  const rules = await startNodeRedirect(config, logger, () => openAgentMesh(config, logger));
   cluster.setupPrimary({ args: process.argv.slice(2) });
   for (let i = 0; i < config.workers; i++) cluster.fork();
   let stopping = false;

@@ -10,8 +10,10 @@ import type { OriginalDestination } from '../agent/context.js';
 import type { AccessLogSink } from '../agent/observe/record.js';
 import { CaClient } from '../ca/client.js';
 import { type RunningCa, startCa } from '../ca/service.js';
-import type { Logger } from '../lib/logger.js';
-import { FileMeshSource } from '../mesh/file-source.js';
+import { deepFreeze } from '../lib/freeze.js';
+import type { Logger, LogLevel } from '../lib/logger.js';
+import { openMeshSource } from '../mesh/open.js';
+import type { MeshSource } from '../mesh/source.js';
 
 export interface LocalNode {
   readonly name: string;
@@ -68,18 +70,15 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
     o.logger.child({ module: 'ca' }),
   );
   const agents = new Map<string, Agent>();
-  const sources = new Map<string, FileMeshSource>();
+  const sources = new Map<string, MeshSource>();
   try {
     for (const node of o.nodes) {
       const logger = o.logger.child({ node: node.name });
-      const mesh = await FileMeshSource.open({
-        paths: o.meshPaths,
-        logger: logger.child({ module: 'mesh' }),
-      });
-      sources.set(node.name, mesh);
-      const config: AgentConfig = Object.freeze({
+      const config: AgentConfig = deepFreeze({
         node: node.name,
-        meshPaths: o.meshPaths,
+        logLevel: logger.level as LogLevel,
+        redirect: 'none',
+        mesh: { kind: 'files', paths: [...o.meshPaths] },
         trustDomain: 'cluster.local',
         clusterDomain: 'cluster.local',
         rootNamespace: 'istio-system',
@@ -103,6 +102,11 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         refuseBypassedPlaintext: false,
         hardened: o.hardened ?? false,
       });
+      const mesh = await openMeshSource(config.mesh, {
+        logger: logger.child({ module: 'mesh' }),
+        clusterDomain: config.clusterDomain,
+      });
+      sources.set(node.name, mesh);
       const token = tokens.get(node.name)!;
       const agent = await Agent.create(config, {
         mesh,

@@ -4,24 +4,17 @@
 // going show up; or named one by one with --agent. Read-only: it only GETs admin `/edges`.
 import { type Command, Option } from 'commander';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { IN_CLUSTER } from '../mesh/kube/config.js';
-import { type MeshChoice, openMeshSource } from '../mesh/kube/open.js';
+import { openMeshSource } from '../mesh/open.js';
 import type { MeshSource } from '../mesh/source.js';
-import { kubeAccessFromFlags, Problems, parseHostPort } from './args.js';
+import { Problems, parseHostPort } from './args.js';
 import { MapServer } from './map/server.js';
+import { addMeshOptions, type MeshFlags, meshChoiceFromFlags } from './mesh-flags.js';
 import { runUntilSignal } from './signals.js';
 
-interface MapFlags {
+interface MapFlags extends MeshFlags {
   listen: string;
   agent?: string[];
-  mesh?: string[];
-  meshSource: 'files' | 'kubernetes';
   adminPort: string;
-  clusterDomain: string;
-  kubeconfig?: string;
-  kubeContext?: string;
-  kubeTokenFile: string;
-  kubeCaFile: string;
   logLevel: LogLevel;
 }
 
@@ -35,7 +28,7 @@ export function agentUrls(mesh: MeshSource, adminPort: number): string[] {
 }
 
 export function registerMap(program: Command): void {
-  program
+  const cmd = program
     .command('map')
     .description(
       "serve the live mesh map page: workloads, who talks to whom, identities, mTLS, policy verdicts (from the agents' admin /edges)",
@@ -44,26 +37,17 @@ export function registerMap(program: Command): void {
     .option(
       '--agent <url...>',
       'admin URL of an agent, e.g. http://10.0.0.5:15000 (instead of finding them from the mesh)',
-    )
-    .option('--mesh <path...>', 'mesh YAML file(s) or directory: the nodes whose agents are asked')
-    .addOption(
-      new Option(
-        '--mesh-source <source>',
-        'where the nodes come from: --mesh files, or the Kubernetes API',
-      )
-        .choices(['files', 'kubernetes'])
-        .default('files'),
-    )
+    );
+  addMeshOptions(
+    cmd,
+    'mesh YAML file(s) or directory: the nodes whose agents are asked',
+    'where the nodes come from: --mesh files, or the Kubernetes API',
+  )
     .option(
       '--admin-port <n>',
       "the agents' admin port on their node's InternalIP (agents must listen there: --admin 0.0.0.0:15000)",
       '15000',
     )
-    .option('--cluster-domain <domain>', 'cluster DNS domain', 'cluster.local')
-    .option('--kubeconfig <file>', 'Kubernetes API access (default: in-cluster service account)')
-    .option('--kube-context <name>', 'context of --kubeconfig (default: its current context)')
-    .option('--kube-token-file <file>', 'in-cluster service-account token', IN_CLUSTER.tokenFile)
-    .option('--kube-ca-file <file>', 'in-cluster API server CA', IN_CLUSTER.caFile)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .action(async (f: MapFlags) => {
       const problems = new Problems();
@@ -87,11 +71,7 @@ export function registerMap(program: Command): void {
       const logger = createLogger({ level: f.logLevel, name: 'map' });
       let mesh: MeshSource | undefined;
       if (fromMesh) {
-        const choice: MeshChoice =
-          f.meshSource === 'files'
-            ? { kind: 'files', paths: f.mesh ?? [] }
-            : { kind: 'kubernetes', access: kubeAccessFromFlags(f), resources: ['nodes'] };
-        mesh = await openMeshSource(choice, {
+        mesh = await openMeshSource(meshChoiceFromFlags(f, ['nodes']), {
           logger: logger.child({ module: 'mesh' }),
           clusterDomain: f.clusterDomain,
         });

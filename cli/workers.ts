@@ -8,6 +8,7 @@ import { AdminServers } from '../agent/admin.js';
 import type { Agent } from '../agent/agent.js';
 import type { AgentConfig } from '../agent/config.js';
 import { errorMessage } from '../lib/errors.js';
+import { deepFreeze } from '../lib/freeze.js';
 import { applyLogLevels, type Logger, parseLogLevels } from '../lib/logger.js';
 
 const STATUS = 'mtun:status';
@@ -20,9 +21,10 @@ interface StatusReply {
   readonly dump: unknown;
 }
 
-/** The configuration a worker runs with: the primary serves the HTTP endpoints. */
+/** The configuration a worker runs with: the primary's, but the primary serves the HTTP
+ *  endpoints. */
 export function workerConfig(config: AgentConfig): AgentConfig {
-  return Object.freeze({ ...config, admin: undefined, metrics: undefined, readiness: undefined });
+  return deepFreeze({ ...config, admin: undefined, metrics: undefined, readiness: undefined });
 }
 
 /** In a worker: answer the primary's status and logging requests. */

@@ -1,4 +1,5 @@
-// Runs an external program (openssl, curl, ...) and returns its output; never a shell.
+// Runs an external program (openssl, curl, ip, ...) to its end and returns its exit code and
+// output; never a shell. A non-zero exit is a result here, not an error.
 import { execFile } from 'node:child_process';
 
 export function run(

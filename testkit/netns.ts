@@ -1,16 +1,17 @@
-// Network namespaces for root-only tests: unique names per test process
-// (`mtunt-<pid>-<tag>`), processes started inside them tracked by pid, and a teardown that
-// runs in t.teardown, on process exit and on SIGTERM/SIGINT (tap's timeout), so nothing is
-// left behind even when a test crashes. Leftovers of dead test processes (SIGKILL) are
-// swept by the next run. Only loopback and 198.18.0.0/15 inside these namespaces are used.
+// Network namespaces for the root-only tests and the benchmark's netns mode: unique names
+// per process (`mtunt-<pid>-<tag>`), processes started inside them tracked by pid, and a
+// teardown that runs in t.teardown, on process exit and on SIGTERM/SIGINT (tap's timeout,
+// the benchmark's time limit), so nothing is left behind even when a run crashes. Leftovers
+// of dead processes (SIGKILL) are swept by the next run. Only loopback and 198.18.0.0/15
+// inside these namespaces are used.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { run } from '../helpers/exec.js';
+import { run } from './exec.js';
 
 const PREFIX = 'mtunt-';
 const TOOLS = ['ip', 'iptables', 'iptables-save', 'iptables-restore'];
 
-/** Why these tests cannot run here, or undefined when they can (root, Linux, tools). */
+/** Why namespaces cannot be used here, or undefined when they can (root, Linux, tools). */
 export function cannotRun(extraTools: readonly string[] = []): string | undefined {
   if (process.platform !== 'linux') return `needs Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0)
@@ -35,7 +36,7 @@ export function savedRules(save: string): string[] {
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
 }
 
-/** Deletes namespaces left by test processes that no longer run, and the processes in them. */
+/** Deletes namespaces left by processes that no longer run, and the processes in them. */
 export function sweepLeftovers(): void {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of list.split('\n')) {

@@ -1,8 +1,8 @@
-// Child processes whose output a test (or a benchmark) waits on: stdout and stderr kept
-// together, bounded, and polled for a line. No process-wide handlers here: bench/lib/procs.ts
-// adds killing every child on exit, which a tap test must not inherit.
+// Child processes whose output a test or a benchmark waits on: stdout and stderr kept
+// together, bounded, and polled for a line; the CLI run from its sources. No process-wide
+// handlers here: bench/lib/procs.ts adds killing every child on exit, which a tap test must
+// not inherit.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Test } from 'tap';
 
 /** Runs the CLI from its sources, as the tests do: `node ...MTUN_CLI <subcommand> ...`. */
 export const MTUN_CLI = ['--import', 'tsx', 'cli/main.ts'];
@@ -51,7 +51,7 @@ export function track(child: ChildProcess, label: string): Tracked {
 }
 
 /** `mtun <args>` from the sources, killed at the test's teardown. */
-export function startMtun(t: Test, args: string[]): Tracked {
+export function startMtun(t: { teardown(fn: () => unknown): void }, args: string[]): Tracked {
   const child = spawn(process.execPath, [...MTUN_CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,73 +2,30 @@
 // every pod is a namespace with one veth to its node, a /32 address and a default route to
 // the node's gateway address, which sits on every node-side veth. The nodes, a host
 // outside the mesh and the control plane (the CA) share one L2 segment (a bridge in its
-// own namespace). Everything is in 198.18.0.0/15; the Service VIP 198.19.0.10 is routed
-// nowhere: only the agents know it (no kube-proxy).
+// own namespace). Everything is in 198.18.0.0/15. The pods are the caller's: the root-only
+// tests wire theirs (tests/namespaced/pods.ts), the benchmark its own
+// (bench/suite/netns-topology.ts).
 //
 //   fabric 198.18.0.0/24: node-1 .1, node-2 .2, ext .3, ctl .4
-//   node-1 pods 198.18.1.0/24 (gateway .1): client-1 .11 (mesh), peer-1 .12 (mesh), legacy-1 .13
-//   node-2 pods 198.18.2.0/24 (gateway .1): web-2 .11 (mesh), open-2 .12 (mesh), legacy-2 .13
+//   node-1 pods 198.18.1.0/24, node-2 pods 198.18.2.0/24 (gateway .1 on each node)
 import type { Netns } from './netns.js';
 
-export interface PodSpec {
-  readonly tag: string;
-  readonly name: string;
-  readonly namespace: string;
-  readonly serviceAccount: string;
-  readonly app: string;
-  readonly node: 'n1' | 'n2';
-  readonly ip: string;
-  readonly mesh: boolean;
-}
+/** The node namespaces' tags. */
+export const NODES = ['n1', 'n2'] as const;
+export type NodeTag = (typeof NODES)[number];
 
 export const NODE_IP = { n1: '198.18.0.1', n2: '198.18.0.2' } as const;
 /** The nodes' names in the mesh (spec.nodeName, --node). */
 export const NODE_NAME = { n1: 'node-1', n2: 'node-2' } as const;
 export const EXT_IP = '198.18.0.3';
 export const CTL_IP = '198.18.0.4';
-export const SERVICE_VIP = '198.19.0.10';
-const POD_NET = { n1: '198.18.1', n2: '198.18.2' } as const;
-
-export const PODS: readonly PodSpec[] = [
-  pod('client-1', 'apps', 'client', 'client', 'n1', 11, true),
-  pod('peer-1', 'strict', 'peer', 'peer', 'n1', 12, true),
-  pod('legacy-1', 'legacy', 'legacy', 'legacy', 'n1', 13, false),
-  pod('web-2', 'strict', 'web', 'web', 'n2', 11, true),
-  pod('open-2', 'open', 'open', 'open', 'n2', 12, true),
-  pod('legacy-2', 'legacy', 'legacy', 'legacy', 'n2', 13, false),
-];
-
-function pod(
-  name: string,
-  namespace: string,
-  serviceAccount: string,
-  app: string,
-  node: 'n1' | 'n2',
-  host: number,
-  mesh: boolean,
-): PodSpec {
-  return {
-    tag: name,
-    name,
-    namespace,
-    serviceAccount,
-    app,
-    node,
-    ip: `${POD_NET[node]}.${host}`,
-    mesh,
-  };
-}
-
-export function podByName(name: string): PodSpec {
-  const p = PODS.find((x) => x.name === name);
-  if (!p) throw new Error(`no pod ${name}`);
-  return p;
-}
+/** Each node's pod network (a /24; the node's gateway address is .1). */
+export const POD_NET = { n1: '198.18.1', n2: '198.18.2' } as const;
 
 /** Where a pod sits: its namespace tag, its node and its address (all the wiring needs). */
 export interface PodWiring {
   readonly tag: string;
-  readonly node: 'n1' | 'n2';
+  readonly node: NodeTag;
   readonly ip: string;
 }
 
@@ -79,11 +36,11 @@ export interface TopologyOptions {
   readonly podSysctls?: (pod: PodWiring) => readonly string[];
 }
 
-/** Builds every namespace, link, address and route, for these pods (default: the tests'
- *  pods; the benchmark suite wires its own). Throws naming the failed command. */
+/** Builds every namespace, link, address and route, for these pods. Throws naming the
+ *  failed command. */
 export async function buildTopology(
   ns: Netns,
-  pods: readonly PodWiring[] = PODS,
+  pods: readonly PodWiring[],
   opts: TopologyOptions = {},
 ): Promise<void> {
   const extra = opts.hosts ?? ['ext', 'ctl'];
@@ -161,47 +118,4 @@ export async function buildTopology(
     const tune = opts.podSysctls?.(p) ?? [];
     if (tune.length > 0) await sysctl(p.tag, ...tune);
   }
-}
-
-/** The mesh the CA and both agents read. No Node objects: agents dial podIP:15008, which
- *  the destination node's rules capture (the path that needs SO_ORIGINAL_DST inbound). */
-export function meshYaml(): string {
-  const docs = [
-    ns('apps', true),
-    ns('strict', true),
-    ns('open', true),
-    ns('legacy', false),
-    `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: strict}
-spec: {mtls: {mode: STRICT}}`,
-    `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: open}
-spec: {mtls: {mode: PERMISSIVE}}`,
-    `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-9090, namespace: strict}
-spec:
-  action: DENY
-  rules: [{to: [{operation: {ports: ["9090"]}}]}]`,
-    `apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: strict}
-spec: {clusterIP: ${SERVICE_VIP}, selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}`,
-    ...PODS.map(
-      (p) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${p.name}, namespace: ${p.namespace}, labels: {app: ${p.app}}}
-spec: {serviceAccountName: ${p.serviceAccount}, nodeName: ${NODE_NAME[p.node]}}
-status: {phase: Running, podIP: ${p.ip}}`,
-    ),
-  ];
-  return `${docs.join('\n---\n')}\n`;
-}
-
-function ns(name: string, ambient: boolean): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: ${name}${ambient ? ', labels: {istio.io/dataplane-mode: ambient}' : ''}}`;
 }

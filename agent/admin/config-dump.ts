@@ -202,10 +202,7 @@ export function buildConfigDump(inputs: DumpInputs): Record<string, unknown> {
     policies: policies.policies,
     certificates: certs.ztunnel,
     workloadState: workloadState(inputs),
-    config: {
-      ...config,
-      ca: { url: config.ca.url, certTtlSeconds: config.ca.certTtlSeconds },
-    },
+    config: configDump(config),
     mtun: {
       node: config.node,
       meshVersion: s.version,
@@ -226,4 +223,11 @@ export function buildConfigDump(inputs: DumpInputs): Record<string, unknown> {
       recentConnections: inputs.recent,
     },
   };
+}
+
+/** The configuration as the agent runs it, without the token file's path and without the
+ *  starting log level (the levels in force are `/logging`'s). */
+function configDump(config: AgentConfig): Record<string, unknown> {
+  const { logLevel: _startingLevel, ...rest } = config;
+  return { ...rest, ca: { url: config.ca.url, certTtlSeconds: config.ca.certTtlSeconds } };
 }

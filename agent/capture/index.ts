@@ -50,14 +50,14 @@ export interface RunningRedirect {
   close(): Promise<void>;
 }
 
-/** Starts the rule manager for `mode` over the agent's own state (undefined for none). */
+/** Starts the rule manager `config.redirect` names over the agent's own state (undefined for
+ *  none). */
 export async function startRedirect(
-  mode: RedirectMode,
   pods: LocalPods,
   config: AgentConfig,
   logger: Logger,
 ): Promise<RunningRedirect | undefined> {
-  if (mode === 'none') return undefined;
+  if (config.redirect === 'none') return undefined;
   return IptablesRedirect.start({
     pods,
     ports: capturePorts(config),
@@ -70,16 +70,15 @@ export async function startRedirect(
  *  files or the Kubernetes API; it opened the file source always, and with
  *  `--mesh-source kubernetes` failed for want of a file, issue 15). */
 export async function startNodeRedirect(
-  mode: RedirectMode,
   config: AgentConfig,
   logger: Logger,
   openMesh: () => Promise<MeshSource>,
 ): Promise<RunningRedirect | undefined> {
-  if (mode === 'none') return undefined;
+  if (config.redirect === 'none') return undefined;
   const mesh = await openMesh();
   const state = new AgentState(mesh, config.node, config.rootNamespace);
   try {
-    const rules = await startRedirect(mode, state, config, logger);
+    const rules = await startRedirect(state, config, logger);
     return {
       close: async () => {
         await rules?.close();

@@ -4,14 +4,15 @@
 // source is a mesh pod means that pod's node capture was bypassed (observe/bypass.ts): it
 // is counted and flagged, and refused with --refuse-bypassed-plaintext.
 import type { Socket } from 'node:net';
-import type { HostPort } from '../config.js';
+import type { HostPort } from '../../lib/address.js';
+import { formatAddr } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { isCaptureBypass } from '../observe/bypass.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { ConnectionFailure } from '../outcome.js';
 import { ClientSocket } from './downstream.js';
 import { decideInbound, verdictFields } from './inbound-decision.js';
-import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
+import { redirectedDestination, remotePeer, TcpListener } from './listener.js';
 import { toLocalPod } from './local-pod.js';
 
 export const InboundPlaintextListener = {
@@ -23,7 +24,9 @@ export const InboundPlaintextListener = {
  *  connection pins the mesh view). */
 function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
-  const peerIp = remoteIp(socket); // canonical (lib/ip.ts), as the mesh's addresses are
+  const peer = remotePeer(socket); // canonical, as the mesh's addresses are
+  if (!peer) return Promise.resolve(void socket.destroy()); // gone before we looked
+  const peerIp = peer.ip;
   const orig = redirectedDestination(ctx.originalDestination, socket);
   const view = ctx.state.current;
   const src = view.snapshot.workloadByIp(peerIp);
@@ -40,12 +43,12 @@ function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     {
       direction: 'inbound_plaintext',
       src: {
-        addr: `${peerIp}:${socket.remotePort}`,
+        addr: formatAddr(peer),
         workload: src?.meta.name,
         namespace: src?.meta.namespace,
       },
       dst: {
-        addr: orig ? `${orig.ip}:${orig.port}` : `${socket.localAddress}:${socket.localPort}`,
+        addr: orig ? formatAddr(orig) : `${socket.localAddress}:${socket.localPort}`,
         workload: verdict?.workload?.meta.name,
         namespace: verdict?.workload?.meta.namespace,
       },

@@ -10,7 +10,7 @@ import {
   type SelectIdentity,
   type ServerRoute,
 } from '../../hbone/index.js';
-import type { HostPort } from '../config.js';
+import type { HostPort } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { tunnelDownstream } from './downstream.js';

@@ -2,39 +2,41 @@
 // names the address on failure), `address()`, and a close that stops accepting; open
 // connections are the shared Drain's business.
 import { createServer, type Server, type Socket } from 'node:net';
+import {
+  formatAddr,
+  type HostPort,
+  type OriginalDst,
+  originalDst,
+  type PeerAddr,
+  peerAddr,
+} from '../../lib/address.js';
 import { MtunError } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
-import { canonicalHost } from '../../lib/ip.js';
-import { formatHostPort, type HostPort } from '../config.js';
 import type { OriginalDestination } from '../context.js';
 import type { Drain } from '../drain.js';
 
 export class BindError extends MtunError {
   constructor(what: string, at: HostPort, cause: Error) {
-    super('BIND_FAILED', `${what}: cannot listen on ${formatHostPort(at)}: ${cause.message}`, {
+    super('BIND_FAILED', `${what}: cannot listen on ${formatAddr(at)}: ${cause.message}`, {
       cause,
     });
   }
 }
 
-/** Where a captured connection was going, its IP in canonical form (lib/ip.ts); undefined
- *  when it was not redirected, including when the original destination is the listener
- *  itself: dialed directly, a loop (compared canonically: a dual-stack listener reports
- *  `::ffff:a.b.c.d` where the kernel's answer says a.b.c.d). */
+/** Where a captured connection was going (lib/address.ts: canonical, and undefined when it
+ *  was not redirected, including when the original destination is the listener itself:
+ *  dialed directly, a loop; a dual-stack listener reports `::ffff:a.b.c.d` where the
+ *  kernel's answer says a.b.c.d, and both are the same canonical address). */
 export function redirectedDestination(
   lookup: OriginalDestination | undefined,
   socket: Socket,
-): { ip: string; port: number } | undefined {
-  const found = lookup?.(socket);
-  if (!found) return undefined;
-  const orig = { ip: canonicalHost(found.ip), port: found.port };
-  const local = { ip: canonicalHost(socket.localAddress ?? ''), port: socket.localPort };
-  return orig.ip === local.ip && orig.port === local.port ? undefined : orig;
+): OriginalDst | undefined {
+  return originalDst(lookup?.(socket), socket);
 }
 
-/** The peer's IP in canonical form (lib/ip.ts), '' when the socket has none (closed). */
-export function remoteIp(socket: Socket): string {
-  return canonicalHost(socket.remoteAddress ?? '');
+/** The peer's address, canonical; undefined when the socket has none (already closed). */
+export function remotePeer(socket: Socket): PeerAddr | undefined {
+  return peerAddr(socket);
 }
 
 async function bindTcp(

@@ -2,11 +2,11 @@
 // the kernel's original destination. A connection that was not redirected (its original
 // destination is this listener itself) is a loop and is refused.
 import type { Socket } from 'node:net';
-import { canonicalHost } from '../../lib/ip.js';
-import type { HostPort } from '../config.js';
+import type { HostPort } from '../../lib/address.js';
+import { localAddr } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { ClientSocket } from './downstream.js';
-import { redirectedDestination, remoteIp, TcpListener } from './listener.js';
+import { redirectedDestination, remotePeer, TcpListener } from './listener.js';
 import { proxyOutbound } from './outbound.js';
 
 export const OutboundCaptureListener = {
@@ -16,16 +16,15 @@ export const OutboundCaptureListener = {
 
 function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
-  // Canonical addresses (lib/ip.ts), or a pod's other spelling would miss its lookups.
-  const orig = redirectedDestination(ctx.originalDestination, socket);
-  const ip = remoteIp(socket);
-  const dst = orig
-    ? { host: orig.ip, port: orig.port }
-    : { host: canonicalHost(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+  // Canonical addresses (lib/address.ts), or a pod's other spelling would miss its lookups.
+  const peer = remotePeer(socket);
+  // Not redirected: the listener itself was dialed, which route() refuses as a loop.
+  const dst = redirectedDestination(ctx.originalDestination, socket) ?? localAddr(socket);
+  if (!peer || !dst) return Promise.resolve(void socket.destroy()); // gone before we looked
   return proxyOutbound(
     ctx,
     new ClientSocket(ctx, socket),
-    { ip, port: socket.remotePort ?? 0, workload: ctx.state.current.localWorkload(ip) },
-    dst,
+    { ...peer, workload: ctx.state.current.localWorkload(peer.ip) },
+    { host: dst.ip, port: dst.port },
   );
 }

@@ -5,6 +5,7 @@
 // is answered is the downstream's (a reset for a captured socket, SOCKS5's reply hook).
 
 import { socketAddr } from '../../hbone/index.js';
+import type { PeerAddr } from '../../lib/address.js';
 import { dialTcp } from '../../lib/dial.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentContext } from '../context.js';
@@ -16,10 +17,8 @@ import { decideInbound, type InboundVerdict, verdictFields } from './inbound-dec
 import { toLocalPod } from './local-pod.js';
 import { type Destination, identityOf, type Route, route } from './route.js';
 
-export interface OutboundSource {
-  readonly ip: string;
-  readonly port: number;
-  /** The mesh pod on this node that opened the connection, if any. */
+/** The client: its (canonical) address, and the mesh pod on this node it is, if any. */
+export interface OutboundSource extends PeerAddr {
   readonly workload: Workload | undefined;
 }
 

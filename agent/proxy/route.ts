@@ -1,12 +1,11 @@
 // Decide, then do: where an outbound connection goes, as a plain record. Pure function of
 // (source, destination, mesh snapshot, agent settings, a random number); the I/O lives in
 // outbound.ts. Tested by tables.
-import { isIP, isIPv4 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { SpiffeId } from '../../identity/spiffe-id.js';
-import { canonicalHost } from '../../lib/ip.js';
+import { canonical, formatAddr, type Ip, type SocketAddr } from '../../lib/address.js';
 import type { MeshSnapshot } from '../../mesh/snapshot.js';
 import { qualifiedName, type Service, type Workload } from '../../mesh/types.js';
-import { formatHostPort } from '../config.js';
 
 export interface RouteSettings {
   readonly node: string;
@@ -16,14 +15,16 @@ export interface RouteSettings {
   readonly hbonePort: number;
   /** `pod`: dial the pod IP at hbonePort, no SNI (ztunnel); `node`: its node's agent, SNI. */
   readonly hboneDial: 'pod' | 'node';
-  /** Addresses of this agent's own listeners, as formatHostPort spells them (`ip:port`,
-   *  `[v6]:port`) with canonical IPs (lib/ip.ts): a connection to one of them is a loop.
+  /** Addresses of this agent's own listeners, as formatAddr spells them (`ip:port`,
+   *  `[v6]:port`) with canonical IPs (lib/address.ts): a connection to one is a loop.
    *  A wildcard (`0.0.0.0:p`, `[::]:p`) stands for every loopback address on port p. */
   readonly ownAddresses: ReadonlySet<string>;
 }
 
+/** What the client asked for: an IP literal in any spelling (a captured original
+ *  destination, a SOCKS5 address) or a host name (SOCKS5 domain). route() folds it to one
+ *  canonical SocketAddr before any lookup or comparison. */
 export interface Destination {
-  /** An IP literal or a host name (SOCKS5 domain). */
   readonly host: string;
   readonly port: number;
 }
@@ -32,9 +33,9 @@ export type Route =
   | {
       readonly kind: 'hbone';
       /** The pod address the tunnel asks for (HBONE :authority). */
-      readonly target: { readonly ip: string; readonly port: number };
+      readonly target: SocketAddr;
       /** Where the TLS connection goes: the pod's :15008, or its node's agent. */
-      readonly dial: { readonly ip: string; readonly port: number };
+      readonly dial: SocketAddr;
       /** Dialing a node address: the server picks the certificate by SNI. */
       readonly viaNode: boolean;
       readonly destination: Workload;
@@ -45,7 +46,7 @@ export type Route =
     }
   | {
       readonly kind: 'passthrough';
-      readonly target: { readonly ip: string; readonly port: number };
+      readonly target: SocketAddr;
       readonly service: Service | undefined;
       readonly destination: Workload | undefined;
     }
@@ -69,9 +70,10 @@ export function route(
 ): Route {
   // One canonical spelling (lib/ip.ts), the same as ownAddresses and the mesh's: any other
   // spelling of a pod (`::ffff:a.b.c.d`) or of our own listeners would slip past the lookups.
-  const host = canonicalHost(dst.host);
-  const hostKey = formatHostPort({ host, port: dst.port });
-  if (settings.ownAddresses.has(hostKey) || reachesWildcard(host, dst.port, settings)) {
+  const ip = canonical(dst.host);
+  const host: string = ip ?? dst.host;
+  const hostKey = ip ? formatAddr({ ip, port: dst.port }) : `${dst.host}:${dst.port}`;
+  if (ip && (settings.ownAddresses.has(hostKey) || reachesWildcard(ip, dst.port, settings))) {
     return {
       kind: 'refuse',
       code: 'SELF_CALL',
@@ -87,7 +89,7 @@ export function route(
     };
   }
   let service: Service | undefined;
-  if (isIP(host) === 0) {
+  if (!ip) {
     service = snapshot.serviceByHostname(qualify(host, settings.clusterDomain, sourceNamespace));
     if (!service)
       return {
@@ -96,13 +98,13 @@ export function route(
         reason: `${host} is not a known mesh service`,
       };
   } else {
-    const pod = snapshot.workloadByIp(host);
-    if (pod) return toWorkload(pod, host, dst.port, undefined, snapshot, settings);
-    service = snapshot.serviceByIp(host);
+    const pod = snapshot.workloadByIp(ip);
+    if (pod) return toWorkload(pod, ip, dst.port, undefined, snapshot, settings);
+    service = snapshot.serviceByIp(ip);
     if (!service)
       return {
         kind: 'passthrough',
-        target: { ip: host, port: dst.port },
+        target: { ip, port: dst.port },
         service: undefined,
         destination: undefined,
       };
@@ -116,12 +118,12 @@ export function route(
     };
   }
   // Candidates: ready pods of the service that can serve the target port.
-  const candidates: { pod: Workload; ip: string; port: number }[] = [];
+  const candidates: { pod: Workload; ip: Ip; port: number }[] = [];
   for (const pod of snapshot.endpointsOf(service)) {
-    const ip = pod.ips[0];
+    const podIp = canonical(pod.ips[0] ?? ''); // the mesh's IPs are canonical already (convert)
     const targetPort =
       typeof port.targetPort === 'number' ? port.targetPort : pod.namedPorts.get(port.targetPort);
-    if (pod.ready && ip && targetPort) candidates.push({ pod, ip, port: targetPort });
+    if (pod.ready && podIp && targetPort) candidates.push({ pod, ip: podIp, port: targetPort });
   }
   if (candidates.length === 0) {
     return {
@@ -136,7 +138,7 @@ export function route(
 
 function toWorkload(
   pod: Workload,
-  ip: string,
+  ip: Ip,
   port: number,
   service: Service | undefined,
   snapshot: MeshSnapshot,
@@ -144,7 +146,7 @@ function toWorkload(
 ): Route {
   if (!pod.inMesh) return { kind: 'passthrough', target: { ip, port }, service, destination: pod };
   const node = s.hboneDial === 'node' && pod.node ? snapshot.node(pod.node) : undefined;
-  const nodeIp = node?.addresses.find((a) => a.type === 'InternalIP')?.address;
+  const nodeIp = canonical(node?.addresses.find((a) => a.type === 'InternalIP')?.address ?? '');
   return {
     kind: 'hbone',
     target: { ip, port },
@@ -159,13 +161,10 @@ function toWorkload(
 
 /** A loopback destination reaches a listener bound to the wildcard on that port, whatever
  *  the loopback address (`127.0.0.2`), so such a listener is ours for all of 127/8 and ::1. */
-function reachesWildcard(host: string, port: number, s: RouteSettings): boolean {
-  const loopback = host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+function reachesWildcard(ip: Ip, port: number, s: RouteSettings): boolean {
+  const loopback = ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
   if (!loopback) return false;
-  return (
-    s.ownAddresses.has(formatHostPort({ host: '0.0.0.0', port })) ||
-    s.ownAddresses.has(formatHostPort({ host: '::', port }))
-  );
+  return s.ownAddresses.has(`0.0.0.0:${port}`) || s.ownAddresses.has(`[::]:${port}`);
 }
 
 /** `reviews` (in the caller's namespace) / `reviews.shop` / `reviews.shop.svc` → the

@@ -5,15 +5,16 @@
 // plain-TCP relay to any non-mesh address, the CA or another agent's admin port included),
 // unless --socks5-allow-non-pod-clients. Handshake bytes are bounded and timed.
 import type { Socket } from 'node:net';
+import type { HostPort } from '../../lib/address.js';
 import { RefusalLog } from '../../lib/refusal-log.js';
 import type { Workload } from '../../mesh/types.js';
-import type { AgentConfig, HostPort } from '../config.js';
+import type { AgentConfig } from '../config.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { ConnectionFailure, socksReplyOf } from '../outcome.js';
 import type { MeshView } from '../state.js';
 import { ClientSocket } from './downstream.js';
-import { remoteIp, TcpListener } from './listener.js';
+import { remotePeer, TcpListener } from './listener.js';
 import { proxyOutbound } from './outbound.js';
 import { parseGreeting, parseRequest, REPLY, reply } from './socks5-protocol.js';
 
@@ -90,8 +91,9 @@ async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): 
     socket.off('data', onData);
     socket.pause();
     const early = buf.subarray(step.consumed);
-    const ip = remoteIp(socket);
-    const port = socket.remotePort ?? 0;
+    const peer = remotePeer(socket);
+    if (!peer) return void socket.destroy(); // gone while we read its request
+    const { ip, port } = peer;
     // SOCKS5 is only the answer: a reply for the outcome, and early data given back to the
     // application once the connection is carried.
     const client = new ClientSocket(ctx, socket, {
@@ -109,7 +111,7 @@ async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): 
     void proxyOutbound(
       ctx,
       client,
-      { ip, port, workload: source.workload },
+      { ...peer, workload: source.workload },
       { host: step.target.host, port: step.target.port },
     );
   };

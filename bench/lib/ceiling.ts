@@ -17,7 +17,14 @@ import { fileURLToPath } from 'node:url';
 import { freePortBlock } from '../../lib/free-ports.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { startMtunPair } from '../suite/mtun-pair.js';
-import { bulk, type Connector, median, roundTrips, startTarget, tcpConnector } from './load.js';
+import {
+  bulk,
+  type Connector,
+  roundTrips,
+  startTarget,
+  tcpConnector,
+  untilAnswering,
+} from './load.js';
 import { cpuSeconds } from './procs.js';
 import type { PairRequest } from './tunnel-pairs.js';
 
@@ -111,30 +118,13 @@ async function startPairProcess(req: PairRequest, kids: ChildProcess[]): Promise
   return { via: tcpConnector('127.0.0.1', port), pids: () => [worker.pid!] };
 }
 
-/** The agents log at warn level: ready is when a tunnel answers (certificates issued,
- *  listeners bound), tried every 200 ms for at most `ms`. */
-async function untilAnswered(via: Connector, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      await roundTrips(via, 1, 2);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 async function measure(c: Running, o: CeilingOptions): Promise<Sample> {
   const cpu = () => c.pids().reduce((s, p) => s + cpuSeconds(p), 0);
   const cpu0 = cpu();
-  const t0 = performance.now();
-  const gbps = await bulk(c.via, o.bulkBytes, o.bulkSeconds);
-  const gb = (gbps * ((performance.now() - t0) / 1000)) / 8;
-  const cpuSecondsPerGB = (cpu() - cpu0) / gb;
-  const lat = (await roundTrips(c.via, o.trips, o.bulkSeconds * 2)).sort((a, b) => a - b);
-  return { gbps, cpuSecondsPerGB, rttP50Us: median(lat) };
+  const moved = await bulk(c.via, o.bulkBytes, o.bulkSeconds);
+  const cpuSecondsPerGB = (cpu() - cpu0) / (moved.bytes / 1e9);
+  const rtt = await roundTrips(c.via, o.trips, o.bulkSeconds * 2);
+  return { gbps: moved.gbps, cpuSecondsPerGB, rttP50Us: rtt.p50Us };
 }
 
 /** Starts the three configurations, runs `rounds` interleaved rounds, stops everything. */
@@ -163,7 +153,9 @@ export async function measureCeiling(
         pids: () => started.agents.map((a) => a.child.pid!),
       },
     };
-    await untilAnswered(configs.mtun.via, 60_000);
+    // The agents log at warn level: ready is when a tunnel answers (certificates issued,
+    // listeners bound).
+    await untilAnswering(configs.mtun.via, 60_000);
     const open: Socket[] = [];
     for (let i = 0; i < (o.tunnelsBefore ?? 0); i++) {
       const s = await configs.mtun.via();

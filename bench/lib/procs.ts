@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MTUN_CLI, type Tracked, track } from '../../tests/helpers/process.js';
+import { MTUN_CLI, type Tracked, track } from '../../testkit/process.js';
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -39,7 +39,7 @@ export function mtun(
     : spawnProc(cmd[0]!, cmd.slice(1), where);
 }
 
-/** Any process, with its output kept (tests/helpers/process.ts) for `waitFor`, killed when we exit.
+/** Any process, with its output kept (testkit/process.ts) for `waitFor`, killed when we exit.
  *  `nofile` raises its open-file limit (10,000 idle connections need 2 fds each); `netns`
  *  runs it in that network namespace (`ip netns exec` and prlimit exec, so the pid is the
  *  program's own and /proc readings by pid still measure it); `stdin` keeps a pipe open. */

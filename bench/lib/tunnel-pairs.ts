@@ -16,6 +16,7 @@ import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { socketAddr } from '../../hbone/address.js';
 import { StaticCertificateSource } from '../../hbone/certificates.js';
 import { HboneClient } from '../../hbone/client/client.js';
+import { forwardTunnel } from '../../hbone/server/forward.js';
 import { HboneServer } from '../../hbone/server/server.js';
 import type { Http2Tuning } from '../../hbone/settings.js';
 import { splice } from '../../hbone/splice.js';
@@ -106,7 +107,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
     {
       certificates: certs,
       selectIdentity: () => ({ identity: SERVER }),
-      handler: () => ({ allow: true, upstream: target }),
+      onTunnel: (tunnel) => void forwardTunnel(tunnel, { upstream: target }),
       logger: silentLogger(),
       ...(req.tuning ? { http2: req.tuning } : {}),
     },

@@ -1,14 +1,15 @@
 // What the runner asks of a configuration's load client, whatever runs it: in this process
 // through a Connector (loopback mode), or in a pod's network namespace (netns mode:
 // bench/suite/netns-driver.ts). Every workload is bounded in count and time.
-import type { Connector } from '../lib/load.js';
 import {
+  type Bulk,
   bulkStreams,
+  type Connector,
   idleConnections,
   type Latency,
   newConnections,
   roundTrips,
-} from './workloads.js';
+} from '../lib/load.js';
 
 export type Rate = Latency & { perSec: number };
 export type Conns = Rate & { failed: number };
@@ -19,17 +20,18 @@ export interface Idle {
 }
 
 export interface Driver {
-  bulk(streams: number, seconds: number): Promise<{ gbps: number; bytes: number }>;
+  bulk(streams: number, seconds: number): Promise<Bulk>;
   roundTrips(count: number, seconds: number): Promise<Rate>;
   newConnections(clients: number, count: number, seconds: number): Promise<Conns>;
   /** Opens `n` connections; `measure` runs while all are open and idle; then each must answer. */
   idle(n: number, seconds: number, measure: () => Promise<void>): Promise<Idle>;
 }
 
-/** The loopback driver: the workloads of workloads.ts in this process. */
+/** The loopback driver: the workloads of bench/lib/load.ts in this process (bulk: 8 GiB per
+ *  stream at most, so time bounds it). */
 export function inProcess(connect: Connector): Driver {
   return {
-    bulk: (streams, seconds) => bulkStreams(connect, streams, seconds),
+    bulk: (streams, seconds) => bulkStreams(connect, streams, 8 * 2 ** 30, seconds),
     roundTrips: (count, seconds) => roundTrips(connect, count, seconds),
     newConnections: (clients, count, seconds) => newConnections(connect, clients, count, seconds),
     idle: (n, seconds, measure) => idleConnections(connect, n, seconds, measure),

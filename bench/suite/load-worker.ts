@@ -1,12 +1,11 @@
 // The load client of netns mode, run inside a client pod's network namespace
 // (`ip netns exec <pod> node --import tsx bench/suite/load-worker.ts`): it reads one JSON
-// request per line on stdin, runs that workload of workloads.ts against `host:port` and
+// request per line on stdin, runs that workload of bench/lib/load.ts against `host:port` and
 // prints one JSON line `{id, ok, result | error}`. The idle workload prints `{id, loaded}`
 // once its connections are open and waits for `{"op": "continue", "id"}` before it checks
 // them, so the suite can read the proxies' RSS in between. Lines on stdout start with '{'.
 import { createInterface } from 'node:readline';
-import { tcpConnector } from '../lib/load.js';
-import { idleConnections, newConnections, roundTrips } from './workloads.js';
+import { idleConnections, newConnections, roundTrips, tcpConnector } from '../lib/load.js';
 
 export type WorkerRequest =
   | { id: number; op: 'rr'; host: string; port: number; count: number; seconds: number }

@@ -5,28 +5,20 @@ import { join } from 'node:path';
 import { freePortBlock } from '../../lib/free-ports.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { tcpConnector } from '../lib/load.js';
-import { type Proc, startTargetProcess } from '../lib/procs.js';
-import type { Progress } from '../lib/progress.js';
+import { startTargetProcess } from '../lib/procs.js';
 import { writeCerts } from './certs.js';
 import { inProcess } from './driver.js';
 import { SERVER_POD, startMtunPair } from './mtun-pair.js';
 import { startPeer, startPeers } from './peers.js';
-import type { RunResult } from './report.js';
-import type { Config } from './runner.js';
+import type { Config, RunContext } from './runner.js';
 
-export async function loopbackConfigs(
-  dir: string,
-  want: (name: string) => boolean,
-  opts: { profile?: string | undefined; root?: string | undefined },
-  all: Proc[],
-  result: RunResult,
-  progress: Progress,
-): Promise<Config[]> {
+export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
+  const { dir, want, procs, progress } = ctx;
   // A checked free block below the kernel's ephemeral range (lib/free-ports.ts).
   const base = await freePortBlock(40, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   const targetPort = base;
   progress('target, certificates');
-  await startTargetProcess(SERVER_POD, targetPort, all);
+  await startTargetProcess(SERVER_POD, targetPort, procs);
   const certs = await writeCerts(dir);
   const configs: Config[] = [];
   if (want('direct'))
@@ -43,14 +35,14 @@ export async function loopbackConfigs(
     if (!want(name)) continue;
     progress(`starting ${name}`);
     const profile =
-      name === 'mtun' && opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [];
+      name === 'mtun' && ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] : [];
     const pair = await startMtunPair(join(dir, name), {
       workers,
       hbonePort: port,
       nodeArgs: profile,
-      root: opts.root,
+      root: ctx.root,
     });
-    all.push(...pair.all);
+    procs.push(...pair.all);
     configs.push({
       name,
       kind: 'mtun',
@@ -58,7 +50,7 @@ export async function loopbackConfigs(
       procs: () => pair.agents,
     });
   }
-  const peers = await startPeers(want, result.missing, progress, (kind, i) =>
+  const peers = await startPeers(ctx, (kind, i) =>
     startPeer(kind, dir, certs, [
       {
         client: base + 30 + 2 * i,
@@ -68,7 +60,7 @@ export async function loopbackConfigs(
     ]),
   );
   for (const { kind, pair } of peers) {
-    all.push(...pair.procs);
+    procs.push(...pair.procs);
     const entry = pair.entries[0]!;
     configs.push({
       name: kind,

@@ -3,6 +3,7 @@
 // the client pod, server in the server pod, `-J`), which capture makes transparent.
 import { execFile } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Bulk } from '../lib/load.js';
 import { type Proc, spawnProc } from '../lib/procs.js';
 import type { Conns, Driver, Idle, Rate } from './driver.js';
 import type { WorkerRequest } from './load-worker.js';
@@ -62,15 +63,17 @@ export class LoadWorker {
   }
 }
 
-/** Runs iperf3 in `netns` against host:port for `seconds` (whole seconds, at least 1). */
-export function iperf3(
-  netns: string,
-  host: string,
-  port: number,
-  streams: number,
-  seconds: number,
-): Promise<{ gbps: number; bytes: number }> {
+/** Where iperf3's client runs (a pod's namespace) and the server it sends to. */
+export interface IperfPath {
+  readonly netns: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Runs iperf3 along `path` with `streams` streams for `seconds` (whole seconds, at least 1). */
+export function iperf3(path: IperfPath, streams: number, seconds: number): Promise<Bulk> {
   const t = Math.max(1, Math.round(seconds));
+  const { netns, host, port } = path;
   const args = ['netns', 'exec', netns, 'iperf3', '-c', host, '-p', String(port)];
   args.push('-t', String(t), '-P', String(streams), '-J', '--connect-timeout', '5000');
   return new Promise((resolve, reject) => {
@@ -96,10 +99,10 @@ export function iperf3(
 export function podDriver(
   worker: LoadWorker,
   target: { host: string; port: number },
-  bulk: { netns: string; host: string; port: number },
+  bulk: IperfPath,
 ): Driver {
   return {
-    bulk: (streams, seconds) => iperf3(bulk.netns, bulk.host, bulk.port, streams, seconds),
+    bulk: (streams, seconds) => iperf3(bulk, streams, seconds),
     roundTrips: (count, seconds) => worker.request<Rate>({ op: 'rr', ...target, count, seconds }),
     newConnections: (clients, count, seconds) =>
       worker.request<Conns>({ op: 'conns', ...target, clients, count, seconds }),

@@ -1,7 +1,7 @@
 // The benchmark's two-node cluster in network namespaces, wired by the interception tests'
-// builder (tests/namespaced/topology.ts) with the benchmark's own pods: each pod a
-// namespace with one veth to its node, a /32 address and a default route via the node's
-// gateway address; nodes and the control plane on one bridge. Only 198.18.0.0/15.
+// builder (testkit/topology.ts) with the benchmark's own pods: each pod a namespace with
+// one veth to its node, a /32 address and a default route via the node's gateway address;
+// nodes and the control plane on one bridge. Only 198.18.0.0/15.
 //
 //   fabric 198.18.0.0/24: node-1 .1, node-2 .2, ctl .4 (the CA)
 //   node-1 pods 198.18.1.0/24: client .11 (mesh), plain-client .12 (not in the mesh)
@@ -9,22 +9,15 @@
 //
 // The agents' capture rules name mesh pod IPs only, so the plain pods' traffic (direct TCP
 // and the C peers) crosses the nodes untouched; capturedConnections() proves it.
-import type { Netns } from '../../tests/namespaced/netns.js';
-import { buildTopology, NODE_NAME } from '../../tests/namespaced/topology.js';
-
-export type Node = 'n1' | 'n2';
+import type { Netns } from '../../testkit/netns.js';
+import { buildTopology, NODE_NAME, type NodeTag, POD_NET } from '../../testkit/topology.js';
 
 export interface BenchPod {
   readonly tag: string;
-  readonly node: Node;
+  readonly node: NodeTag;
   readonly ip: string;
   readonly mesh: boolean;
 }
-
-export { CTL_IP, NODE_IP } from '../../tests/namespaced/topology.js';
-
-/** The nodes' pod networks, as the builder routes them (gateway .1 on each node). */
-const POD_NET = { n1: '198.18.1', n2: '198.18.2' } as const;
 
 export const POD = {
   client: { tag: 'client', node: 'n1', ip: `${POD_NET.n1}.11`, mesh: true },
@@ -76,7 +69,7 @@ spec:
 /** Connections the agents' capture rules have matched on a node: the packet counters of the
  *  MTUN-PREROUTING nat rules (a nat rule sees only a connection's first packet). 0 when the
  *  chain does not exist (no agent running). */
-export async function capturedConnections(ns: Netns, node: Node): Promise<number> {
+export async function capturedConnections(ns: Netns, node: NodeTag): Promise<number> {
   const res = await ns.exec(node, 'iptables', ['-t', 'nat', '-nvxL', 'MTUN-PREROUTING']);
   if (res.code !== 0) return 0;
   let n = 0;

@@ -9,16 +9,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCapture } from '../../agent/capture/native.js';
-import { cannotRun, Netns, sweepLeftovers } from '../../tests/namespaced/netns.js';
-import { type Proc, spawnProc, startTargetProcess } from '../lib/procs.js';
-import type { Progress } from '../lib/progress.js';
+import { cannotRun, Netns, sweepLeftovers } from '../../testkit/netns.js';
+import { NODE_IP } from '../../testkit/topology.js';
+import { spawnProc, startTargetProcess } from '../lib/procs.js';
 import { writeCerts } from './certs.js';
 import { LoadWorker, podDriver } from './netns-driver.js';
 import { AgentPair } from './netns-mesh.js';
-import { buildBenchTopology, capturedConnections, NODE_IP, POD } from './netns-topology.js';
+import { buildBenchTopology, capturedConnections, POD } from './netns-topology.js';
 import { startPeer, startPeers, waitListening } from './peers.js';
 import { errorsOf, type RunResult } from './report.js';
-import type { Config, Hooks } from './runner.js';
+import type { Config, Hooks, RunContext } from './runner.js';
 
 const TARGET_PORT = 7000;
 const IPERF_PORT = 5201;
@@ -49,15 +49,9 @@ export interface NetnsRun {
   close(): Promise<void>;
 }
 
-export async function netnsConfigs(
-  dir: string,
-  want: (name: string) => boolean,
-  opts: { profile?: string | undefined; root?: string | undefined },
-  all: Proc[],
-  result: RunResult,
-  progress: Progress,
-): Promise<NetnsRun> {
-  result.setup = NETNS_SETUP;
+export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
+  const { dir, want, procs, progress } = ctx;
+  ctx.result.setup = NETNS_SETUP;
   sweepLeftovers();
   const ns = new Netns();
   let pair: AgentPair | undefined;
@@ -72,20 +66,20 @@ export async function netnsConfigs(
     for (const pod of [POD.server, POD.plainServer]) {
       const netns = ns.name(pod.tag);
       const iperf = spawnProc('iperf3', ['-s', '-B', pod.ip, '-p', String(IPERF_PORT)], { netns });
-      all.push(iperf);
-      await startTargetProcess(pod.ip, TARGET_PORT, all, { netns });
+      procs.push(iperf);
+      await startTargetProcess(pod.ip, TARGET_PORT, procs, { netns });
       await waitListening(pod.ip, IPERF_PORT, iperf, netns);
     }
     const certs = await writeCerts(dir);
     const meshWorker = LoadWorker.start(ns.name(POD.client.tag));
     const plainWorker = LoadWorker.start(ns.name(POD.plainClient.tag));
-    all.push(meshWorker.proc, plainWorker.proc);
+    procs.push(meshWorker.proc, plainWorker.proc);
 
     progress('CA and agents');
-    const profile = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [];
-    pair = await AgentPair.create(ns, join(dir, 'mesh'), all, {
+    const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] : [];
+    pair = await AgentPair.create(ns, join(dir, 'mesh'), procs, {
       nodeArgs: profile,
-      root: opts.root,
+      root: ctx.root,
     });
     const agents = pair;
     // Always running, also for direct and the C peers: their capture counters must stay 0.
@@ -124,7 +118,7 @@ export async function netnsConfigs(
       clientNetns: ns.name('n1'),
       serverNetns: ns.name('n2'),
     };
-    const peers = await startPeers(want, result.missing, progress, (kind, i) => {
+    const peers = await startPeers(ctx, (kind, i) => {
       const port = 20_000 + 10 * i;
       const routes = [
         { client: port, server: port + 1, target: plain },
@@ -133,7 +127,7 @@ export async function netnsConfigs(
       return startPeer(kind, dir, certs, routes, nodes);
     });
     for (const { kind, pair } of peers) {
-      all.push(...pair.procs);
+      procs.push(...pair.procs);
       const [rt, bulk] = [pair.entries[0]!, pair.entries[1]!];
       configs.push({
         name: kind,

@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Proc, spawnProc } from '../lib/procs.js';
 import { type CertFiles, SERVER_NAME } from './certs.js';
+import type { RunContext } from './runner.js';
 
 export type PeerKind = 'stunnel' | 'haproxy' | 'nginx';
 export const PEERS: readonly PeerKind[] = ['stunnel', 'haproxy', 'nginx'];
@@ -53,13 +54,13 @@ export function missing(kind: PeerKind): string | undefined {
 }
 
 /** Starts every wanted peer with `start`; one not installed or failing to start goes into
- *  `missing` with the reason (reported, never silently skipped). */
+ *  the results' `missing` with the reason (reported, never silently skipped). */
 export async function startPeers(
-  want: (name: string) => boolean,
-  missingOut: Record<string, string>,
-  progress: (step: string) => void,
+  ctx: Pick<RunContext, 'want' | 'result' | 'progress'>,
   start: (kind: PeerKind, index: number) => Promise<ProxyPair>,
 ): Promise<{ kind: PeerKind; pair: ProxyPair }[]> {
+  const { want, progress } = ctx;
+  const missingOut = ctx.result.missing;
   const started: { kind: PeerKind; pair: ProxyPair }[] = [];
   for (const [i, kind] of PEERS.entries()) {
     if (!want(kind)) continue;

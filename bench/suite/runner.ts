@@ -17,6 +17,26 @@ export interface Params {
   readonly idleSeconds: number;
 }
 
+/** One run of the suite: what main.ts hands down to every step that starts or measures
+ *  something, by name. */
+export interface RunContext {
+  /** The run's temporary directory: certificates, meshes, the peers' configurations. */
+  readonly dir: string;
+  readonly params: Params;
+  /** Whether a configuration takes part (--configs). */
+  want(name: string): boolean;
+  /** --profile: where the single-process agents write V8 CPU profiles. */
+  readonly profileDir: string | undefined;
+  /** The build snapshot the CA and agents run from (bench/lib/build-snapshot.ts); undefined:
+   *  dist/ itself, or the sources without one (bench/lib/procs.ts mtun()). */
+  readonly root: string | undefined;
+  /** Every process started, stopped at the end whatever happened. */
+  readonly procs: Proc[];
+  /** The results as they are filled in: configurations, missing peers, errors. */
+  readonly result: RunResult;
+  readonly progress: Progress;
+}
+
 export interface Config {
   readonly name: string;
   readonly kind: 'direct' | 'mtun' | 'c';
@@ -59,12 +79,11 @@ async function warm(c: Config): Promise<void> {
 }
 
 export async function runConfigs(
+  ctx: RunContext,
   all: readonly Config[],
-  P: Params,
-  result: RunResult,
-  progress: Progress,
   hooks: Hooks = {},
 ): Promise<void> {
+  const { params: P, result, progress } = ctx;
   const configs = [...all];
   /** Runs `work` with the configuration up and warm, capture counted and peak RSS kept. */
   const block = async <T>(c: Config, work: () => Promise<T>): Promise<T> => {

@@ -5,6 +5,7 @@
 // Istio would refuse is rejected whole, never half-applied. Unknown fields are errors, so a
 // typo like `actionn:` cannot silently turn a DENY policy into nothing.
 import { z } from 'zod';
+import { deepFreeze } from '../../lib/freeze.js';
 import type { AuthorizationPolicy, AuthzRule, Origin } from '../types.js';
 import { metadataSchema, parseWith, toMeta } from './common.js';
 import {
@@ -257,14 +258,6 @@ function customRuleProblems(rules: readonly z.infer<typeof ruleSchema>[], ctx: C
       }
     });
   });
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
 }
 
 export function authorizationPolicyFromWire(doc: unknown, origin: Origin): AuthorizationPolicy {

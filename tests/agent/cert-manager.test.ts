@@ -11,10 +11,10 @@ import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { IdentityUnavailableError } from '../../hbone/errors.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { silentLogger } from '../../lib/logger.js';
+import { startMtun, type Tracked } from '../../testkit/process.js';
 import { meshYaml, startTestCa, TOKEN_A } from '../helpers/ca.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/ports.js';
-import { startMtun, type Tracked } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const REVIEWS = SpiffeId.parse('spiffe://cluster.local/ns/default/sa/reviews');

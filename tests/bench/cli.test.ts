@@ -1,7 +1,7 @@
 // The benchmark's command line: --help tells what it runs, and bad input is refused with a
 // reason before anything starts (no process, namespace or temp dir is made).
 import t from 'tap';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
 
 const bench = (...args: string[]) =>
   run(process.execPath, ['--import', 'tsx', 'bench/main.ts', ...args]);

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadOrCreateRoot } from '../../ca/material.js';
 import { createIntermediate, createRoot, privateKeyPem } from '../../ca/pki.js';
+import { run } from '../../testkit/exec.js';
 import { meshYaml, startTestCa, TOKEN_A, TOKEN_B } from '../helpers/ca.js';
 import { makeCsr } from '../helpers/csr.js';
-import { run } from '../helpers/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const REVIEWS = 'spiffe://cluster.local/ns/default/sa/reviews';

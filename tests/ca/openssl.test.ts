@@ -3,8 +3,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { run } from '../../testkit/exec.js';
 import { startTestCa, TOKEN_A } from '../helpers/ca.js';
-import { run } from '../helpers/exec.js';
 
 t.test('openssl CSR + curl → chain accepted by openssl verify', async (t) => {
   const tc = await startTestCa(t);

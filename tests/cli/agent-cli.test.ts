@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createRoot } from '../../ca/pki.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
+import { run } from '../../testkit/exec.js';
+import { MTUN_CLI, startMtun, terminate, track } from '../../testkit/process.js';
 import { converse, startApp, stopApps } from '../helpers/apps.js';
 import { meshYaml } from '../helpers/ca.js';
 import { eventually } from '../helpers/eventually.js';
-import { run } from '../helpers/exec.js';
 import { freePort } from '../helpers/ports.js';
-import { MTUN_CLI, startMtun, terminate, track } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const TOKEN = 'agent-cli-test-token-0123456789';

@@ -3,9 +3,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { run } from '../../testkit/exec.js';
+import { MTUN_CLI, startMtun, terminate } from '../../testkit/process.js';
 import { meshYaml } from '../helpers/ca.js';
-import { run } from '../helpers/exec.js';
-import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** A temporary directory with a one-pod mesh.yaml and a tokens.yaml for node n. */

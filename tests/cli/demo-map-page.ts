@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import type { Test } from 'tap';
 import { getVia } from '../../cli/demo/apps.js';
+import { startMtun, terminate } from '../../testkit/process.js';
 import { eventually } from '../helpers/eventually.js';
-import { startMtun, terminate } from '../helpers/process.js';
 
 const CHROMIUM = process.env['MTUN_CHROMIUM'] ?? '/usr/bin/chromium';
 const OFFSET = 2500; // tests/cli/demo.test.ts uses 1000

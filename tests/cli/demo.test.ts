@@ -1,7 +1,7 @@
 // `mtun demo --once` as a newcomer runs it: the whole local mesh, the scenario, exit 0.
 import t from 'tap';
-import { run } from '../helpers/exec.js';
-import { MTUN_CLI } from '../helpers/process.js';
+import { run } from '../../testkit/exec.js';
+import { MTUN_CLI } from '../../testkit/process.js';
 import { demoMapPage, noBrowser } from './demo-map-page.js';
 
 t.test('mtun demo --once meets every expectation', async (t) => {

@@ -6,10 +6,10 @@ import { agentUrls } from '../../cli/map.js';
 import { createLogger } from '../../lib/logger.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import { FileMeshSource } from '../../mesh/file-source.js';
+import { run } from '../../testkit/exec.js';
+import { MTUN_CLI, startMtun, terminate } from '../../testkit/process.js';
 import { converse } from '../helpers/apps.js';
-import { run } from '../helpers/exec.js';
 import { freePort } from '../helpers/ports.js';
-import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
 import { startWorld } from '../helpers/world.js';
 
 t.test('mtun map serves the page and the agents’ merged edges', async (t) => {

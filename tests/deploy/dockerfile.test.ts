@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import t from 'tap';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 
 interface Instruction {

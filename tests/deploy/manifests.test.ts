@@ -20,7 +20,7 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { convertDocuments } from '../../mesh/convert/index.js';
 import { AGENT_RESOURCES, CA_RESOURCES, RESOURCES } from '../../mesh/kube/resources.js';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
 import { modelOf, schemaProblems, unknownFields } from './schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are read as plain JSON

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { chmod, mkdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SCRIPTS = [

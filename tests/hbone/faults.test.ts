@@ -15,6 +15,7 @@ import {
 import { connect, createServer, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import t, { type Test } from 'tap';
+import { type SocketAddr, socketAddr } from '../../hbone/address.js';
 import type { HboneClient } from '../../hbone/client/client.js';
 import { resetTunnel, splice } from '../../hbone/splice.js';
 import {
@@ -39,8 +40,8 @@ const pki = await makePki();
 async function miniAgent(
   t: Test,
   client: HboneClient,
-  via: { ip: string; port: number },
-  destination: { ip: string; port: number },
+  via: SocketAddr,
+  destination: SocketAddr,
 ): Promise<number> {
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     socket.pause();
@@ -133,7 +134,7 @@ async function plainServer(
         server.close(() => r());
       }),
   );
-  return { via: { ip: LOOPBACK, port: (server.address() as { port: number }).port }, sessions };
+  return { via: socketAddr(LOOPBACK, (server.address() as { port: number }).port), sessions };
 }
 
 /** A plain node:http2 server with our PKI that answers some CONNECTs (echo), leaves others
@@ -172,11 +173,11 @@ t.test(
     for (let round = 0; round < rounds; round++) {
       const srv = await goawayServer(t, pki);
       const client = makeClient(pki, { responseTimeoutMs: 1_000 });
-      const agentPort = await miniAgent(t, client, srv.via, { ip: '127.0.0.9', port: 10 });
+      const agentPort = await miniAgent(t, client, srv.via, socketAddr('127.0.0.9', 10));
       // Answered and spliced to an application, answered and held unattached (the agent's
       // SOCKS5 path holds one while it writes its reply), half-closed, being reset, pending.
       const opens = Array.from({ length: perRound }, () =>
-        openTunnel(client, srv.via, { ip: '127.0.0.9', port: 9 }).then(
+        openTunnel(client, srv.via, socketAddr('127.0.0.9', 9)).then(
           (tunnel) => tunnel.stream,
           (err: Error) => err,
         ),
@@ -296,7 +297,7 @@ t.test(
       const via = await finishingServer(t, 300_000, how);
       const client = makeClient(pki);
       t.teardown(() => client.close());
-      const port = await miniAgent(t, client, via, { ip: '127.0.0.9', port: 10 });
+      const port = await miniAgent(t, client, via, socketAddr('127.0.0.9', 10));
       const a = await app(port);
       let got = 0;
       a.on('data', (d: Buffer) => (got += d.length));

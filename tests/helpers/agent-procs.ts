@@ -5,8 +5,8 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { startMtun, type Tracked, terminate, untilReady } from '../../testkit/process.js';
 import { freePort } from './ports.js';
-import { startMtun, type Tracked, terminate, untilReady } from './process.js';
 import { tempDir } from './tmp.js';
 
 export type NodeName = 'node-a' | 'node-b';

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { loadOrCreateRoot } from '../../ca/material.js';
 import { issueKeyAndLeaf } from '../../ca/pki.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
-import { run } from '../helpers/exec.js';
-import { type Tracked, track } from '../helpers/process.js';
-import type { Netns } from '../namespaced/netns.js';
-import { which } from '../namespaced/netns.js';
+import { run } from '../../testkit/exec.js';
+import { type Netns, which } from '../../testkit/netns.js';
+import { type Tracked, track } from '../../testkit/process.js';
 
 const SRC = join(import.meta.dirname, 'hbone-peer');
 const GOPATH = '/usr/share/gocode';

@@ -8,22 +8,23 @@ import { Agent } from '../../agent/agent.js';
 import type { AgentConfig } from '../../agent/config.js';
 import { CaClient } from '../../ca/client.js';
 import { type RunningCa, startCa } from '../../ca/service.js';
+import { deepFreeze } from '../../lib/freeze.js';
 import { createLogger } from '../../lib/logger.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { KubeMeshSource } from '../../mesh/kube/source.js';
 import { converse, startApp, stopApps } from '../helpers/apps.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/ports.js';
+import { FakeApiServer } from './fake-apiserver.js';
 import {
   agentPod,
   agentTokenReviewed,
   authorizationPolicy,
-  FakeApiServer,
   namespace,
   node,
   pod,
   service,
-} from './fake-apiserver.js';
+} from './objects.js';
 
 const NODES = { 'node-a': '127.0.0.1', 'node-b': '127.0.0.2' } as const;
 type NodeName = keyof typeof NODES;
@@ -116,9 +117,12 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
     t.teardown(() => mesh.close());
     sources.set(n, mesh);
     access.set(n, []);
-    const config: AgentConfig = Object.freeze({
+    const config: AgentConfig = deepFreeze({
       node: n,
-      meshPaths: [],
+      logLevel: debug ? 'debug' : 'silent',
+      redirect: 'none',
+      // Only described: the source itself (over the fake API server) is handed over below.
+      mesh: { kind: 'kubernetes', access: { kind: 'kubeconfig', file: '/dev/null' } },
       trustDomain: 'cluster.local',
       clusterDomain: 'cluster.local',
       rootNamespace: 'istio-system',

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { CaClient } from '../../ca/client.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
-import { run } from '../helpers/exec.js';
-import { MTUN_CLI, startMtun, terminate } from '../helpers/process.js';
+import { run } from '../../testkit/exec.js';
+import { MTUN_CLI, startMtun, terminate } from '../../testkit/process.js';
 import { tempDir } from '../helpers/tmp.js';
-import { agentPod, agentTokenReviewed, FakeApiServer, namespace, pod } from './fake-apiserver.js';
+import { FakeApiServer } from './fake-apiserver.js';
+import { agentPod, agentTokenReviewed, namespace, pod } from './objects.js';
 
 /** `mtun ca` on the Kubernetes API, authenticating agents by TokenReview. */
 const KUBE_CA = ['ca', '--mesh-source', 'kubernetes', '--auth', 'tokenreview'];

@@ -13,7 +13,8 @@ import { type CaConfig, type RunningCa, startCa } from '../../ca/service.js';
 import { SpiffeId } from '../../identity/spiffe-id.js';
 import { createLogger } from '../../lib/logger.js';
 import { eventually } from '../helpers/eventually.js';
-import { agentPod, FakeApiServer, namespace, pod, secret } from './fake-apiserver.js';
+import { FakeApiServer } from './fake-apiserver.js';
+import { agentPod, namespace, pod, secret } from './objects.js';
 
 const AUDIENCE = 'mtun-ca';
 const AGENT = 'system:serviceaccount:mtun-system:mtun-agent';

@@ -6,10 +6,11 @@ import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
-import { run } from '../helpers/exec.js';
-import { MTUN_CLI } from '../helpers/process.js';
+import { run } from '../../testkit/exec.js';
+import { MTUN_CLI } from '../../testkit/process.js';
 import { tempDir } from '../helpers/tmp.js';
-import { authorizationPolicy, FakeApiServer, namespace, node, pod } from './fake-apiserver.js';
+import { FakeApiServer } from './fake-apiserver.js';
+import { authorizationPolicy, namespace, node, pod } from './objects.js';
 
 t.test('mtun check and mtun config --node on the Kubernetes API', async (t) => {
   const api = await FakeApiServer.start(t);

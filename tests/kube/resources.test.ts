@@ -16,7 +16,7 @@ import {
   peerAuthentication,
   pod,
   service,
-} from './fake-apiserver.js';
+} from './objects.js';
 
 const origin = { source: 'kubernetes' };
 

@@ -7,14 +7,8 @@ import { createLogger } from '../../lib/logger.js';
 import { KubeError } from '../../mesh/kube/errors.js';
 import { KubeMeshSource } from '../../mesh/kube/source.js';
 import { eventually } from '../helpers/eventually.js';
-import {
-  authorizationPolicy,
-  FakeApiServer,
-  namespace,
-  node,
-  pod,
-  service,
-} from './fake-apiserver.js';
+import { FakeApiServer } from './fake-apiserver.js';
+import { authorizationPolicy, namespace, node, pod, service } from './objects.js';
 
 const quiet = createLogger({ level: 'silent' });
 const FAST = { initialMs: 10, maxMs: 50, jitter: 0 };

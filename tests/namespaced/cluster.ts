@@ -1,27 +1,28 @@
-// The mesh running on the namespaced topology: a real `mtun ca` process in the control
-// namespace, one real `mtun agent --redirect iptables` per node namespace, and unmodified
-// programs in the pods (python3's http.server, curl, iperf3, tcpdump). The CA and agents
-// read the mesh from files by default; a ControlPlane can feed them otherwise (kube-control.ts:
-// the Kubernetes API). Everything started here is tracked by the Netns and killed at
-// teardown, whatever happened.
+// The mesh running on the namespaced topology (testkit/mesh.ts), for the tests: a real
+// `mtun ca` process in the control namespace, one real `mtun agent --redirect iptables` per
+// node namespace, both from the sources, and unmodified programs in the tests' pods
+// (python3's http.server, curl, iperf3, tcpdump). The CA and agents read the mesh from
+// files by default; a ControlPlane can feed them otherwise (kube-control.ts: the Kubernetes
+// API). Everything started here is tracked by the Netns and killed at teardown, whatever
+// happened.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { loadCapture } from '../../agent/capture/native.js';
-import { eventually } from '../helpers/eventually.js';
-import { MTUN_CLI, type Tracked, terminate, track } from '../helpers/process.js';
-import { tempDir } from '../helpers/tmp.js';
-import { cannotRun, Netns, savedRules, sweepLeftovers } from './netns.js';
 import {
-  buildTopology,
-  CTL_IP,
-  meshYaml,
-  NODE_NAME,
-  PODS,
-  podByName,
-  SERVICE_VIP,
-} from './topology.js';
+  agentArgs,
+  type ControlPlane,
+  caArgs,
+  fileControlPlane,
+  untilAgentReady,
+} from '../../testkit/mesh.js';
+import { cannotRun, Netns, savedRules, sweepLeftovers } from '../../testkit/netns.js';
+import { MTUN_CLI, type Tracked, terminate, track } from '../../testkit/process.js';
+import { buildTopology } from '../../testkit/topology.js';
+import { eventually } from '../helpers/eventually.js';
+import { tempDir } from '../helpers/tmp.js';
+import { meshYaml, PODS, podByName, SERVICE_VIP } from './pods.js';
 
 export interface Cluster {
   readonly ns: Netns;
@@ -56,39 +57,12 @@ export function clusterCannotRun(extraTools: readonly string[] = []): string | u
   );
 }
 
-/** Where the CA and the agents learn the mesh, and how the agents prove their node to the
- *  CA: `mtun ca` and `mtun agent` flags (the rest — listen addresses, state dir, CA URL and
- *  bundle, capture — is the cluster's). */
-export interface ControlPlane {
-  readonly caArgs: readonly string[];
-  agentArgs(node: 'n1' | 'n2'): readonly string[];
-}
-
 export interface ClusterOptions {
   /** Sets up the control plane once the topology is built (its namespaces exist).
-   *  Default: the files in DIR/mesh (meshYaml()) and a tokens file. */
+   *  Default: the files in DIR/mesh (meshYaml()) and a tokens file (fileControlPlane). */
   readonly controlPlane?: (ns: Netns, dir: string) => Promise<ControlPlane>;
   /** More `mtun agent` flags for a node, read at every (re)start; later flags win. */
   readonly extraAgentArgs?: (node: 'n1' | 'n2') => readonly string[];
-}
-
-/** The file source: DIR/mesh/mesh.yaml holds meshYaml(), DIR/tokens.yaml a random token per
- *  node, DIR/token-<node> each agent's copy. */
-async function fileControlPlane(_ns: Netns, dir: string): Promise<ControlPlane> {
-  const meshDir = join(dir, 'mesh');
-  await mkdir(meshDir);
-  await writeFile(join(meshDir, 'mesh.yaml'), meshYaml());
-  const tokens = { n1: randomBytes(16).toString('hex'), n2: randomBytes(16).toString('hex') };
-  await writeFile(
-    join(dir, 'tokens.yaml'),
-    `- {node: ${NODE_NAME.n1}, token: ${tokens.n1}}\n- {node: ${NODE_NAME.n2}, token: ${tokens.n2}}\n`,
-  );
-  for (const node of ['n1', 'n2'] as const)
-    await writeFile(join(dir, `token-${node}`), tokens[node]);
-  return {
-    caArgs: ['--mesh', meshDir, '--tokens', join(dir, 'tokens.yaml')],
-    agentArgs: (node) => ['--mesh', meshDir, '--ca-token-file', join(dir, `token-${node}`)],
-  };
 }
 
 export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<Cluster> {
@@ -96,25 +70,19 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
   const ns = new Netns();
   t.teardown(() => ns.destroy());
   const dir = await tempDir(t, 'mtun-ns-');
-  await buildTopology(ns);
+  await buildTopology(ns, PODS);
 
   const www = join(dir, 'www');
   await mkdir(www);
   const marker = `MTUN-MARKER-${randomBytes(8).toString('hex')}`;
   await writeFile(join(www, 'hello.txt'), 'hello from a pod\n');
   await writeFile(join(www, 'marker.bin'), `${marker}\n`.repeat(4096));
-  const control = await (opts.controlPlane ?? fileControlPlane)(ns, dir);
+  const control = opts.controlPlane
+    ? await opts.controlPlane(ns, dir)
+    : await fileControlPlane(dir, meshYaml());
 
   const ca = track(
-    ns.spawn('ctl', process.execPath, [
-      ...MTUN_CLI,
-      'ca',
-      '--state-dir',
-      join(dir, 'ca'),
-      ...control.caArgs,
-      '--listen',
-      `${CTL_IP}:15012`,
-    ]),
+    ns.spawn('ctl', process.execPath, [...MTUN_CLI, ...caArgs(dir, control)]),
     'mtun ca',
   );
   // The pods' servers: HTTP on 8080 everywhere, and 9090 where a DENY policy applies.
@@ -143,22 +111,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
     const proc = track(
       ns.spawn(node, process.execPath, [
         ...MTUN_CLI,
-        'agent',
-        '--node',
-        NODE_NAME[node],
-        ...control.agentArgs(node),
-        '--ca',
-        `https://${CTL_IP}:15012`,
-        '--ca-bundle',
-        join(dir, 'ca', 'root-cert.pem'),
-        '--redirect',
-        'iptables',
-        '--admin',
-        '127.0.0.1:15000',
-        '--metrics',
-        '127.0.0.1:15020',
-        '--drain-period',
-        '1s',
+        ...agentArgs(node, dir, control, '127.0.0.1:15000'),
         ...(opts.extraAgentArgs?.(node) ?? []),
       ]),
       `mtun agent ${node}`,
@@ -166,26 +119,7 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
     agents.set(node, proc);
     logs[node].push(proc);
     await proc.waitFor(/"msg":"capture rules installed"/);
-    // Ready = every local identity has its certificate; the body says what is missing.
-    let why = '';
-    try {
-      await waitUntil(
-        async () => {
-          const r = await ns.exec(node, 'curl', [
-            '-s',
-            '-w',
-            ' %{http_code}',
-            'http://127.0.0.1:15021/healthz/ready',
-          ]);
-          why = r.stdout;
-          return r.stdout.endsWith(' 200');
-        },
-        `agent ${node} ready`,
-        45_000,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}: ${why}\n${proc.output().slice(-2000)}`);
-    }
+    await untilAgentReady(ns, node, proc);
     return proc;
   };
   const cluster: Cluster = {

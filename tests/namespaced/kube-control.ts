@@ -12,11 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { track } from '../helpers/process.js';
-import { agentPod, agentTokenReviewed, FakeApiServer, namespace } from '../kube/fake-apiserver.js';
-import type { ControlPlane } from './cluster.js';
-import type { Netns } from './netns.js';
-import { CTL_IP, meshYaml, NODE_IP, NODE_NAME } from './topology.js';
+import type { ControlPlane } from '../../testkit/mesh.js';
+import type { Netns } from '../../testkit/netns.js';
+import { track } from '../../testkit/process.js';
+import { CTL_IP, NODE_IP, NODE_NAME } from '../../testkit/topology.js';
+import { FakeApiServer } from '../kube/fake-apiserver.js';
+import { agentPod, agentTokenReviewed, namespace } from '../kube/objects.js';
+import { meshYaml } from './pods.js';
 
 export const API_PORT = 6443;
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));

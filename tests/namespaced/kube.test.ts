@@ -7,7 +7,8 @@
 // added then deleted, a new Service, a namespace enrolled in the mesh (capture rules, a
 // certificate from the CA, which follows the API too). Root only (CI runs it).
 import t from 'tap';
-import { authorizationPolicy, namespace, service } from '../kube/fake-apiserver.js';
+import { CTL_IP } from '../../testkit/topology.js';
+import { authorizationPolicy, namespace, service } from '../kube/objects.js';
 import {
   accessAfter,
   CLIENT_ID,
@@ -21,7 +22,7 @@ import {
   waitUntil,
 } from './cluster.js';
 import { API_PORT, kubeControlPlane, startMeshApi } from './kube-control.js';
-import { CTL_IP, podByName } from './topology.js';
+import { podByName } from './pods.js';
 
 const why = clusterCannotRun();
 if (why) t.comment(`namespaced Kubernetes-source tests skipped: ${why}`);

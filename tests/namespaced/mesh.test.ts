@@ -1,10 +1,12 @@
 // Transparent interception with unmodified programs on a two-node cluster in network
-// namespaces (topology.ts): curl by pod IP and by a Service VIP only the agents know, the
-// caller's verified identity in the server side's access log, AuthorizationPolicy DENY,
-// STRICT and PERMISSIVE against plaintext from a non-mesh pod and a host outside the mesh,
-// passthrough to a non-mesh pod, and same-node traffic through the agent with policy.
+// namespaces (testkit/topology.ts, pods.ts): curl by pod IP and by a Service VIP only the
+// agents know, the caller's verified identity in the server side's access log,
+// AuthorizationPolicy DENY, STRICT and PERMISSIVE against plaintext from a non-mesh pod and
+// a host outside the mesh, passthrough to a non-mesh pod, and same-node traffic through the
+// agent with policy.
 // Root only (CI runs it); elsewhere it skips and says what it needs.
 import t from 'tap';
+import { EXT_IP } from '../../testkit/topology.js';
 import {
   accessAfter,
   CLIENT_ID,
@@ -16,7 +18,7 @@ import {
   serviceVipThroughHbone,
   startCluster,
 } from './cluster.js';
-import { EXT_IP, podByName, SERVICE_VIP } from './topology.js';
+import { podByName, SERVICE_VIP } from './pods.js';
 
 const why = clusterCannotRun();
 if (why) t.comment(`namespaced mesh tests skipped: ${why}`);

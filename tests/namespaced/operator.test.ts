@@ -9,7 +9,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { MTUN_CLI } from '../helpers/process.js';
+import { MTUN_CLI } from '../../testkit/process.js';
+import { NODE_IP, NODE_NAME } from '../../testkit/topology.js';
 import {
   accessAfter,
   CLOSED,
@@ -19,7 +20,7 @@ import {
   startCluster,
   waitUntil,
 } from './cluster.js';
-import { NODE_IP, NODE_NAME, podByName } from './topology.js';
+import { podByName } from './pods.js';
 
 const why = clusterCannotRun();
 if (why) t.comment(`namespaced operator tests skipped: ${why}`);

@@ -8,8 +8,8 @@ import t from 'tap';
 import { originalDestinationFor } from '../../agent/capture/index.js';
 import { fromAddon, loadCapture } from '../../agent/capture/native.js';
 import { silentLogger } from '../../lib/logger.js';
-import { run } from '../helpers/exec.js';
-import { cannotRun, Netns, sweepLeftovers } from './netns.js';
+import { run } from '../../testkit/exec.js';
+import { cannotRun, Netns, sweepLeftovers } from '../../testkit/netns.js';
 
 t.test('without the addon the loader says why, and never throws', async (t) => {
   const got = loadCapture({ searchFrom: '/' });

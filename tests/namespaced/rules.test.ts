@@ -14,8 +14,8 @@ import {
 } from '../../agent/capture/rules.js';
 import type { Xtables } from '../../agent/capture/xtables.js';
 import { silentLogger } from '../../lib/logger.js';
-import { run } from '../helpers/exec.js';
-import { cannotRun, Netns, savedRules, sweepLeftovers, which } from './netns.js';
+import { run } from '../../testkit/exec.js';
+import { cannotRun, Netns, savedRules, sweepLeftovers, which } from '../../testkit/netns.js';
 
 const SCRIPT = 'deploy/iptables/mtun-redirect.sh';
 const DEFAULT_PORTS: CapturePorts = {

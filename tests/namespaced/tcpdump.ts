@@ -2,7 +2,7 @@
 // capture the wire tests read with pcap.ts. Started and ready before `during`, stopped after
 // it (SIGINT flushes the file), even when `during` throws.
 import { readFile } from 'node:fs/promises';
-import { track } from '../helpers/process.js';
+import { track } from '../../testkit/process.js';
 import type { Cluster } from './cluster.js';
 
 /** The pcap file's bytes: packets matching the BPF `filter` seen while `during` ran. */

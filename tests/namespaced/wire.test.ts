@@ -7,12 +7,13 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
+import { savedRules } from '../../testkit/netns.js';
+import { NODE_IP } from '../../testkit/topology.js';
 import { accessAfter, type Cluster, clusterCannotRun, startCluster, waitUntil } from './cluster.js';
-import { savedRules } from './netns.js';
 import { parsePcap, startsLikeTls } from './pcap.js';
+import { podByName } from './pods.js';
 import { tcpdumpOnNode1 } from './tcpdump.js';
-import { NODE_IP, podByName } from './topology.js';
 
 const why = clusterCannotRun(['tcpdump', 'iperf3']);
 if (why) t.comment(`namespaced wire tests skipped: ${why}`);

@@ -13,8 +13,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import t from 'tap';
+import { type Tracked, track } from '../../testkit/process.js';
+import { NODE_IP } from '../../testkit/topology.js';
 import { eventually } from '../helpers/eventually.js';
-import { type Tracked, track } from '../helpers/process.js';
 import { type ClientHello, parseClientHello } from '../interop/client-hello.js';
 import {
   buildGoPeer,
@@ -33,8 +34,8 @@ import {
   startCluster,
 } from './cluster.js';
 import { parsePcap } from './pcap.js';
+import { podByName } from './pods.js';
 import { tcpdumpOnNode1 } from './tcpdump.js';
-import { NODE_IP, podByName } from './topology.js';
 
 const why = clusterCannotRun(['tcpdump']) ?? goPeerCannotRun();
 if (why) t.comment(`ztunnel-peer interop skipped: ${why}`);

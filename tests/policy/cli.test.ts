@@ -2,7 +2,7 @@
 // stderr naming file, document, object and field), and the --json shape.
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const MESH = 'tests/policy/fixtures/mesh';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { authorizationPolicyFromWire } from '../../mesh/convert/istio.js';
 import { policyStatus } from '../../policy/index.js';
-import { run } from '../helpers/exec.js';
+import { run } from '../../testkit/exec.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,9 +1,9 @@
-// The test helpers' process output buffer: bounded, and cut only at line starts (the
-// namespaced tests parse the agents' access log from it as JSON lines).
+// testkit/process.ts's output buffer: bounded, and cut only at line starts (the namespaced
+// tests parse the agents' access log from it as JSON lines).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import t from 'tap';
-import { track } from './process.js';
+import { track } from '../../testkit/process.js';
 
 t.test('output beyond 1 MiB keeps the newest whole lines only', async (t) => {
   // 30,000 JSON lines of ~60 bytes, about 1.7 MiB, written by a real child process.
