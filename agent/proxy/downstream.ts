@@ -24,9 +24,10 @@ export interface Downstream {
   readonly signal: AbortSignal;
   /** Answers the failure (an HBONE status, a SOCKS5 reply, or a reset). */
   refuse(failure: ConnectionFailure): void;
-  /** Answers success and joins the client to `upstream` until both are closed. Throws
-   *  CONNECTION_RESET (and closes `upstream`) when the client has already gone. */
-  carry(record: ConnectionRecord, upstream: Socket): Promise<Transfer>;
+  /** Answers success and joins the client to `upstream` until both are closed, then runs
+   *  `done`. Throws CONNECTION_RESET (after closing `upstream` and running `done`) when the
+   *  client has already gone. */
+  carry(record: ConnectionRecord, upstream: Socket, done?: () => void): Promise<Transfer>;
 }
 
 /** The signal of a client that was answered: nothing is waiting on it any more. */
@@ -35,29 +36,39 @@ const ANSWERED = new AbortController().signal;
 const clientGone = (what: string) =>
   new ConnectionFailure('CONNECTION_RESET', `the client closed before the ${what} was attached`);
 
-/** An inbound HBONE tunnel: the upstream is the local pod. */
-export function tunnelDownstream(ctx: AgentContext, tunnel: IncomingTunnel): Downstream {
-  return {
-    signal: tunnel.signal,
-    refuse: (f) => tunnel.refuse(tunnelRefusalOf(f, formatSocketAddr(tunnel.target))),
-    carry(record, upstream) {
-      let stream: Http2Stream;
-      try {
-        stream = tunnel.accept();
-      } catch (err) {
-        upstream.destroy();
-        throw new ConnectionFailure('CONNECTION_RESET', (err as Error).message, { cause: err });
-      }
-      // Live bytes from the pod socket's counters, the ones splice() reports at the end.
-      record.watch(() => ({ sent: upstream.bytesWritten, received: upstream.bytesRead }));
-      const untrack = ctx.drain.track({ destroy: () => upstream.resetAndDestroy() });
-      return spliced(upstream, stream, untrack, (r) => ({
-        sent: r.bytesStreamToSocket,
-        received: r.bytesSocketToStream,
-        error: r.error,
-      }));
-    },
-  };
+/** An inbound HBONE tunnel: the upstream is the local pod. A class, not closures: one per
+ *  open tunnel, so its methods are shared. */
+export class TunnelDownstream implements Downstream {
+  readonly #ctx: AgentContext;
+  readonly #tunnel: IncomingTunnel;
+
+  constructor(ctx: AgentContext, tunnel: IncomingTunnel) {
+    this.#ctx = ctx;
+    this.#tunnel = tunnel;
+  }
+
+  get signal(): AbortSignal {
+    return this.#tunnel.signal;
+  }
+
+  refuse(failure: ConnectionFailure): void {
+    this.#tunnel.refuse(tunnelRefusalOf(failure, formatSocketAddr(this.#tunnel.target)));
+  }
+
+  carry(record: ConnectionRecord, upstream: Socket, done?: () => void): Promise<Transfer> {
+    let stream: Http2Stream;
+    try {
+      stream = this.#tunnel.accept();
+    } catch (err) {
+      upstream.destroy();
+      done?.();
+      throw new ConnectionFailure('CONNECTION_RESET', (err as Error).message, { cause: err });
+    }
+    // Live bytes from the pod socket's counters, the ones splice() reports at the end.
+    record.watch(() => ({ sent: upstream.bytesWritten, received: upstream.bytesRead }));
+    const untrack = this.#ctx.drain.track({ destroy: () => upstream.resetAndDestroy() });
+    return spliced(upstream, stream, untrack, done, false, 0, 0);
+  }
 }
 
 /** What a SOCKS5 client is told: the reply for a failure, and success (after which any early
@@ -72,7 +83,8 @@ export interface SocketAnswer {
 export class ClientSocket implements Downstream {
   readonly #ctx: AgentContext;
   readonly #socket: Socket;
-  readonly #answer: SocketAnswer | undefined;
+  /** Dropped once answered: it closes over the SOCKS5 handshake (its buffer and timer). */
+  #answer: SocketAnswer | undefined;
   /** Dropped once answered: an open connection keeps no controller. */
   #abort: AbortController | undefined = new AbortController();
   readonly #gone = () => this.#abort?.abort();
@@ -91,16 +103,19 @@ export class ClientSocket implements Downstream {
   refuse(failure: ConnectionFailure): void {
     this.#socket.off('close', this.#gone);
     this.#abort = undefined;
+    const answer = this.#answer;
+    this.#answer = undefined;
     if (this.#socket.destroyed) return;
-    if (this.#answer) this.#answer.refused(failure);
+    if (answer) answer.refused(failure);
     else this.#socket.resetAndDestroy();
   }
 
   /** Joined to a plain TCP upstream (passthrough, a local pod). */
-  carry(record: ConnectionRecord, upstream: Socket): Promise<Transfer> {
+  carry(record: ConnectionRecord, upstream: Socket, done?: () => void): Promise<Transfer> {
     const client = this.#socket;
     if (!this.#attach()) {
       upstream.resetAndDestroy();
+      done?.();
       throw clientGone('connection');
     }
     // Live bytes from the counters joinSockets() reports at the end, less a SOCKS5 reply.
@@ -113,6 +128,7 @@ export class ClientSocket implements Downstream {
     return new Promise((resolve) => {
       joinSockets(client, upstream, (r) => {
         untrack();
+        done?.();
         resolve({ sent: r.aToB, received: r.bToA - written, error: r.error });
       });
       client.resume();
@@ -134,36 +150,46 @@ export class ClientSocket implements Downstream {
       received: client.bytesWritten - base.written,
     }));
     const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-    const done = spliced(client, stream, untrack, (r) => ({
-      sent: r.bytesSocketToStream - base.read,
-      received: r.bytesStreamToSocket - base.written,
-      error: r.error,
-    }));
+    const carried = spliced(client, stream, untrack, undefined, true, base.read, base.written);
     client.resume();
-    return done;
+    return carried;
   }
 
   /** Answers success; false when the client has already gone. */
   #attach(): boolean {
     this.#socket.off('close', this.#gone);
     const gone = this.#socket.destroyed || this.#abort?.signal.aborted !== false;
+    const answer = this.#answer;
     this.#abort = undefined;
+    this.#answer = undefined;
     if (gone) return false;
-    this.#answer?.succeeded();
+    answer?.succeeded();
     return true;
   }
 }
 
+/** splice() as a Transfer. `fromSocket`: the socket is the client (its reads go towards the
+ *  destination), less what it moved before it was joined; else the socket is the pod. */
 function spliced(
   socket: Socket,
   stream: Http2Stream,
   untrack: () => void,
-  transfer: (r: SpliceResult) => Transfer,
+  done: (() => void) | undefined,
+  fromSocket: boolean,
+  baseRead: number,
+  baseWritten: number,
 ): Promise<Transfer> {
   return new Promise((resolve) => {
-    splice(socket, stream, (r) => {
+    splice(socket, stream, (r: SpliceResult) => {
       untrack();
-      resolve(transfer(r));
+      done?.();
+      const toStream = r.bytesSocketToStream - baseRead;
+      const toSocket = r.bytesStreamToSocket - baseWritten;
+      resolve(
+        fromSocket
+          ? { sent: toStream, received: toSocket, error: r.error }
+          : { sent: toSocket, received: toStream, error: r.error },
+      );
     });
   });
 }

@@ -82,6 +82,6 @@ function handle(ctx: AgentContext, socket: Socket): Promise<void> {
       // A denial closes it without data: the client sees a reset, as with ztunnel.
       return toLocalPod(ctx, record, client, verdict, orig);
     },
-    (failure) => client.refuse(failure),
+    client,
   );
 }

@@ -13,7 +13,7 @@ import {
 import type { HostPort } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { ConnectionRecord } from '../observe/record.js';
-import { tunnelDownstream } from './downstream.js';
+import { TunnelDownstream } from './downstream.js';
 import { decideInbound, verdictFields } from './inbound-decision.js';
 import { BindError, redirectedDestination } from './listener.js';
 import { toLocalPod } from './local-pod.js';
@@ -32,7 +32,8 @@ export class InboundListener {
         certificates: ctx.certs,
         logger: ctx.logger.child({ listener: 'inbound' }),
         selectIdentity: selectIdentity(ctx),
-        onTunnel: (tunnel) => serveTunnel(ctx, tunnel),
+        // Not returned: the path answers every tunnel itself, and records every failure.
+        onTunnel: (tunnel) => void serveTunnel(ctx, tunnel),
       },
       at,
     ).catch((err: Error) => {
@@ -69,7 +70,7 @@ export function serveTunnel(ctx: AgentContext, tunnel: IncomingTunnel): Promise<
     targetPort: target.port,
   });
   const src = view.snapshot.workloadByIp(peerIp);
-  const down = tunnelDownstream(ctx, tunnel);
+  const down = new TunnelDownstream(ctx, tunnel);
   return ConnectionRecord.run(
     {
       direction: 'inbound',
@@ -97,7 +98,7 @@ export function serveTunnel(ctx: AgentContext, tunnel: IncomingTunnel): Promise<
     ctx.metrics,
     ctx.accessLog,
     (record) => toLocalPod(ctx, record, down, verdict, target),
-    (failure) => down.refuse(failure),
+    down,
   );
 }
 

@@ -4,6 +4,7 @@
 // carry bytes both ways. While it is open the connection is live: a policy change that
 // denies it closes it (live.ts), even while the pod is still being dialed.
 import type { Socket } from 'node:net';
+import type { SocketAddr } from '../../lib/address.js';
 import { dialTcp } from '../../lib/dial.js';
 import type { AgentContext } from '../context.js';
 import type { ConnectionRecord, Transfer } from '../observe/record.js';
@@ -11,29 +12,36 @@ import { ConnectionFailure } from '../outcome.js';
 import type { Downstream } from './downstream.js';
 import type { InboundVerdict } from './inbound-decision.js';
 
-export async function toLocalPod(
+export function toLocalPod(
   ctx: AgentContext,
   record: ConnectionRecord,
   down: Downstream,
   verdict: InboundVerdict,
-  target: { readonly ip: string; readonly port: number },
+  target: SocketAddr,
 ): Promise<Transfer> {
-  if (!verdict.allow) throw new ConnectionFailure(verdict.code, verdict.reason);
+  if (!verdict.allow) return Promise.reject(new ConnectionFailure(verdict.code, verdict.reason));
   let upstream: Socket | undefined;
   let cut = false;
   const forget = ctx.live.add(verdict.connection, record, () => {
     cut = true;
     upstream?.resetAndDestroy();
   });
-  try {
-    upstream = await dialTcp(target.ip, target.port, ctx.config.connectTimeoutMs, down.signal);
-    if (cut) {
-      upstream.destroy();
-      throw new ConnectionFailure('DENY', 'closed by a policy change while connecting');
-    }
-    record.established();
-    return await down.carry(record, upstream);
-  } finally {
-    forget();
-  }
+  // A chain, not an async function: nothing of this frame is suspended for as long as the
+  // connection is open (a suspended async frame per connection is ~0.5 KiB of heap).
+  return dialTcp(target.ip, target.port, ctx.config.connectTimeoutMs, down.signal).then(
+    (socket) => {
+      upstream = socket;
+      if (cut) {
+        forget();
+        socket.destroy();
+        throw new ConnectionFailure('DENY', 'closed by a policy change while connecting');
+      }
+      record.established();
+      return down.carry(record, socket, forget);
+    },
+    (err: unknown) => {
+      forget();
+      throw err;
+    },
+  );
 }

@@ -66,7 +66,7 @@ export function proxyOutbound(
     ctx.metrics,
     ctx.accessLog,
     (record) => carry(ctx, record, client, src, r, local),
-    (failure) => client.refuse(failure),
+    client,
   );
 }
 

@@ -137,7 +137,7 @@ function refuse(
     ctx.metrics,
     ctx.accessLog,
     () => Promise.reject(new ConnectionFailure('UNKNOWN_SOURCE', reason)),
-    (failure) => client.refuse(failure),
+    client,
   );
   refusals.warn(
     src.ip,

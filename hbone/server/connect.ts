@@ -35,6 +35,8 @@ export interface IncomingTunnel {
   readonly localIdentity: SpiffeId;
   /** The `:authority` of the CONNECT. */
   readonly target: SocketAddr;
+  /** The request's metadata headers; read them before answering: an answered tunnel lets
+   *  them go (an open tunnel keeps only what it needs). */
   readonly metadata: TunnelMetadata;
   /** Aborted when the client cancels the stream (or its connection dies) before the answer:
    *  whatever is being prepared for it (an upstream dial) should stop. */
@@ -111,7 +113,7 @@ export function handleConnect(
   if (bad || !target) {
     return void answerRefusal(stream, new BadRequestError(bad ?? 'bad :authority'), ctx, fields);
   }
-  const tunnel = new Incoming(stream, peer, target, parseMetadata(headers), ctx, authority);
+  const tunnel = new Incoming(stream, peer, target, parseMetadata(headers), ctx);
   let handed: void | Promise<void>;
   try {
     handed = ctx.onTunnel(tunnel);
@@ -123,23 +125,25 @@ export function handleConnect(
 
 /** The signal of a tunnel that was answered: nothing is waiting on it any more. */
 const ANSWERED = new AbortController().signal;
+const ANSWERED_METADATA: TunnelMetadata = Object.freeze({});
 
 class Incoming implements IncomingTunnel {
   readonly peerIdentity: SpiffeId;
   readonly peerAddress: SocketAddr;
   readonly localIdentity: SpiffeId;
-  /** Dropped once answered: an open tunnel keeps no controller. */
+  /** Dropped once answered: an open tunnel keeps no controller and no request metadata. */
   #abort: AbortController | undefined = new AbortController();
+  #metadata: TunnelMetadata;
   #answered = false;
 
   constructor(
     readonly stream: ServerHttp2Stream,
     peer: PeerInfo,
     readonly target: SocketAddr,
-    readonly metadata: TunnelMetadata,
+    metadata: TunnelMetadata,
     readonly ctx: StreamContext,
-    readonly authority: string,
   ) {
+    this.#metadata = metadata;
     this.peerIdentity = peer.peerIdentity;
     this.peerAddress = peer.peerAddress;
     this.localIdentity = peer.localIdentity;
@@ -148,6 +152,10 @@ class Incoming implements IncomingTunnel {
 
   get signal(): AbortSignal {
     return this.#abort?.signal ?? ANSWERED;
+  }
+
+  get metadata(): TunnelMetadata {
+    return this.#metadata;
   }
 
   // The stream closed before our answer: the client cancelled (or its connection died).
@@ -161,6 +169,7 @@ class Incoming implements IncomingTunnel {
     this.#answered = true;
     this.stream.off('close', this.#early);
     this.#abort = undefined;
+    this.#metadata = ANSWERED_METADATA;
     return !this.stream.destroyed && !this.stream.closed;
   }
 
@@ -169,7 +178,7 @@ class Incoming implements IncomingTunnel {
     answerRefusal(this.stream, err, this.ctx, {
       peer: this.peerIdentity.toString(),
       from: formatSocketAddr(this.peerAddress),
-      target: this.authority,
+      target: formatSocketAddr(this.target),
     });
   }
 

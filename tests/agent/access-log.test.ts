@@ -21,7 +21,7 @@ async function record(fields: ConnectionFields, path: (r: ConnectionRecord) => P
     new AgentMetrics(),
     { write: (line, level) => out.push({ line, level }) },
     path,
-    (f) => refused.push(f),
+    { refuse: (f) => refused.push(f) },
   );
   return { out, refused };
 }

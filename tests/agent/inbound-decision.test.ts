@@ -143,7 +143,7 @@ t.test('live re-checking closes what the new policy denies, and records it', asy
         forget();
         return { sent: 1, received: 2, error: new Error('read ECONNRESET') };
       },
-      () => {},
+      { refuse: () => {} },
     );
     return { done, end };
   };

@@ -44,7 +44,7 @@ t.test('bounded: past the bound, a connection is counted at close only, exactly'
         await closing;
         return { sent: 1500, received: 3000, error: undefined };
       },
-      () => {},
+      { refuse: () => {} },
     ),
   );
   t.equal(metrics.liveConnections, 2, 'the third is not tracked');

@@ -6,6 +6,7 @@ import { connect as netConnect } from 'node:net';
 import t from 'tap';
 import { socketAddr } from '../../hbone/address.js';
 import { OpenAbortedError, TunnelDeniedError, UpstreamFailedError } from '../../hbone/errors.js';
+import type { TunnelMetadata } from '../../hbone/headers.js';
 import type { IncomingTunnel } from '../../hbone/server/connect.js';
 import { forwardTunnel } from '../../hbone/server/forward.js';
 import { sniForDestination } from '../../hbone/sni.js';
@@ -186,6 +187,7 @@ t.test('deny -> 401, bad authority -> 400, non-CONNECT -> 405', async (t) => {
 
 t.test('metadata headers reach the handler; SNI selects the certificate', async (t) => {
   const seen: IncomingTunnel[] = [];
+  const metadata: TunnelMetadata[] = [];
   const sniSeen: string[] = [];
   const f = await fixture(t, pki, {
     server: {
@@ -197,6 +199,7 @@ t.test('metadata headers reach the handler; SNI selects the certificate', async 
       },
       onTunnel: (tun) => {
         seen.push(tun);
+        metadata.push(tun.metadata); // read before answering: an answered tunnel lets it go
         // 198.18.0.10 is only a label in :authority and SNI; the bytes go to the loopback backend.
         void forwardTunnel(tun, { upstream: f.backend.addr });
       },
@@ -220,7 +223,8 @@ t.test('metadata headers reach the handler; SNI selects the certificate', async 
   t.ok(tun.localIdentity.equals(SERVER_ID));
   t.same(tun.target, destination);
   t.equal(tun.peerAddress.ip, LOOPBACK);
-  t.same(tun.metadata, {
+  t.same(tun.metadata, {}, 'answered: the request metadata is let go');
+  t.same(metadata[0], {
     forwardedFor: socketAddr('10.1.2.3', 4567),
     forwardedHost: 'reviews.default.svc.cluster.local',
     traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
