@@ -109,6 +109,6 @@ export function failureOf(err: unknown): ConnectionFailure {
     return as('TLS_FAILURE');
   if (err instanceof IdentityUnavailableError) return as('IDENTITY_ERROR');
   if (err instanceof OpenAbortedError) return as('CONNECTION_RESET');
-  if (err instanceof ClientClosedError) return as('UNREACHABLE');
+  if (err instanceof ClientClosedError) return as('CONNECTION_RESET'); // the agent is stopping
   return as('INTERNAL');
 }

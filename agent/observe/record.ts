@@ -117,7 +117,12 @@ export class ConnectionRecord {
       } else {
         const failure = failureOf(err);
         this.fail(failure.code, failure.message);
-        client.refuse(failure);
+        try {
+          client.refuse(failure);
+        } catch {
+          // A client that cannot be answered any more (its socket or stream went away) has
+          // nothing left to tell; the record still says why it ended.
+        }
       }
     } finally {
       this.#finish();

@@ -5,7 +5,6 @@
 // is counted and flagged, and refused with --refuse-bypassed-plaintext.
 import type { Socket } from 'node:net';
 import type { HostPort } from '../../lib/address.js';
-import { formatAddr } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { isCaptureBypass } from '../observe/bypass.js';
 import { ConnectionRecord } from '../observe/record.js';
@@ -43,12 +42,12 @@ function handle(ctx: AgentContext, socket: Socket): Promise<void> {
     {
       direction: 'inbound_plaintext',
       src: {
-        addr: formatAddr(peer),
+        addr: `${peer.ip}:${peer.port}`,
         workload: src?.meta.name,
         namespace: src?.meta.namespace,
       },
       dst: {
-        addr: orig ? formatAddr(orig) : `${socket.localAddress}:${socket.localPort}`,
+        addr: orig ? `${orig.ip}:${orig.port}` : `${socket.localAddress}:${socket.localPort}`,
         workload: verdict?.workload?.meta.name,
         namespace: verdict?.workload?.meta.namespace,
       },

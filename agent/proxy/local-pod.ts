@@ -41,7 +41,8 @@ export function toLocalPod(
     },
     (err: unknown) => {
       forget();
-      throw err;
+      // Denied by a policy change while connecting: the denial, not the dial's failure.
+      throw cut ? new ConnectionFailure('DENY', 'closed by a policy change while connecting') : err;
     },
   );
 }

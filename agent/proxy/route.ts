@@ -73,7 +73,7 @@ export function route(
   const ip = canonical(dst.host);
   const host: string = ip ?? dst.host;
   const hostKey = ip ? formatAddr({ ip, port: dst.port }) : `${dst.host}:${dst.port}`;
-  if (ip && (settings.ownAddresses.has(hostKey) || reachesWildcard(ip, dst.port, settings))) {
+  if (settings.ownAddresses.has(hostKey) || (ip && reachesWildcard(ip, dst.port, settings))) {
     return {
       kind: 'refuse',
       code: 'SELF_CALL',

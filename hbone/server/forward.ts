@@ -4,7 +4,7 @@
 // policy and a record per connection (agent/proxy/local-pod.ts).
 import { DialError, dialTcp } from '../../lib/dial.js';
 import type { SocketAddr } from '../address.js';
-import { UpstreamFailedError } from '../errors.js';
+import { ServerInternalError, UpstreamFailedError } from '../errors.js';
 import { type SpliceResult, splice } from '../splice.js';
 import type { IncomingTunnel } from './connect.js';
 
@@ -27,12 +27,15 @@ export async function forwardTunnel(
   try {
     upstream = await dialTcp(to.ip, to.port, opts.connectTimeoutMs ?? 10_000, tunnel.signal);
   } catch (err) {
+    // The client left while we were connecting: nothing to answer. Otherwise 503, or 500
+    // for what is no connect failure (a bug).
+    if (err instanceof DialError && err.code === 'DIAL_ABORTED') return { failure: err };
     const failure =
-      err instanceof DialError && err.code !== 'DIAL_ABORTED'
+      err instanceof DialError
         ? new UpstreamFailedError(err.message, { cause: err })
-        : err;
-    if (failure instanceof UpstreamFailedError) tunnel.refuse(failure);
-    return { failure: failure as Error };
+        : new ServerInternalError(`forwarding failed: ${(err as Error).message}`, { cause: err });
+    tunnel.refuse(failure);
+    return { failure };
   }
   let stream: ReturnType<IncomingTunnel['accept']>;
   try {

@@ -14,6 +14,7 @@ import {
 } from '../../agent/outcome.js';
 import { REPLY } from '../../agent/proxy/socks5-protocol.js';
 import {
+  ClientClosedError,
   ConnectFailedError,
   IdentityMismatchError,
   OpenAbortedError,
@@ -55,6 +56,7 @@ t.test('errors from the path become failures by class', async (t) => {
     [new TimeoutError('slow'), 'UNREACHABLE'],
     [new IdentityMismatchError('who'), 'TLS_FAILURE'],
     [new OpenAbortedError('gone'), 'CONNECTION_RESET'],
+    [new ClientClosedError('stopping'), 'CONNECTION_RESET'],
     [new TypeError('a bug'), 'INTERNAL'],
     ['a string', 'INTERNAL'],
   ];

@@ -71,7 +71,13 @@ const settings = {
   clusterDomain: 'cluster.local',
   hbonePort: 15008,
   hboneDial: 'node' as const,
-  ownAddresses: new Set(['127.0.0.1:15080', '127.0.0.1:15008', '0.0.0.0:15001', '[::]:15006']),
+  ownAddresses: new Set([
+    '127.0.0.1:15080',
+    '127.0.0.1:15008',
+    '0.0.0.0:15001',
+    '[::]:15006',
+    'localhost:15000', // a listener bound by name (--admin localhost:15000)
+  ]),
 };
 
 type Want = Partial<{
@@ -320,6 +326,12 @@ const cases: [string, { host: string; port: number }, number, Want, string?][] =
   [
     "the agent's own listener as IPv4-mapped IPv6 → loop refused",
     { host: '::ffff:127.0.0.1', port: 15080 },
+    0,
+    { kind: 'refuse', code: 'SELF_CALL' },
+  ],
+  [
+    'a listener bound by name, asked for by that name → loop refused',
+    { host: 'localhost', port: 15000 },
     0,
     { kind: 'refuse', code: 'SELF_CALL' },
   ],
