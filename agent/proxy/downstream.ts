@@ -64,10 +64,19 @@ export class TunnelDownstream implements Downstream {
       done?.();
       throw new ConnectionFailure('CONNECTION_RESET', (err as Error).message, { cause: err });
     }
-    // Live bytes from the pod socket's counters, the ones splice() reports at the end.
-    record.watch(() => ({ sent: upstream.bytesWritten, received: upstream.bytesRead }));
-    const untrack = this.#ctx.drain.track({ destroy: () => upstream.resetAndDestroy() });
-    return spliced(upstream, stream, untrack, done, false, 0, 0);
+    return answered(
+      () => {
+        // Live bytes from the pod socket's counters, the ones splice() reports at the end.
+        record.watch(() => ({ sent: upstream.bytesWritten, received: upstream.bytesRead }));
+        const untrack = this.#ctx.drain.track({ destroy: () => upstream.resetAndDestroy() });
+        return spliced(upstream, stream, untrack, done, false, 0, 0);
+      },
+      () => {
+        resetTunnel(stream);
+        upstream.resetAndDestroy();
+        done?.();
+      },
+    );
   }
 }
 
@@ -118,21 +127,30 @@ export class ClientSocket implements Downstream {
       done?.();
       throw clientGone('connection');
     }
-    // Live bytes from the counters joinSockets() reports at the end, less a SOCKS5 reply.
-    const written = client.bytesWritten;
-    record.watch(() => ({
-      sent: upstream.bytesWritten,
-      received: client.bytesWritten - written,
-    }));
-    const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-    return new Promise((resolve) => {
-      joinSockets(client, upstream, (r) => {
-        untrack();
+    return answered(
+      () => {
+        // Live bytes from the counters joinSockets() reports at the end, less a SOCKS5 reply.
+        const written = client.bytesWritten;
+        record.watch(() => ({
+          sent: upstream.bytesWritten,
+          received: client.bytesWritten - written,
+        }));
+        const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+        return new Promise<Transfer>((resolve) => {
+          joinSockets(client, upstream, (r) => {
+            untrack();
+            done?.();
+            resolve({ sent: r.aToB, received: r.bToA - written, error: r.error });
+          });
+          client.resume();
+        });
+      },
+      () => {
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
         done?.();
-        resolve({ sent: r.aToB, received: r.bToA - written, error: r.error });
-      });
-      client.resume();
-    });
+      },
+    );
   }
 
   /** Joined to an HBONE tunnel opened for it. */
@@ -142,17 +160,26 @@ export class ClientSocket implements Downstream {
       resetTunnel(stream);
       throw clientGone('tunnel');
     }
-    // What the SOCKS5 handshake moved is not the application's; early data read with the
-    // request and unshifted back is.
-    const base = { read: client.bytesRead - client.readableLength, written: client.bytesWritten };
-    record.watch(() => ({
-      sent: client.bytesRead - base.read,
-      received: client.bytesWritten - base.written,
-    }));
-    const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-    const carried = spliced(client, stream, untrack, undefined, true, base.read, base.written);
-    client.resume();
-    return carried;
+    return answered(
+      () => {
+        // What the SOCKS5 handshake moved is not the application's; early data read with
+        // the request and unshifted back is.
+        const read = client.bytesRead - client.readableLength;
+        const written = client.bytesWritten;
+        record.watch(() => ({
+          sent: client.bytesRead - read,
+          received: client.bytesWritten - written,
+        }));
+        const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
+        const carried = spliced(client, stream, untrack, undefined, true, read, written);
+        client.resume();
+        return carried;
+      },
+      () => {
+        resetTunnel(stream);
+        client.resetAndDestroy();
+      },
+    );
   }
 
   /** Answers success; false when the client has already gone. */
@@ -165,6 +192,18 @@ export class ClientSocket implements Downstream {
     if (gone) return false;
     answer?.succeeded();
     return true;
+  }
+}
+
+/** Sets up the carrying of an answered connection. Once answered, a failure can no longer
+ *  be told to the client: if the set-up throws (a bug), both sides are reset before the
+ *  error goes on to the record, so nothing is left open. */
+function answered(setUp: () => Promise<Transfer>, resetBoth: () => void): Promise<Transfer> {
+  try {
+    return setUp();
+  } catch (err) {
+    resetBoth();
+    throw err;
   }
 }
 
