@@ -141,13 +141,20 @@ export async function roundTrips(
 ): Promise<Latency & { perSec: number }> {
   const s = await connect();
   const started = performance.now();
-  const samples = await pingPong(s, count, seconds);
-  s.destroy();
-  return { ...summarize(samples), perSec: samples.length / ((performance.now() - started) / 1000) };
+  try {
+    const samples = await pingPong(s, count, seconds);
+    return {
+      ...summarize(samples),
+      perSec: samples.length / ((performance.now() - started) / 1000),
+    };
+  } finally {
+    s.destroy();
+  }
 }
 
 /** 64-byte ping-pong on a connected socket, `count` times or for `seconds`, then ends it;
- *  returns the latencies in microseconds. */
+ *  returns the latencies in microseconds. A peer that stops answering (without closing)
+ *  fails it 10 s after the deadline, rather than hanging the run. */
 async function pingPong(s: Socket, count: number, seconds: number): Promise<number[]> {
   s.setNoDelay(true);
   const msg = Buffer.alloc(64, 0x62);
@@ -156,9 +163,15 @@ async function pingPong(s: Socket, count: number, seconds: number): Promise<numb
   await new Promise<void>((resolve, reject) => {
     let got = 0;
     let t0 = 0;
+    const stuck = setTimeout(
+      () => reject(new Error(`round trips: no answer for ${seconds + 10} s (${lat.length} done)`)),
+      (seconds + 10) * 1000,
+    );
+    s.once('close', () => clearTimeout(stuck));
     s.on('error', reject);
     const send = () => {
       if (lat.length >= count || performance.now() > deadline) {
+        clearTimeout(stuck);
         s.end();
         return resolve();
       }
