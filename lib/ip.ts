@@ -24,8 +24,3 @@ export function canonicalIp(text: string): string | undefined {
   if (mapped) return mapped[1];
   return v6;
 }
-
-/** `canonicalIp`, or the text unchanged when it is not an IP literal (a host name). */
-export function canonicalHost(text: string): string {
-  return canonicalIp(text) ?? text;
-}

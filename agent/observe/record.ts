@@ -176,10 +176,6 @@ export class ConnectionRecord {
     this.fields.errorMessage ??= message;
   }
 
-  get finished(): boolean {
-    return this.#finished;
-  }
-
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;

@@ -4,14 +4,14 @@
 // source is a mesh pod means that pod's node capture was bypassed (observe/bypass.ts): it
 // is counted and flagged, and refused with --refuse-bypassed-plaintext.
 import type { Socket } from 'node:net';
-import type { HostPort } from '../../lib/address.js';
+import { type HostPort, peerAddr } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { isCaptureBypass } from '../observe/bypass.js';
 import { ConnectionRecord } from '../observe/record.js';
 import { ConnectionFailure } from '../outcome.js';
 import { ClientSocket } from './downstream.js';
 import { decideInbound, verdictFields } from './inbound-decision.js';
-import { redirectedDestination, remotePeer, TcpListener } from './listener.js';
+import { redirectedDestination, TcpListener } from './listener.js';
 import { toLocalPod } from './local-pod.js';
 
 export const InboundPlaintextListener = {
@@ -23,7 +23,7 @@ export const InboundPlaintextListener = {
  *  connection pins the mesh view). */
 function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
-  const peer = remotePeer(socket); // canonical, as the mesh's addresses are
+  const peer = peerAddr(socket); // canonical, as the mesh's addresses are
   if (!peer) return Promise.resolve(void socket.destroy()); // gone before we looked
   const peerIp = peer.ip;
   const orig = redirectedDestination(ctx.originalDestination, socket);

@@ -2,14 +2,7 @@
 // names the address on failure), `address()`, and a close that stops accepting; open
 // connections are the shared Drain's business.
 import { createServer, type Server, type Socket } from 'node:net';
-import {
-  formatAddr,
-  type HostPort,
-  type OriginalDst,
-  originalDst,
-  type PeerAddr,
-  peerAddr,
-} from '../../lib/address.js';
+import { formatAddr, type HostPort, type OriginalDst, originalDst } from '../../lib/address.js';
 import { MtunError } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { OriginalDestination } from '../context.js';
@@ -32,11 +25,6 @@ export function redirectedDestination(
   socket: Socket,
 ): OriginalDst | undefined {
   return originalDst(lookup?.(socket), socket);
-}
-
-/** The peer's address, canonical; undefined when the socket has none (already closed). */
-export function remotePeer(socket: Socket): PeerAddr | undefined {
-  return peerAddr(socket);
 }
 
 async function bindTcp(

@@ -2,11 +2,10 @@
 // the kernel's original destination. A connection that was not redirected (its original
 // destination is this listener itself) is a loop and is refused.
 import type { Socket } from 'node:net';
-import type { HostPort } from '../../lib/address.js';
-import { localAddr } from '../../lib/address.js';
+import { type HostPort, localAddr, peerAddr } from '../../lib/address.js';
 import type { AgentContext } from '../context.js';
 import { ClientSocket } from './downstream.js';
-import { redirectedDestination, remotePeer, TcpListener } from './listener.js';
+import { redirectedDestination, TcpListener } from './listener.js';
 import { proxyOutbound } from './outbound.js';
 
 export const OutboundCaptureListener = {
@@ -17,7 +16,7 @@ export const OutboundCaptureListener = {
 function handle(ctx: AgentContext, socket: Socket): Promise<void> {
   socket.pause();
   // Canonical addresses (lib/address.ts), or a pod's other spelling would miss its lookups.
-  const peer = remotePeer(socket);
+  const peer = peerAddr(socket);
   // Not redirected: the listener itself was dialed, which route() refuses as a loop.
   const dst = redirectedDestination(ctx.originalDestination, socket) ?? localAddr(socket);
   if (!peer || !dst) return Promise.resolve(void socket.destroy()); // gone before we looked

@@ -164,7 +164,10 @@ function toWorkload(
 function reachesWildcard(ip: Ip, port: number, s: RouteSettings): boolean {
   const loopback = ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
   if (!loopback) return false;
-  return s.ownAddresses.has(`0.0.0.0:${port}`) || s.ownAddresses.has(`[::]:${port}`);
+  return (
+    s.ownAddresses.has(formatAddr({ host: '0.0.0.0', port })) ||
+    s.ownAddresses.has(formatAddr({ host: '::', port }))
+  );
 }
 
 /** `reviews` (in the caller's namespace) / `reviews.shop` / `reviews.shop.svc` → the

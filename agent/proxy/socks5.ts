@@ -5,7 +5,7 @@
 // plain-TCP relay to any non-mesh address, the CA or another agent's admin port included),
 // unless --socks5-allow-non-pod-clients. Handshake bytes are bounded and timed.
 import type { Socket } from 'node:net';
-import type { HostPort } from '../../lib/address.js';
+import { type HostPort, peerAddr } from '../../lib/address.js';
 import { RefusalLog } from '../../lib/refusal-log.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentConfig } from '../config.js';
@@ -14,7 +14,7 @@ import { ConnectionRecord } from '../observe/record.js';
 import { ConnectionFailure, socksReplyOf } from '../outcome.js';
 import type { MeshView } from '../state.js';
 import { ClientSocket } from './downstream.js';
-import { remotePeer, TcpListener } from './listener.js';
+import { TcpListener } from './listener.js';
 import { proxyOutbound } from './outbound.js';
 import { parseGreeting, parseRequest, REPLY, reply } from './socks5-protocol.js';
 
@@ -91,7 +91,7 @@ async function handle(ctx: AgentContext, socket: Socket, refusals: RefusalLog): 
     socket.off('data', onData);
     socket.pause();
     const early = buf.subarray(step.consumed);
-    const peer = remotePeer(socket);
+    const peer = peerAddr(socket);
     if (!peer) return void socket.destroy(); // gone while we read its request
     const { ip, port } = peer;
     // SOCKS5 is only the answer: a reply for the outcome, and early data given back to the
