@@ -20,6 +20,7 @@ export {
   type Tunnel,
 } from './client/client.js';
 export type { PoolStats } from './client/pool.js';
+export { defaultEngine, HBONE_ENGINES, type HboneEngine } from './engine.js';
 export * from './errors.js';
 export { metadataHeaders, newTraceparent, parseMetadata, type TunnelMetadata } from './headers.js';
 export type { IdentityRequest, SelectIdentity, ServerRoute } from './server/admission.js';

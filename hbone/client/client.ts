@@ -17,6 +17,7 @@ import {
   OpenAbortedError,
   TimeoutError,
 } from '../errors.js';
+import type { HboneEngine } from '../engine.js';
 import { metadataHeaders, type TunnelMetadata } from '../headers.js';
 import { DEFAULT_HTTP2, type Http2Tuning } from '../settings.js';
 import { sniForDestination } from '../sni.js';
@@ -39,6 +40,8 @@ export interface HboneClientOptions {
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveTimeoutMs?: number;
   readonly http2?: Partial<Http2Tuning>;
+  /** The HTTP/2 implementation (engine.ts); default: defaultEngine(). */
+  readonly engine?: HboneEngine;
 }
 
 export interface OpenRequest {

@@ -22,6 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
+import type { HboneEngine } from '../engine.js';
 import { keepalive } from '../keepalive.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
 import { resetTunnel } from '../splice.js';
@@ -59,6 +60,8 @@ export interface HboneServerOptions {
   readonly earlyResetBurst?: number;
   readonly earlyResetPerSecond?: number;
   readonly http2?: Partial<Http2Tuning>;
+  /** The HTTP/2 implementation (engine.ts); default: defaultEngine(). */
+  readonly engine?: HboneEngine;
 }
 
 export interface ServerStats {
