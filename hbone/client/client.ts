@@ -17,7 +17,7 @@ import {
   OpenAbortedError,
   TimeoutError,
 } from '../errors.js';
-import type { HboneEngine } from '../engine.js';
+import { defaultEngine, type HboneEngine } from '../engine.js';
 import { metadataHeaders, type TunnelMetadata } from '../headers.js';
 import { DEFAULT_HTTP2, type Http2Tuning } from '../settings.js';
 import { sniForDestination } from '../sni.js';
@@ -85,6 +85,7 @@ export class HboneClient {
         keepaliveIntervalMs: opts.keepaliveIntervalMs ?? 10_000,
         keepaliveTimeoutMs: opts.keepaliveTimeoutMs ?? 20_000,
         http2: { ...DEFAULT_HTTP2, ...opts.http2 },
+        engine: opts.engine ?? defaultEngine(),
       },
       opts.logger,
     );

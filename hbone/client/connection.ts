@@ -25,11 +25,13 @@ import {
   connect as h2connect,
   type OutgoingHttpHeaders,
 } from 'node:http2';
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { WorkloadCertificate } from '../certificates.js';
+import type { HboneEngine } from '../engine.js';
+import { H2Session } from '../h2/session.js';
 import { ClientClosedError, ConnectFailedError, TimeoutError, TlsFailureError } from '../errors.js';
 import { keepalive } from '../keepalive.js';
 import { type Http2Tuning, sessionOptions, transportLimitBytes } from '../settings.js';
@@ -56,6 +58,7 @@ export interface ConnectionSettings {
   readonly keepaliveIntervalMs: number;
   readonly keepaliveTimeoutMs: number;
   readonly http2: Http2Tuning;
+  readonly engine: HboneEngine;
 }
 
 let nextId = 1;
@@ -166,7 +169,7 @@ export class PooledConnection {
         return;
       }
       this.peerIdentity = dialed.peerIdentity;
-      const session = h2connect(`https://${formatSocketAddr(t.via)}`, {
+      const session = this.settings.engine === 'own' ? this.ownSession(dialed.socket) : h2connect(`https://${formatSocketAddr(t.via)}`, {
         ...sessionOptions(this.settings.http2, {
           maxConcurrentStreams: this.settings.maxStreams,
           maxHeaderListBytes: 16 * 1024,
@@ -181,7 +184,7 @@ export class PooledConnection {
         this.closeReason ??= err;
         this.log.debug({ conn: this.id, err: err.message }, 'hbone connection error');
       });
-      keepStreamsOnGoaway(session);
+      if (this.settings.engine === 'node') keepStreamsOnGoaway(session);
       session.on('goaway', (code, lastStreamId) => {
         this.closeReason ??= new ConnectFailedError(`server sent GOAWAY (code ${code})`);
         if (code !== h2.NGHTTP2_NO_ERROR) {
@@ -215,6 +218,24 @@ export class PooledConnection {
       this.closeReason ??= err as Error;
       this.toClosed();
     }
+  }
+
+  /** The own engine (hbone/h2/) on the verified socket. It offers the part of
+   *  ClientHttp2Session this class uses; the cast goes when node:http2 does. It never stops
+   *  reading while writing, so it needs no EagerTransport. */
+  private ownSession(socket: TLSSocket): ClientHttp2Session {
+    const h = this.settings.http2;
+    const session = new H2Session(socket, {
+      role: 'client',
+      local: {
+        streamWindowBytes: h.streamWindowBytes,
+        connectionWindowBytes: h.connectionWindowBytes,
+        maxFrameBytes: h.maxFrameBytes,
+        maxConcurrentStreams: this.settings.maxStreams,
+        maxHeaderListBytes: 16 * 1024,
+      },
+    });
+    return session as unknown as ClientHttp2Session;
   }
 
   private toClosed(): void {

@@ -22,7 +22,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
-import type { HboneEngine } from '../engine.js';
+import { defaultEngine, type HboneEngine } from '../engine.js';
+import { H2Session } from '../h2/session.js';
 import { keepalive } from '../keepalive.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
 import { resetTunnel } from '../splice.js';
@@ -84,10 +85,12 @@ export class HboneServer {
   private readonly refusals: Refusals;
   private tunnels = 0;
   private nextSession: PeerInfo | undefined;
+  private readonly engine: HboneEngine;
 
   private constructor(private readonly opts: HboneServerOptions) {
     this.log = opts.logger;
     this.tuning = { ...DEFAULT_HTTP2, ...opts.http2 };
+    this.engine = opts.engine ?? defaultEngine();
     this.refusals = new Refusals(this.log);
     this.admission = new Admission({
       certificates: opts.certificates,
@@ -183,6 +186,21 @@ export class HboneServer {
     socket.once('end', () => {
       if (!socket.destroyed) socket.destroy();
     });
+    if (this.engine === 'own') {
+      // The own engine offers the part of ServerHttp2Session this class uses; the cast goes
+      // when node:http2 does.
+      const session = new H2Session(socket, {
+        role: 'server',
+        local: {
+          ...this.tuning,
+          maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 200,
+          maxHeaderListBytes: this.opts.maxHeaderListBytes ?? 16 * 1024,
+        },
+      });
+      this.onSession(session as unknown as ServerHttp2Session);
+      this.nextSession = undefined;
+      return;
+    }
     // Creates the session and emits 'session' synchronously. The native TLS socket: the
     // server keeps Node's stop-reading-while-writing backpressure against abusive clients;
     // our clients never stop reading (transport.ts), so no deadlock between the two.
