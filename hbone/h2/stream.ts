@@ -86,7 +86,11 @@ export class H2Stream extends Duplex {
     this.headersSent = true;
     const end = opts?.endStream === true;
     this.session.sendHeaders(this, headers, end);
-    if (end && !this.destroyed) this.end();
+    if (!end || this.destroyed) return;
+    this.end();
+    // A complete answer before the request's end (a refusal): the rest of the request is
+    // not wanted, RST_STREAM(NO_ERROR) says so and closes the stream (RFC 9113 §8.1).
+    if (!this.remoteEnded) this.session.resetStream(this, ErrorCode.NO_ERROR);
   }
 
   /** Resets the stream with RST_STREAM(code) (only that: no END_STREAM before it). */
