@@ -3,6 +3,8 @@
 // `response_flags`. The server picks a status from the table, the client turns a status
 // back into the same class, so both ends agree without repeating the mapping anywhere.
 import { MtunError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { ErrorCode, H2Error } from './h2/frame.js';
 
 type Options = { cause?: unknown };
 
@@ -155,4 +157,11 @@ export function errorForStatus(status: number, target: string): MtunError {
   return cls
     ? new cls(`CONNECT ${target}: server answered ${status}`)
     : new UnexpectedStatusError(status);
+}
+
+/** A peer's protocol violation is the peer's business (debug); a bug of ours is not. */
+export function logSessionError(log: Logger, err: Error): void {
+  if (err instanceof H2Error && err.h2code === ErrorCode.INTERNAL_ERROR)
+    log.error({ err: err.message, cause: String(err.cause) }, 'hbone session failed on a bug');
+  else log.debug({ err: err.message }, 'hbone session error');
 }

@@ -10,6 +10,7 @@
 import { type Http2Stream, constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { forward } from '../lib/forward.js';
+import { H2Stream } from './h2/stream.js';
 import { CONNECT_ERROR } from './settings.js';
 
 export interface SpliceResult {
@@ -53,14 +54,19 @@ export function splice(
   // stream is still open: Node pushes it from the DATA frame's callback, before any
   // RST_STREAM that follows in the same read closes the stream, while a reset or a teardown
   // closes the stream first and pushes EOF after.
-  let peerEnded = false;
-  const push = stream.push;
-  stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
-    if (chunk === null && !stream.closed && !stream.destroyed) peerEnded = true;
-    return push.call(stream, chunk, encoding);
-  };
+  // The own engine's streams say so themselves (H2Stream.endedByPeer).
+  let nodePeerEnded = false;
+  const own = stream instanceof H2Stream;
+  const peerEnded = own ? () => stream.endedByPeer : () => nodePeerEnded;
+  if (!own) {
+    const push = stream.push;
+    stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk === null && !stream.closed && !stream.destroyed) nodePeerEnded = true;
+      return push.call(stream, chunk, encoding);
+    };
+  }
   stream.on('end', () => {
-    if (!peerEnded && !socket.destroyed) abortSocket(socket);
+    if (!peerEnded() && !socket.destroyed) abortSocket(socket);
   });
 
   // 'close' is emitted once: plain `on` spares a once-wrapper per tunnel.
@@ -80,7 +86,7 @@ export function splice(
       // peer's END_STREAM, is an abort. (ztunnel's h2.rs reads NO_ERROR and CANCEL as an end
       // even with no END_STREAM before them; we do not: that is how a cut looks.)
       const clean =
-        peerEnded &&
+        peerEnded() &&
         (stream.rstCode === h2.NGHTTP2_NO_ERROR || stream.rstCode === h2.NGHTTP2_CANCEL);
       if (!clean) abortSocket(socket);
       else if (socket.readableEnded) {
@@ -118,6 +124,10 @@ function abortSocket(socket: Socket): void {
  */
 export function resetTunnel(stream: Http2Stream, code: number = CONNECT_ERROR): void {
   if (stream.closed || stream.destroyed) return;
+  if (stream instanceof H2Stream) {
+    stream.close(code);
+    return;
+  } // sends only the RST_STREAM
   (stream as unknown as { _final: (cb: () => void) => void })._final = (cb) => cb();
   stream.close(code);
 }

@@ -10,6 +10,7 @@ import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
+import { defaultEngine, type HboneEngine } from '../engine.js';
 import {
   ConnectFailedError,
   errorForStatus,
@@ -17,7 +18,6 @@ import {
   OpenAbortedError,
   TimeoutError,
 } from '../errors.js';
-import { defaultEngine, type HboneEngine } from '../engine.js';
 import { metadataHeaders, type TunnelMetadata } from '../headers.js';
 import { DEFAULT_HTTP2, type Http2Tuning } from '../settings.js';
 import { sniForDestination } from '../sni.js';

@@ -31,8 +31,14 @@ import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { WorkloadCertificate } from '../certificates.js';
 import type { HboneEngine } from '../engine.js';
+import {
+  ClientClosedError,
+  ConnectFailedError,
+  logSessionError,
+  TimeoutError,
+  TlsFailureError,
+} from '../errors.js';
 import { H2Session } from '../h2/session.js';
-import { ClientClosedError, ConnectFailedError, TimeoutError, TlsFailureError } from '../errors.js';
 import { keepalive } from '../keepalive.js';
 import { type Http2Tuning, sessionOptions, transportLimitBytes } from '../settings.js';
 import { StateMachine } from '../state-machine.js';
@@ -169,20 +175,23 @@ export class PooledConnection {
         return;
       }
       this.peerIdentity = dialed.peerIdentity;
-      const session = this.settings.engine === 'own' ? this.ownSession(dialed.socket) : h2connect(`https://${formatSocketAddr(t.via)}`, {
-        ...sessionOptions(this.settings.http2, {
-          maxConcurrentStreams: this.settings.maxStreams,
-          maxHeaderListBytes: 16 * 1024,
-        }),
-        // Never stops reading, which rules out the mutual-write deadlock (transport.ts).
-        createConnection: () =>
-          new EagerTransport(dialed.socket, transportLimitBytes(this.settings.http2)),
-      });
+      const session =
+        this.settings.engine === 'own'
+          ? this.ownSession(dialed.socket)
+          : h2connect(`https://${formatSocketAddr(t.via)}`, {
+              ...sessionOptions(this.settings.http2, {
+                maxConcurrentStreams: this.settings.maxStreams,
+                maxHeaderListBytes: 16 * 1024,
+              }),
+              // Never stops reading, which rules out the mutual-write deadlock (transport.ts).
+              createConnection: () =>
+                new EagerTransport(dialed.socket, transportLimitBytes(this.settings.http2)),
+            });
       this.session = session;
       session.setLocalWindowSize(this.settings.http2.connectionWindowBytes);
       session.on('error', (err) => {
         this.closeReason ??= err;
-        this.log.debug({ conn: this.id, err: err.message }, 'hbone connection error');
+        logSessionError(this.log, err);
       });
       if (this.settings.engine === 'node') keepStreamsOnGoaway(session);
       session.on('goaway', (code, lastStreamId) => {

@@ -91,7 +91,7 @@ export interface FrameSink {
   dataEnd(): void;
 }
 
-const enum State {
+enum State {
   Preface,
   Header,
   Payload,

@@ -25,11 +25,10 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TokenBucket } from '../../lib/token-bucket.js';
 import {
-  dataFrame,
   DEFAULT_MAX_FRAME,
   DEFAULT_WINDOW,
+  dataFrame,
   ErrorCode,
-  errorCodeName,
   Flag,
   FrameReader,
   type FrameSink,
@@ -184,7 +183,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (this.#isClient) settings.unshift([Setting.ENABLE_PUSH, 0]);
     this.#write(settingsFrame(settings));
     this.#settingsTimer = setTimeout(
-      () => this.#fail(new H2Error(ErrorCode.SETTINGS_TIMEOUT, 'our SETTINGS were not acknowledged')),
+      () =>
+        this.#fail(new H2Error(ErrorCode.SETTINGS_TIMEOUT, 'our SETTINGS were not acknowledged')),
       this.#limits.settingsAckTimeoutMs,
     );
     this.#settingsTimer.unref();
@@ -275,7 +275,10 @@ export class H2Session extends EventEmitter implements StreamOwner {
   }
 
   sendData(stream: H2Stream, chunk: Buffer, end: boolean, cb: (err?: Error | null) => void): void {
-    if (stream.closed || this.#destroyed) return cb();
+    if (stream.closed || this.#destroyed) {
+      cb();
+      return;
+    }
     const at = this.#pushData(stream, chunk, 0, end);
     if (at < chunk.length) {
       stream.pending = [chunk, at, end, cb];
@@ -314,8 +317,12 @@ export class H2Session extends EventEmitter implements StreamOwner {
       else if (err instanceof CompressionError)
         this.#fail(new H2Error(ErrorCode.COMPRESSION_ERROR, err.message));
       else {
-        this.#fail(new H2Error(ErrorCode.INTERNAL_ERROR, `bug: ${(err as Error).message}`));
-        throw err;
+        // A bug here or in a listener called from here: this connection ends (INTERNAL_ERROR,
+        // reported through 'error' with the cause); the process and its other connections
+        // go on.
+        const bug = new H2Error(ErrorCode.INTERNAL_ERROR, `bug: ${(err as Error).message}`);
+        bug.cause = err;
+        this.#fail(bug);
       }
     }
     if (!this.#destroyed && this.#socket.writableLength > this.#limits.outputLimitBytes) {
@@ -341,27 +348,39 @@ export class H2Session extends EventEmitter implements StreamOwner {
       throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'the first frame is not SETTINGS');
     switch (type) {
       case FrameType.HEADERS:
-        return this.#headers(flags, id, payload);
+        this.#headers(flags, id, payload);
+        return;
       case FrameType.CONTINUATION:
-        return this.#continuation(flags, id, payload);
+        this.#continuation(flags, id, payload);
+        return;
       case FrameType.SETTINGS:
-        return this.#settings(flags, id, payload);
+        this.#settings(flags, id, payload);
+        return;
       case FrameType.PING:
-        return this.#ping(flags, id, payload);
+        this.#ping(flags, id, payload);
+        return;
       case FrameType.WINDOW_UPDATE:
-        return this.#windowUpdate(id, payload);
+        this.#windowUpdate(id, payload);
+        return;
       case FrameType.RST_STREAM:
-        return this.#rstStream(id, payload);
+        this.#rstStream(id, payload);
+        return;
       case FrameType.GOAWAY:
-        return this.#goaway(id, payload);
+        this.#goaway(id, payload);
+        return;
       case FrameType.PRIORITY:
         if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (payload.length !== 5) return this.#streamError(id, ErrorCode.FRAME_SIZE_ERROR);
-        return this.#junk('PRIORITY');
+        if (payload.length !== 5) {
+          this.#streamError(id, ErrorCode.FRAME_SIZE_ERROR);
+          return;
+        }
+        this.#junk('PRIORITY');
+        return;
       case FrameType.PUSH_PROMISE:
         throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE (push is disabled)');
       default:
-        return this.#junk(`frame type ${type}`); // unknown types are ignored (§5.5)
+        this.#junk(`frame type ${type}`); // unknown types are ignored (§5.5)
+        return;
     }
   }
 
@@ -395,7 +414,10 @@ export class H2Session extends EventEmitter implements StreamOwner {
           break;
         case Setting.INITIAL_WINDOW_SIZE: {
           if (value > MAX_WINDOW)
-            throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
+            throw new H2Error(
+              ErrorCode.FLOW_CONTROL_ERROR,
+              `SETTINGS_INITIAL_WINDOW_SIZE ${value}`,
+            );
           const delta = value - r.initialWindowSize;
           r.initialWindowSize = value;
           for (const s of this.#streams.values()) {
@@ -453,24 +475,35 @@ export class H2Session extends EventEmitter implements StreamOwner {
     }
     const stream = this.#known(id, 'WINDOW_UPDATE');
     if (!stream) return;
-    if (inc === 0) return this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+    if (inc === 0) {
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+      return;
+    }
     stream.sendWindow += inc;
-    if (stream.sendWindow > MAX_WINDOW)
-      return this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR, stream);
+    if (stream.sendWindow > MAX_WINDOW) {
+      this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR, stream);
+      return;
+    }
     if (stream.pending) this.#unblock();
   }
 
   #rstStream(id: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM not 4 bytes');
+    if (payload.length !== 4)
+      throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM not 4 bytes');
     const stream = this.#known(id, 'RST_STREAM');
     if (!stream) return;
     const code = payload.readUInt32BE(0);
-    this.#closeStream(stream, code, code === ErrorCode.NO_ERROR ? undefined : new StreamResetError(code));
+    this.#closeStream(
+      stream,
+      code,
+      code === ErrorCode.NO_ERROR ? undefined : new StreamResetError(code),
+    );
   }
 
   #goaway(id: number, payload: Buffer): void {
     if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
-    if (payload.length < 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY shorter than 8 bytes');
+    if (payload.length < 8)
+      throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY shorter than 8 bytes');
     const last = payload.readUInt32BE(0) & 0x7fffffff;
     const code = payload.readUInt32BE(4);
     if (this.#goawayReceived !== undefined && last > this.#goawayReceived)
@@ -480,7 +513,12 @@ export class H2Session extends EventEmitter implements StreamOwner {
     // (§6.8); those at or below it finish, whatever the code.
     if (this.#isClient)
       for (const s of [...this.#streams.values()])
-        if (s.id > last) this.#closeStream(s, ErrorCode.REFUSED_STREAM, new StreamResetError(ErrorCode.REFUSED_STREAM));
+        if (s.id > last)
+          this.#closeStream(
+            s,
+            ErrorCode.REFUSED_STREAM,
+            new StreamResetError(ErrorCode.REFUSED_STREAM),
+          );
     this.emit('goaway', code, last, payload.subarray(8));
     this.#maybeEnd();
   }
@@ -490,13 +528,15 @@ export class H2Session extends EventEmitter implements StreamOwner {
     let at = 0;
     let end = payload.length;
     if (flags & Flag.PADDED) {
-      if (payload.length < 1) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'padded HEADERS without pad length');
+      if (payload.length < 1)
+        throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'padded HEADERS without pad length');
       const pad = payload[0]!;
       at = 1;
       end -= pad;
     }
     if (flags & Flag.PRIORITY) at += 5;
-    if (end < at) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
+    if (end < at)
+      throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
     const fragment = payload.subarray(at, end);
     this.#block = { id, flags, parts: [], bytes: 0, frames: 0 };
     this.#addFragment(fragment);
@@ -506,9 +546,15 @@ export class H2Session extends EventEmitter implements StreamOwner {
   #continuation(flags: number, id: number, payload: Buffer): void {
     const block = this.#block;
     if (!block || block.id !== id)
-      throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without a header block on its stream');
+      throw new H2Error(
+        ErrorCode.PROTOCOL_ERROR,
+        'CONTINUATION without a header block on its stream',
+      );
     if (++block.frames > this.#limits.maxContinuations)
-      throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `more than ${this.#limits.maxContinuations} CONTINUATION frames`);
+      throw new H2Error(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `more than ${this.#limits.maxContinuations} CONTINUATION frames`,
+      );
     if (payload.length === 0) this.#junk('empty CONTINUATION');
     this.#addFragment(payload);
     if (flags & Flag.END_HEADERS) this.#endBlock();
@@ -518,7 +564,10 @@ export class H2Session extends EventEmitter implements StreamOwner {
     const block = this.#block!;
     block.bytes += fragment.length;
     if (block.bytes > 4 * this.#local.maxHeaderListBytes)
-      throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `header block above ${4 * this.#local.maxHeaderListBytes} bytes`);
+      throw new H2Error(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `header block above ${4 * this.#local.maxHeaderListBytes} bytes`,
+      );
     // Copied: a fragment is a slice of a TLS chunk that the next read may reuse.
     if (fragment.length > 0) block.parts.push(Buffer.from(fragment));
   }
@@ -530,35 +579,71 @@ export class H2Session extends EventEmitter implements StreamOwner {
     const fields = this.#decoder.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     const endStream = (flags & Flag.END_STREAM) !== 0;
     const stream = this.#streams.get(id);
-    if (this.#isClient) return this.#responseHeaders(id, stream, fields, endStream);
-    if (stream) return this.#trailers(stream, fields, endStream);
+    if (this.#isClient) {
+      this.#responseHeaders(id, stream, fields, endStream);
+      return;
+    }
+    if (stream) {
+      this.#trailers(stream, fields, endStream);
+      return;
+    }
     if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
     if (id <= this.#lastPeerStream)
       throw new H2Error(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
     this.#lastPeerStream = id;
-    if (this.#closing) return this.#streamError(id, ErrorCode.REFUSED_STREAM);
-    if (this.#streams.size >= this.#local.maxConcurrentStreams)
-      return this.#streamError(id, ErrorCode.REFUSED_STREAM);
+    if (this.#closing) {
+      this.#streamError(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
+    if (this.#streams.size >= this.#local.maxConcurrentStreams) {
+      this.#streamError(id, ErrorCode.REFUSED_STREAM);
+      return;
+    }
     const headers = requestHeaders(fields);
-    if (typeof headers === 'string') return this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
-    const s = new H2Stream(id, this, this.remoteSettings.initialWindowSize, this.#local.streamWindowBytes, false);
+    if (typeof headers === 'string') {
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const s = new H2Stream(
+      id,
+      this,
+      this.remoteSettings.initialWindowSize,
+      this.#local.streamWindowBytes,
+      false,
+    );
     this.#streams.set(id, s);
     if (endStream) this.#remoteEnd(s);
     this.emit('stream', s, headers);
   }
 
-  #responseHeaders(id: number, stream: H2Stream | undefined, fields: HeaderField[], endStream: boolean): void {
+  #responseHeaders(
+    id: number,
+    stream: H2Stream | undefined,
+    fields: HeaderField[],
+    endStream: boolean,
+  ): void {
     if (!stream) {
-      if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on server stream ${id}`);
-      if (id >= this.#nextStreamId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
+      if (id % 2 === 0)
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on server stream ${id}`);
+      if (id >= this.#nextStreamId)
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
       return; // a stream we closed: ignored
     }
-    if (stream.responded) return this.#trailers(stream, fields, endStream);
+    if (stream.responded) {
+      this.#trailers(stream, fields, endStream);
+      return;
+    }
     const headers = responseHeaders(fields);
-    if (typeof headers === 'string') return this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+    if (typeof headers === 'string') {
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+      return;
+    }
     const status = Number(headers[':status']);
     if (status >= 100 && status < 200) {
-      if (status === 101 || endStream) return this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+      if (status === 101 || endStream) {
+        this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+        return;
+      }
       return; // interim answers are skipped
     }
     stream.responded = true;
@@ -567,18 +652,27 @@ export class H2Session extends EventEmitter implements StreamOwner {
   }
 
   #trailers(stream: H2Stream, fields: HeaderField[], endStream: boolean): void {
-    if (stream.remoteEnded) return this.#streamError(stream.id, ErrorCode.STREAM_CLOSED, stream);
-    if (!endStream || fields.some(([n]) => n.startsWith(':')))
-      return this.#streamError(stream.id, ErrorCode.PROTOCOL_ERROR, stream);
+    if (stream.remoteEnded) {
+      this.#streamError(stream.id, ErrorCode.STREAM_CLOSED, stream);
+      return;
+    }
+    if (!endStream || fields.some(([n]) => n.startsWith(':'))) {
+      this.#streamError(stream.id, ErrorCode.PROTOCOL_ERROR, stream);
+      return;
+    }
     this.#remoteEnd(stream);
   }
 
   #dataStart(flags: number, id: number, length: number): void {
     if (this.#block) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'DATA inside a header block');
-    if (!this.#settingsSeen) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'the first frame is not SETTINGS');
+    if (!this.#settingsSeen)
+      throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'the first frame is not SETTINGS');
     if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
     if (length > this.#recvWindow)
-      throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes beyond the connection window ${this.#recvWindow}`);
+      throw new H2Error(
+        ErrorCode.FLOW_CONTROL_ERROR,
+        `DATA of ${length} bytes beyond the connection window ${this.#recvWindow}`,
+      );
     this.#recvWindow -= length;
     this.#dataLength = length;
     this.#dataBytes = 0;
@@ -586,20 +680,26 @@ export class H2Session extends EventEmitter implements StreamOwner {
     this.#dataStream = undefined;
     if (length === 0 && !(flags & Flag.END_STREAM)) this.#junk('empty DATA');
     const stream = this.#known(id, 'DATA');
-    if (!stream) return this.#returnConnection(length);
+    if (!stream) {
+      this.#returnConnection(length);
+      return;
+    }
     if (stream.remoteEnded) {
       this.#returnConnection(length);
-      return this.#streamError(id, ErrorCode.STREAM_CLOSED, stream);
+      this.#streamError(id, ErrorCode.STREAM_CLOSED, stream);
+      return;
     }
     // Server: DATA before our answer is the client's early data, buffered (flow control
     // bounds it) until the tunnel is accepted.
     if (this.#isClient && !stream.responded) {
       this.#returnConnection(length);
-      return this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+      this.#streamError(id, ErrorCode.PROTOCOL_ERROR, stream);
+      return;
     }
     if (length > stream.recvWindow) {
       this.#returnConnection(length);
-      return this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR, stream);
+      this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR, stream);
+      return;
     }
     stream.recvWindow -= length;
     this.#dataStream = stream;
@@ -734,12 +834,18 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
   #answeredControl(what: string): void {
     if (!this.#answered.take())
-      throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `${what} flood (more than ${this.#limits.answeredControlBurst} at once, ${this.#limits.answeredControlPerSecond}/s)`);
+      throw new H2Error(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `${what} flood (more than ${this.#limits.answeredControlBurst} at once, ${this.#limits.answeredControlPerSecond}/s)`,
+      );
   }
 
   #junk(what: string): void {
     if (!this.#empty.take())
-      throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `flood of frames that carry nothing (${what})`);
+      throw new H2Error(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `flood of frames that carry nothing (${what})`,
+      );
   }
 
   /** A connection error: GOAWAY with its code, every stream cut, the connection ends. */
@@ -757,7 +863,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (this.#destroyed) return;
     const cut = new StreamResetError(ErrorCode.CONNECT_ERROR);
     cut.cause = err;
-    for (const stream of [...this.#streams.values()]) this.#closeStream(stream, ErrorCode.CONNECT_ERROR, cut);
+    for (const stream of [...this.#streams.values()])
+      this.#closeStream(stream, ErrorCode.CONNECT_ERROR, cut);
     this.#finish(undefined);
   }
 
@@ -771,7 +878,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (this.#destroyed) return;
     this.#destroyed = true;
     clearTimeout(this.#settingsTimer);
-    for (const [, [, cb]] of this.#pings) cb(new Error('the session ended before the PING answer'), 0, Buffer.alloc(8));
+    for (const [, [, cb]] of this.#pings)
+      cb(new Error('the session ended before the PING answer'), 0, Buffer.alloc(8));
     this.#pings.clear();
     for (const cb of this.#drainWaiters.splice(0)) cb();
     const socket = this.#socket;
@@ -796,7 +904,8 @@ function requestHeaders(fields: HeaderField[]): HeaderMap | string {
   if (method === undefined) return 'no :method';
   if (method === 'CONNECT') {
     if (map[':authority'] === undefined) return 'CONNECT without :authority';
-    if (map[':scheme'] !== undefined || map[':path'] !== undefined) return 'CONNECT with :scheme or :path';
+    if (map[':scheme'] !== undefined || map[':path'] !== undefined)
+      return 'CONNECT with :scheme or :path';
   } else if (map[':scheme'] === undefined || map[':path'] === undefined) {
     return `${method} without :scheme or :path`;
   }
@@ -823,7 +932,8 @@ function headerMap(fields: HeaderField[], pseudo: ReadonlySet<string>): HeaderMa
       continue;
     }
     regular = true;
-    if (name.length === 0 || name !== name.toLowerCase()) return `header name ${JSON.stringify(name)}`;
+    if (name.length === 0 || name !== name.toLowerCase())
+      return `header name ${JSON.stringify(name)}`;
     if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header ${name}`;
     if (name === 'te' && value !== 'trailers') return 'te other than trailers';
     if (/[\0\r\n]/.test(value)) return `header ${name} with NUL, CR or LF`;

@@ -143,12 +143,18 @@ export class H2Stream extends Duplex {
   // --- Duplex ---------------------------------------------------------------------------
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#closed || this.localEnded) return cb();
+    if (this.#closed || this.localEnded) {
+      cb();
+      return;
+    }
     this.session.sendData(this, chunk, false, cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (this.#closed || this.localEnded) return cb();
+    if (this.#closed || this.localEnded) {
+      cb();
+      return;
+    }
     this.session.sendData(this, EMPTY, true, cb);
   }
 

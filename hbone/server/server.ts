@@ -23,6 +23,7 @@ import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
 import { defaultEngine, type HboneEngine } from '../engine.js';
+import { logSessionError } from '../errors.js';
 import { H2Session } from '../h2/session.js';
 import { keepalive } from '../keepalive.js';
 import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
@@ -268,7 +269,7 @@ export class HboneServer {
       });
       handleConnect(stream, headers, peer, ctx);
     });
-    session.on('error', (err) => this.log.debug({ err: err.message }, 'hbone session error'));
+    session.on('error', (err) => logSessionError(this.log, err));
     session.once('close', () => {
       clearTimeout(idle);
       clearTimeout(preface);
