@@ -12,10 +12,10 @@ import { createRoot, generateP256, issueLeaf } from '../ca/pki.js';
 import { SpiffeId } from '../identity/spiffe-id.js';
 import { ECDSA_SHA256, x509 } from '../identity/x509.js';
 import { MTUN_CLI } from '../testkit/process.js';
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
 import { spawnProc } from './lib/procs.js';
 
-const { requests: REQUESTS, seconds: SECONDS } = numberArgs(
+const { requests: REQUESTS, seconds: SECONDS } = scriptArgs(
   'usage: node --import tsx bench/ca-issuance.ts [options]\n\nCertificates per second from a CA pinned to one core, against /healthz and in-process signing.',
   {
     requests: {

@@ -2,10 +2,10 @@
 // pair and the HBONE library pair, interleaved, as ratios (bench/lib/ceiling.ts); exit 1
 // when mtun is below the limits CI holds it to (tests/bench/ceiling.test.ts).
 // Usage: node --import tsx bench/ceiling.ts --help
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
 import { CEILING_LIMITS, ceilingFailures, measureCeiling } from './lib/ceiling.js';
 
-const args = numberArgs(
+const args = scriptArgs(
   'usage: node --import tsx bench/ceiling.ts [options]\n\nmtun against the Node TLS pair and the HBONE library pair in the same run, as ratios.',
   {
     rounds: { default: 3, min: 1, max: 10, integer: true, help: 'interleaved rounds' },

@@ -16,12 +16,12 @@ import type { TrafficLabels } from '../agent/observe/labels.js';
 import type { MapSummary } from '../agent/observe/map-summary.js';
 import type { ConnectionFields } from '../agent/observe/record.js';
 import { socks5Connect } from '../lib/socks5-client.js';
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
 import { idleConnections, untilAnswering } from './lib/load.js';
 import { mtun, type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { benchAgentArgs, SERVER_POD, startBenchCa } from './suite/mtun-pair.js';
 
-const { connections: N, agents: withAgents } = numberArgs(
+const { connections: N, agents: withAgents } = scriptArgs(
   'usage: node --expose-gc --import tsx bench/edge-window.ts [options]\n\nThe mesh map edge window at N connections: in two real agents (RSS, heap, /edges) and alone (heap).',
   {
     connections: { default: 10_000, min: 1, max: 20_000, integer: true, help: 'connections' },

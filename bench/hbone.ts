@@ -10,7 +10,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Http2Tuning } from '../hbone/settings.js';
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
 import {
   bulk,
   bulkStreams,
@@ -22,7 +22,7 @@ import {
 } from './lib/load.js';
 import type { PairRequest } from './lib/tunnel-pairs.js';
 
-const args = numberArgs(
+const args = scriptArgs(
   'usage: node --import tsx bench/hbone.ts [options]\n\nAn HBONE tunnel pair against direct TCP and a plain Node TLS pair, with HTTP/2 window variants.',
   {
     rounds: { default: 3, min: 1, max: 10, integer: true, help: 'interleaved rounds' },

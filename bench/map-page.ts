@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { MapServer } from '../cli/map/server.js';
 import { terminate, track } from '../testkit/process.js';
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
 import { syntheticAgent, syntheticSummary } from './lib/map-synthetic.js';
 
 // --screenshot PATH is the one option that is not a number.
@@ -21,7 +21,7 @@ const {
   runs,
   'port-offset': offset,
   workloads,
-} = numberArgs(
+} = scriptArgs(
   'usage: node --import tsx bench/map-page.ts [--screenshot PATH] [options]\n\nThe map page of `mtun demo` (dist/) in headless chromium: bytes transferred, load time.',
   {
     runs: { default: 5, min: 1, max: 50, integer: true, help: 'cold page loads' },

@@ -15,10 +15,10 @@ import type {
   Workload,
 } from '../mesh/types.js';
 import { authorize, CompiledPolicies, type Connection } from '../policy/index.js';
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
 import { median } from './lib/load.js';
 
-const { seconds: SECONDS } = numberArgs(
+const { seconds: SECONDS } = scriptArgs(
   'usage: node --import tsx bench/policy.ts [options]\n\nPolicy decisions per second with 10, 1,000 and 10,000 AuthorizationPolicies.',
   { seconds: { default: 3.5, min: 0.2, max: 30, help: 'seconds per policy-set size' } },
 );

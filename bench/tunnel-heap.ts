@@ -1,23 +1,32 @@
 // What an open idle tunnel costs each agent, object by object: the benchmark mesh (CA, two
 // agents from dist/, a policy) with N idle tunnels opened through node-a's SOCKS5 listener,
 // a V8 heap snapshot of each agent before and after (`--heapsnapshot-signal`), and the
-// difference per tunnel by node type and constructor, next to the RSS difference.
+// difference per tunnel by node type and constructor, next to the RSS difference. With
+// `--engine both`, once per HBONE engine (fresh agents each, one engine at a time), then
+// the per-tunnel figures side by side with the ratio own/node.
 // Usage: node --import tsx bench/tunnel-heap.ts --help
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HboneEngine } from '../hbone/index.js';
 import { freePortBlock } from '../lib/free-ports.js';
 import { socks5Connect } from '../lib/socks5-client.js';
-import { numberArgs } from './lib/args.js';
+import { scriptArgs } from './lib/args.js';
+import { ENGINE_LABEL, engineOption, enginesOf, ownOverNode } from './lib/engines.js';
 import { idleConnections, untilAnswering } from './lib/load.js';
 import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
 
-const { tunnels: N, top: TOP } = numberArgs(
+const {
+  tunnels: N,
+  top: TOP,
+  engine: ENGINE,
+} = scriptArgs(
   'usage: node --import tsx bench/tunnel-heap.ts [options]\n\nHeap per idle tunnel in each agent, by constructor, from V8 heap snapshots.',
   {
     tunnels: { default: 3000, min: 1, max: 20_000, integer: true, help: 'idle tunnels to open' },
     top: { default: 25, min: 1, max: 500, integer: true, help: 'rows of the table' },
+    engine: engineOption('each in turn on fresh agents'),
   },
 );
 
@@ -71,51 +80,101 @@ async function snapshotOf(agent: Proc, dir: string): Promise<Snapshot> {
   }
 }
 
+/** Per tunnel, per agent (node-a, node-b): heap snapshot and RSS differences in KiB. */
+interface PerTunnel {
+  readonly heapKiB: number[];
+  readonly rssKiB: number[];
+}
+
+const NAMES = ['node-a (client side)', 'node-b (server side)'];
+
+/** One engine's measurement on fresh agents (HBONE on `hbonePort` and the three ports above,
+ *  state in `dir`) to the target on `targetPort`: prints the tables, returns the figures. */
+async function measure(
+  engine: HboneEngine,
+  dir: string,
+  targetPort: number,
+  hbonePort: number,
+): Promise<PerTunnel> {
+  const procs: Proc[] = [];
+  try {
+    const snaps = join(dir, 'snapshots');
+    await mkdir(snaps, { recursive: true });
+    const pair = await startMtunPair(join(dir, 'mesh'), {
+      workers: 1,
+      hbonePort,
+      engine,
+      nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snaps}`],
+    });
+    procs.push(...pair.all);
+    const connect = () => socks5Connect(pair.socks, { host: SERVER_POD, port: targetPort });
+    await untilAnswering(connect);
+    const first: Snapshot[] = [];
+    for (const a of pair.agents) first.push(await snapshotOf(a, snaps));
+    const rssBefore = pair.agents.map((a) => rssKiB(a.child.pid!));
+    let rssLoaded: number[] = [];
+    const second: Snapshot[] = [];
+    const idle = await idleConnections(connect, N, 60, async () => {
+      rssLoaded = pair.agents.map((a) => rssKiB(a.child.pid!));
+      for (const a of pair.agents) second.push(await snapshotOf(a, snaps));
+    });
+    console.log(
+      `\n== HBONE engine ${ENGINE_LABEL[engine]}: ${idle.opened} idle tunnels opened, ${idle.answered} answered afterwards`,
+    );
+    const out: PerTunnel = { heapKiB: [], rssKiB: [] };
+    for (const [i, name] of NAMES.entries()) {
+      const a = byConstructor(first[i]!);
+      const b = byConstructor(second[i]!);
+      const rows = [...b].map(([key, v]) => {
+        const u = a.get(key) ?? { count: 0, bytes: 0 };
+        return {
+          key,
+          count: (v.count - u.count) / idle.opened,
+          bytes: (v.bytes - u.bytes) / idle.opened,
+        };
+      });
+      const total = rows.reduce((s, r) => s + r.bytes, 0);
+      out.heapKiB.push(total / 1024);
+      out.rssKiB.push((rssLoaded[i]! - rssBefore[i]!) / idle.opened);
+      console.log(
+        `\n${name}: heap snapshot ${(total / 1024).toFixed(1)} KiB per tunnel; RSS ${out.rssKiB[i]!.toFixed(1)} KiB per tunnel`,
+      );
+      for (const r of rows.sort((x, y) => y.bytes - x.bytes).slice(0, TOP))
+        console.log(
+          `${r.bytes.toFixed(0).padStart(7)} B ${r.count.toFixed(2).padStart(6)}×  ${r.key}`,
+        );
+    }
+    return out;
+  } finally {
+    await Promise.all(procs.reverse().map((p) => p.stop()));
+  }
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'mtun-tunnel-heap-'));
 const procs: Proc[] = [];
 try {
-  const port = await freePortBlock(20, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
+  const engines = enginesOf(ENGINE);
+  // The target on the block's first port; each engine's agents on 4 ports from +10.
+  const port = await freePortBlock(10 + 4 * engines.length, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   await startTargetProcess(SERVER_POD, port, procs);
-  const snaps = join(dir, 'snapshots');
-  await mkdir(snaps);
-  const pair = await startMtunPair(join(dir, 'mesh'), {
-    workers: 1,
-    hbonePort: port + 10,
-    nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snaps}`],
-  });
-  procs.push(...pair.all);
-  const connect = () => socks5Connect(pair.socks, { host: SERVER_POD, port });
-  await untilAnswering(connect);
-  const names = ['node-a (client side)', 'node-b (server side)'];
-  const first: Snapshot[] = [];
-  for (const a of pair.agents) first.push(await snapshotOf(a, snaps));
-  const rssBefore = pair.agents.map((a) => rssKiB(a.child.pid!));
-  let rssLoaded: number[] = [];
-  const second: Snapshot[] = [];
-  const idle = await idleConnections(connect, N, 60, async () => {
-    rssLoaded = pair.agents.map((a) => rssKiB(a.child.pid!));
-    for (const a of pair.agents) second.push(await snapshotOf(a, snaps));
-  });
-  console.log(`${idle.opened} idle tunnels opened, ${idle.answered} answered afterwards`);
-  for (const [i, name] of names.entries()) {
-    const a = byConstructor(first[i]!);
-    const b = byConstructor(second[i]!);
-    const rows = [...b].map(([key, v]) => {
-      const u = a.get(key) ?? { count: 0, bytes: 0 };
-      return {
-        key,
-        count: (v.count - u.count) / idle.opened,
-        bytes: (v.bytes - u.bytes) / idle.opened,
-      };
-    });
-    const total = rows.reduce((s, r) => s + r.bytes, 0);
+  const got = new Map<HboneEngine, PerTunnel>();
+  for (const [i, engine] of engines.entries())
+    got.set(engine, await measure(engine, join(dir, engine), port, port + 10 + 4 * i));
+  if (got.size > 1) {
+    const f = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(1)).padStart(6);
+    const pick = (k: keyof PerTunnel, i: number) =>
+      Object.fromEntries([...got].map(([e, v]) => [e, v[k][i]!]));
+    console.log(`\nKiB per idle tunnel, ${N} tunnels, by engine (same run):`);
     console.log(
-      `\n${name}: heap snapshot ${(total / 1024).toFixed(1)} KiB per tunnel; RSS ${((rssLoaded[i]! - rssBefore[i]!) / idle.opened).toFixed(1)} KiB per tunnel`,
+      `${''.padEnd(32)} ${engines.map((e) => ENGINE_LABEL[e].padStart(11)).join(' ')}   own/node`,
     );
-    for (const r of rows.sort((x, y) => y.bytes - x.bytes).slice(0, TOP))
-      console.log(
-        `${r.bytes.toFixed(0).padStart(7)} B ${r.count.toFixed(2).padStart(6)}×  ${r.key}`,
-      );
+    for (const [i, name] of NAMES.entries())
+      for (const k of ['heapKiB', 'rssKiB'] as const) {
+        const by = pick(k, i);
+        console.log(
+          `${`${name}, ${k === 'heapKiB' ? 'heap' : 'RSS'}`.padEnd(32)} ${engines.map((e) => f(by[e]).padStart(11)).join(' ')}   ${ownOverNode(by)}`,
+        );
+      }
   }
 } finally {
   await Promise.all(procs.reverse().map((p) => p.stop()));

@@ -1,6 +1,7 @@
-// The command line of the single-purpose benchmark scripts: numeric options only, each with
-// a default and a range (a load loop stays bounded whatever is typed), `--help` written from
-// the same table, and bad input refused with the usage (exit 2) before anything starts.
+// The command line of the single-purpose benchmark scripts: numeric options, each with a
+// default and a range (a load loop stays bounded whatever is typed), and a few words from a
+// fixed list (`--engine node|own|both`); `--help` written from the same table, and bad input
+// refused with the usage (exit 2) before anything starts.
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../lib/errors.js';
 
@@ -13,18 +14,32 @@ export interface NumberOption {
   readonly integer?: boolean;
 }
 
+/** One word of `choices`. */
+export interface ChoiceOption<V extends string = string> {
+  readonly default: V;
+  readonly choices: readonly V[];
+  readonly help: string;
+}
+
+type Values<O> = { [k in keyof O]: O[k] extends ChoiceOption<infer V> ? V : number };
+
 /** Parses `--name value` for every option of `options`; `about` opens the help text. */
-export function numberArgs<K extends string>(
+export function scriptArgs<const O extends Readonly<Record<string, NumberOption | ChoiceOption>>>(
   about: string,
-  options: Readonly<Record<K, NumberOption>>,
+  options: O,
   argv: readonly string[] = process.argv.slice(2),
-): Record<K, number> {
-  const table = Object.entries(options) as [K, NumberOption][];
+): Values<O> {
+  const table = Object.entries(options) as [string, NumberOption | ChoiceOption][];
+  const isChoice = (o: NumberOption | ChoiceOption): o is ChoiceOption => 'choices' in o;
+  const words = (o: ChoiceOption) =>
+    `${o.choices.slice(0, -1).join(', ')}${o.choices.length > 1 ? ' or ' : ''}${o.choices.at(-1)}`;
   const usage = [
     about,
     '',
-    ...table.map(
-      ([k, o]) => `  --${k.padEnd(11)} ${o.help} (default ${o.default}; ${o.min} to ${o.max})`,
+    ...table.map(([k, o]) =>
+      isChoice(o)
+        ? `  --${k.padEnd(11)} ${o.choices.join('|')}: ${o.help} (default ${o.default})`
+        : `  --${k.padEnd(11)} ${o.help} (default ${o.default}; ${o.min} to ${o.max})`,
     ),
     '  -h, --help    this text',
   ].join('\n');
@@ -48,9 +63,15 @@ export function numberArgs<K extends string>(
     console.log(usage);
     process.exit(0);
   }
-  const out = {} as Record<K, number>;
+  const out: Record<string, number | string> = {};
   for (const [k, o] of table) {
     const raw = values[k];
+    if (isChoice(o)) {
+      if (raw !== undefined && !o.choices.includes(raw as string))
+        refuse(`--${k}: expected ${words(o)}, got '${raw}'`);
+      out[k] = typeof raw === 'string' ? raw : o.default;
+      continue;
+    }
     const n = typeof raw === 'string' ? Number(raw) : o.default;
     const whole = !o.integer || Number.isInteger(n);
     if (raw === '' || !Number.isFinite(n) || !whole || n < o.min || n > o.max)
@@ -59,5 +80,5 @@ export function numberArgs<K extends string>(
       );
     out[k] = n;
   }
-  return out;
+  return out as Values<O>;
 }

@@ -1,7 +1,8 @@
 // A child process that runs one "proxy pair" between a load generator and a target, so the
 // pair gets its own core (the load runs in the parent): either a plain Node TLS pair
 // (TCP in -> mTLS 1.3 -> TCP out, one TLS connection per TCP connection) or an HBONE pair
-// (TCP in -> HboneClient tunnel -> HboneServer -> TCP out). Both sides of a pair live in
+// (TCP in -> HboneClient tunnel -> HboneServer -> TCP out, on the HTTP/2 engine the request
+// names, or the process's default). Both sides of a pair live in
 // this one process, its malloc tuned as the agents' is. IPC messages: a PairRequest ->
 // {port}; 'close' -> exits.
 import { once } from 'node:events';
@@ -16,6 +17,7 @@ import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { socketAddr } from '../../hbone/address.js';
 import { StaticCertificateSource } from '../../hbone/certificates.js';
 import { HboneClient } from '../../hbone/client/client.js';
+import type { HboneEngine } from '../../hbone/engine.js';
 import { forwardTunnel } from '../../hbone/server/forward.js';
 import { HboneServer } from '../../hbone/server/server.js';
 import type { Http2Tuning } from '../../hbone/settings.js';
@@ -29,6 +31,8 @@ export interface PairRequest {
   readonly targetPort: number;
   /** Where the target listens; 127.0.0.1 unless given. */
   readonly targetIp?: string;
+  /** The HTTP/2 engine of an HBONE pair, both sides; default: hbone's defaultEngine(). */
+  readonly engine?: HboneEngine;
 }
 
 const HOST = '127.0.0.1';
@@ -110,6 +114,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
       onTunnel: (tunnel) => void forwardTunnel(tunnel, { upstream: target }),
       logger: silentLogger(),
       ...(req.tuning ? { http2: req.tuning } : {}),
+      ...(req.engine ? { engine: req.engine } : {}),
     },
     { host: HOST, port: 0 },
   );
@@ -117,6 +122,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
     certificates: certs,
     logger: silentLogger(),
     ...(req.tuning ? { http2: req.tuning } : {}),
+    ...(req.engine ? { engine: req.engine } : {}),
   });
   entry.on('connection', (s) => {
     s.on('error', () => {});

@@ -1,6 +1,7 @@
 // Loopback mode: every process in this network namespace. The target on the server pod's
 // address (127.0.40.2); mtun's load client enters through node-a's SOCKS5 listener (no
 // capture needed); each C peer pair listens on 127.0.0.1 (client side) and 127.0.0.2.
+// With --engines, one mtun pair per HBONE engine, all running side by side.
 import { join } from 'node:path';
 import { freePortBlock } from '../../lib/free-ports.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
@@ -10,12 +11,15 @@ import { writeCerts } from './certs.js';
 import { inProcess } from './driver.js';
 import { SERVER_POD, startMtunPair } from './mtun-pair.js';
 import { startPeer, startPeers } from './peers.js';
-import type { Config, RunContext } from './runner.js';
+import { type Config, profileArgs, type RunContext } from './runner.js';
 
 export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
   const { dir, want, procs, progress } = ctx;
-  // A checked free block below the kernel's ephemeral range (lib/free-ports.ts).
-  const base = await freePortBlock(40, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
+  // A checked free block below the kernel's ephemeral range (lib/free-ports.ts): the target,
+  // then 10 ports per mtun pair (4 used), the C peers from +30; further engines' pairs
+  // after them.
+  const extra = ctx.mtunRows.length - 1;
+  const base = await freePortBlock(40 + 10 * extra, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   const targetPort = base;
   progress('target, certificates');
   await startTargetProcess(SERVER_POD, targetPort, procs);
@@ -28,24 +32,34 @@ export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
       driver: inProcess(tcpConnector(SERVER_POD, targetPort)),
       procs: () => [],
     });
-  for (const [name, workers, port] of [
-    ['mtun', 1, base + 10],
-    ['mtun-w2', 2, base + 20],
-  ] as const) {
-    if (!want(name)) continue;
+  const pairs = [
+    ...(want('mtun')
+      ? ctx.mtunRows.map((row, i) => ({
+          ...row,
+          workers: 1,
+          port: i === 0 ? base + 10 : base + 40 + 10 * (i - 1),
+          // A profile (--profile) of the single-process pairs only.
+          nodeArgs: profileArgs(ctx, row.engine),
+        }))
+      : []),
+    ...(want('mtun-w2')
+      ? [{ name: 'mtun-w2', engine: ctx.defaultEngine, workers: 2, port: base + 20, nodeArgs: [] }]
+      : []),
+  ];
+  for (const [i, { name, engine, workers, port, nodeArgs }] of pairs.entries()) {
     progress(`starting ${name}`);
-    const profile =
-      name === 'mtun' && ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] : [];
-    const pair = await startMtunPair(join(dir, name), {
+    const pair = await startMtunPair(join(dir, `mtun-${i}`), {
       workers,
       hbonePort: port,
-      nodeArgs: profile,
+      engine,
+      nodeArgs,
       root: ctx.root,
     });
     procs.push(...pair.all);
     configs.push({
       name,
       kind: 'mtun',
+      engine,
       driver: inProcess(() => socks5Connect(pair.socks, { host: SERVER_POD, port: targetPort })),
       procs: () => pair.agents,
     });

@@ -1,8 +1,11 @@
 // The mesh of netns mode (testkit/mesh.ts): `mtun ca` in the control namespace and one
 // `mtun agent --redirect iptables` per node namespace, run from dist/ (bench/lib/procs.ts),
 // logging at warn (no access log, like the C peers). One agent per node at a time (an agent
-// owns its node's MTUN-PREROUTING chain), so the mtun and mtun --workers 2 configurations
-// take turns: AgentPair.ensure(workers) restarts both agents when the variant changes.
+// owns its node's MTUN-PREROUTING chain), so the mtun configurations (--workers 1 or 2, one
+// HBONE engine or another) take turns: AgentPair.ensure(workers, engine) restarts both
+// agents when the variant changes.
+
+import type { HboneEngine } from '../../hbone/engine.js';
 import {
   agentArgs,
   type ControlPlane,
@@ -12,18 +15,25 @@ import {
 } from '../../testkit/mesh.js';
 import type { Netns } from '../../testkit/netns.js';
 import { NODES, type NodeTag } from '../../testkit/topology.js';
+import { engineArgs } from '../lib/engines.js';
 import { mtun, type Proc } from '../lib/procs.js';
 import { benchMeshYaml } from './netns-topology.js';
 
+interface AgentPairOptions {
+  /** Node flags of the single-process agents on an engine (a CPU profile). */
+  readonly nodeArgs: (engine: HboneEngine) => readonly string[];
+  readonly root: string | undefined;
+}
+
 export class AgentPair {
-  #workers = 0;
+  #variant: { workers: number; engine: HboneEngine } | undefined;
   #agents: Proc[] = [];
 
   private constructor(
     private readonly ns: Netns,
     private readonly dir: string,
     private readonly control: ControlPlane,
-    private readonly opts: { nodeArgs: readonly string[]; root: string | undefined },
+    private readonly opts: AgentPairOptions,
   ) {}
 
   /** Writes the mesh and the node tokens and starts the CA; no agent yet. */
@@ -31,7 +41,7 @@ export class AgentPair {
     ns: Netns,
     dir: string,
     all: Proc[],
-    opts: { nodeArgs: readonly string[]; root: string | undefined },
+    opts: AgentPairOptions,
   ): Promise<AgentPair> {
     const control = await fileControlPlane(dir, benchMeshYaml());
     const ca = mtun(caArgs(dir, control), { netns: ns.name('ctl'), root: opts.root });
@@ -45,13 +55,18 @@ export class AgentPair {
     return this.#agents;
   }
 
-  /** Runs the agents with `workers`; true when it had to (re)start them. */
-  async ensure(workers: number): Promise<boolean> {
-    if (this.#workers === workers && this.#agents.every((a) => a.child.exitCode === null))
+  /** Runs the agents with `workers` on `engine`; true when it had to (re)start them. */
+  async ensure(workers: number, engine: HboneEngine): Promise<boolean> {
+    const v = this.#variant;
+    if (
+      v?.workers === workers &&
+      v.engine === engine &&
+      this.#agents.every((a) => a.child.exitCode === null)
+    )
       return false;
     await this.stop();
-    this.#agents = NODES.map((n) => this.#start(n, workers));
-    this.#workers = workers;
+    this.#agents = NODES.map((n) => this.#start(n, workers, engine));
+    this.#variant = { workers, engine };
     await Promise.all(NODES.map((n, i) => untilAgentReady(this.ns, n, this.#agents[i]!)));
     return true;
   }
@@ -60,19 +75,20 @@ export class AgentPair {
   async stop(): Promise<void> {
     await Promise.all(this.#agents.map((a) => a.stop()));
     this.#agents = [];
-    this.#workers = 0;
+    this.#variant = undefined;
   }
 
-  #start(node: NodeTag, workers: number): Proc {
+  #start(node: NodeTag, workers: number, engine: HboneEngine): Proc {
     return mtun(
       [
         ...agentArgs(node, this.dir, this.control, 'off'),
         ...['--workers', String(workers), '--log-level', 'warn'],
+        ...engineArgs(engine),
       ],
       // A profile (--profile) of the single-process variant only, as in loopback mode.
       {
         netns: this.ns.name(node),
-        nodeArgs: workers === 1 ? [...this.opts.nodeArgs] : [],
+        nodeArgs: workers === 1 ? [...this.opts.nodeArgs(engine)] : [],
         root: this.opts.root,
       },
     );

@@ -18,7 +18,7 @@ import { AgentPair } from './netns-mesh.js';
 import { buildBenchTopology, capturedConnections, POD } from './netns-topology.js';
 import { startPeer, startPeers, waitListening } from './peers.js';
 import { errorsOf, type RunResult } from './report.js';
-import type { Config, Hooks, RunContext } from './runner.js';
+import { type Config, type Hooks, profileArgs, type RunContext } from './runner.js';
 
 const TARGET_PORT = 7000;
 const IPERF_PORT = 5201;
@@ -30,7 +30,7 @@ export const NETNS_SETUP =
   'policy in force. Direct TCP and the C peers (client side in node-1, server side in node-2, ' +
   'on the node addresses) carry non-mesh pods whose traffic no capture rule matches. Bulk by ' +
   'iperf3 in the pods. One agent per node at a time: the agents restart when the run switches ' +
-  'between mtun and mtun-w2.';
+  'between mtun configurations (mtun-w2, or another HBONE engine).';
 
 /** Why netns mode cannot run here, or undefined. */
 export function cannotRunNetns(): string | undefined {
@@ -76,14 +76,13 @@ export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
     procs.push(meshWorker.proc, plainWorker.proc);
 
     progress('CA and agents');
-    const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] : [];
     pair = await AgentPair.create(ns, join(dir, 'mesh'), procs, {
-      nodeArgs: profile,
+      nodeArgs: (engine) => profileArgs(ctx, engine),
       root: ctx.root,
     });
     const agents = pair;
     // Always running, also for direct and the C peers: their capture counters must stay 0.
-    await agents.ensure(1);
+    await agents.ensure(1, ctx.mtunRows[0]!.engine);
 
     const configs: Config[] = [];
     const plain = { host: POD.plainServer.ip, port: TARGET_PORT };
@@ -95,21 +94,22 @@ export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
         driver: podDriver(plainWorker, plain, plainBulk),
         procs: () => [],
       });
-    for (const [name, workers] of [
-      ['mtun', 1],
-      ['mtun-w2', 2],
-    ] as const) {
-      if (!want(name)) continue;
+    const variants = [
+      ...(want('mtun') ? ctx.mtunRows.map((row) => ({ ...row, workers: 1 })) : []),
+      ...(want('mtun-w2') ? [{ name: 'mtun-w2', engine: ctx.defaultEngine, workers: 2 }] : []),
+    ];
+    for (const { name, engine, workers } of variants) {
       configs.push({
         name,
         kind: 'mtun',
+        engine,
         driver: podDriver(
           meshWorker,
           { host: POD.server.ip, port: TARGET_PORT },
           { netns: ns.name(POD.client.tag), host: POD.server.ip, port: IPERF_PORT },
         ),
         procs: () => agents.agents,
-        up: () => agents.ensure(workers),
+        up: () => agents.ensure(workers, engine),
       });
     }
     const nodes = {
