@@ -142,12 +142,19 @@ export class H2Session extends EventEmitter implements StreamOwner {
   #dataLength = 0;
   #dataBytes = 0;
   #dataFlags = 0;
-  #goawaySent = false;
+  /** The code and last-stream-id of the GOAWAY we sent. */
+  #goawayCode: number | undefined;
+  #goawayLast = 0;
   #goawayReceived: number | undefined;
   #closing = false;
   #destroyed = false;
   #pausedForOutput = false;
   #pingSeq = 0;
+  /** Streams closed lately and whether we reset them, oldest first (bounded): frames on a
+   *  stream we reset are ignored (§5.1), DATA or HEADERS on one closed otherwise is
+   *  STREAM_CLOSED (§6.1, §5.1), and HEADERS with an id the peer never used is an unexpected
+   *  stream id (§5.1.1). */
+  readonly #closedLately = new Map<number, boolean>();
 
   constructor(
     socket: Duplex,
@@ -290,6 +297,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
   resetStream(stream: H2Stream, code: number, err?: Error): void {
     if (stream.closed) return;
+    this.#rememberClosed(stream.id, true);
     if (!this.#destroyed) this.#write(rstStreamFrame(stream.id, code));
     this.#closeStream(stream, code, err);
   }
@@ -331,14 +339,23 @@ export class H2Session extends EventEmitter implements StreamOwner {
     }
   }
 
+  // Once the session has ended (a GOAWAY received with no stream open, destroy() from a
+  // handler) the rest of the chunk goes nowhere: no stream may open on an ended session.
   readonly #sink: FrameSink = {
-    frame: (type, flags, id, payload) => this.#frame(type, flags, id, payload),
-    dataStart: (flags, id, length) => this.#dataStart(flags, id, length),
+    frame: (type, flags, id, payload) => {
+      if (!this.#destroyed) this.#frame(type, flags, id, payload);
+    },
+    dataStart: (flags, id, length) => {
+      if (!this.#destroyed) this.#dataStart(flags, id, length);
+    },
     data: (chunk) => {
+      if (this.#destroyed) return;
       this.#dataBytes += chunk.length;
       this.#dataStream?.deliver(chunk);
     },
-    dataEnd: () => this.#dataEnd(),
+    dataEnd: () => {
+      if (!this.#destroyed) this.#dataEnd();
+    },
   };
 
   #frame(type: number, flags: number, id: number, payload: Buffer): void {
@@ -370,11 +387,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
         return;
       case FrameType.PRIORITY:
         if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (payload.length !== 5) {
-          this.#streamError(id, ErrorCode.FRAME_SIZE_ERROR);
-          return;
-        }
-        this.#junk('PRIORITY');
+        this.#junk('PRIORITY'); // first: a malformed one is answered, and must not be free
+        if (payload.length !== 5) this.#streamError(id, ErrorCode.FRAME_SIZE_ERROR);
         return;
       case FrameType.PUSH_PROMISE:
         throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE (push is disabled)');
@@ -535,6 +549,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
       end -= pad;
     }
     if (flags & Flag.PRIORITY) at += 5;
+    if (at > payload.length)
+      throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS shorter than its priority fields');
     if (end < at)
       throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
     const fragment = payload.subarray(at, end);
@@ -588,8 +604,13 @@ export class H2Session extends EventEmitter implements StreamOwner {
       return;
     }
     if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
-    if (id <= this.#lastPeerStream)
-      throw new H2Error(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+    if (id <= this.#lastPeerStream) {
+      const resetByUs = this.#closedLately.get(id);
+      if (resetByUs) return; // trailers the peer sent before it saw our RST_STREAM
+      if (resetByUs === false)
+        throw new H2Error(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+      throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${id}, below the last`);
+    }
     this.#lastPeerStream = id;
     if (this.#closing) {
       this.#streamError(id, ErrorCode.REFUSED_STREAM);
@@ -682,6 +703,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
     const stream = this.#known(id, 'DATA');
     if (!stream) {
       this.#returnConnection(length);
+      // Closed without our RST_STREAM: STREAM_CLOSED, once (then it is one we reset).
+      if (this.#closedLately.get(id) === false) this.#streamError(id, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (stream.remoteEnded) {
@@ -742,18 +765,34 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
   #closeStream(stream: H2Stream, code: number, err: Error | undefined): void {
     if (stream.closed) return;
+    this.#rememberClosed(stream.id, false);
     this.#streams.delete(stream.id);
     this.#blocked.delete(stream);
-    // What the reader has not taken goes back to the connection window now.
-    const unread = stream.received - stream.taken;
+    // What the reader has not taken goes back to the connection window now, and so does
+    // the rest of a DATA frame being read for it (discarded as it arrives).
+    let unread = stream.received - stream.taken;
+    if (this.#dataStream === stream) {
+      this.#dataStream = undefined;
+      unread += this.#dataLength - this.#dataBytes;
+    }
     stream.protocolClosed(code, err);
     if (unread > 0) this.#returnConnection(unread);
     this.#maybeEnd();
   }
 
   #streamError(id: number, code: number, stream?: H2Stream): void {
-    if (stream) this.resetStream(stream, code, new StreamResetError(code));
-    else if (!this.#destroyed) this.#write(rstStreamFrame(id, code));
+    if (stream) {
+      this.resetStream(stream, code, new StreamResetError(code));
+      return;
+    }
+    this.#rememberClosed(id, true);
+    if (!this.#destroyed) this.#write(rstStreamFrame(id, code));
+  }
+
+  #rememberClosed(id: number, resetByUs: boolean): void {
+    if (!this.#closedLately.has(id)) this.#closedLately.set(id, resetByUs);
+    if (this.#closedLately.size > 256)
+      this.#closedLately.delete(this.#closedLately.keys().next().value as number);
   }
 
   // --- sending --------------------------------------------------------------------------
@@ -797,7 +836,9 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
   #returnConnection(bytes: number): void {
     this.#unreturned += bytes;
-    if (this.#destroyed || this.#unreturned < this.#connWindowTarget / 4) return;
+    // No window goes back to a connection that ends in an error (nothing after its GOAWAY).
+    const failing = this.#goawayCode !== undefined && this.#goawayCode !== ErrorCode.NO_ERROR;
+    if (this.#destroyed || failing || this.#unreturned < this.#connWindowTarget / 4) return;
     const inc = this.#unreturned;
     this.#unreturned = 0;
     this.#recvWindow += inc;
@@ -823,11 +864,14 @@ export class H2Session extends EventEmitter implements StreamOwner {
     for (const cb of waiting) cb();
   }
 
+  /** One GOAWAY; a second only to say that a graceful close ended in an error, with the
+   *  same last-stream-id (§6.8: never raised). */
   #sendGoaway(code: number, debug?: string): void {
-    if (this.#goawaySent) return;
-    this.#goawaySent = true;
-    const last = this.#isClient ? 0 : this.#lastPeerStream;
-    this.#write(goawayFrame(last, code, debug));
+    const sent = this.#goawayCode;
+    if (sent !== undefined && (sent !== ErrorCode.NO_ERROR || code === ErrorCode.NO_ERROR)) return;
+    if (sent === undefined) this.#goawayLast = this.#isClient ? 0 : this.#lastPeerStream;
+    this.#goawayCode = code;
+    this.#write(goawayFrame(this.#goawayLast, code, debug));
   }
 
   // --- defences and ends ----------------------------------------------------------------

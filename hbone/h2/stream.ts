@@ -162,6 +162,16 @@ export class H2Stream extends Duplex {
     this.#account();
   }
 
+  // Readable calls _read() once per push, and before it takes data out of the buffer: what
+  // a reader takes after the peer's last DATA would never go back (the peer, out of window,
+  // waits for ever). Every read, flowing or not, passes through read().
+  // biome-ignore lint/suspicious/noExplicitAny: Readable.read's own return type
+  override read(size?: number): any {
+    const chunk = super.read(size);
+    this.#account();
+    return chunk;
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (!this.#closed)
       this.session.resetStream(this, err ? ErrorCode.INTERNAL_ERROR : ErrorCode.CANCEL);
