@@ -21,19 +21,55 @@ const {
   tunnels: N,
   top: TOP,
   engine: ENGINE,
+  closures: CLOSURES,
 } = scriptArgs(
   'usage: node --import tsx bench/tunnel-heap.ts [options]\n\nHeap per idle tunnel in each agent, by constructor, from V8 heap snapshots.',
   {
     tunnels: { default: 3000, min: 1, max: 20_000, integer: true, help: 'idle tunnels to open' },
     top: { default: 25, min: 1, max: 500, integer: true, help: 'rows of the table' },
     engine: engineOption('each in turn on fresh agents'),
+    closures: {
+      default: 0,
+      min: 0,
+      max: 1,
+      integer: true,
+      help: '1: also list the closures each tunnel keeps, by where they are defined',
+    },
   },
 );
 
 interface Snapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+  snapshot: {
+    meta: { node_fields: string[]; node_types: [string[]]; location_fields?: string[] };
+  };
   nodes: number[];
   strings: string[];
+  locations?: number[];
+}
+
+/** Closures by where their function is defined (V8's script id, line, column; the name if
+ *  it has one): which listeners and callbacks each tunnel keeps alive. */
+function closuresByLocation(s: Snapshot): Map<string, { count: number; bytes: number }> {
+  const m = s.snapshot.meta;
+  const width = m.node_fields.length;
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) =>
+    m.node_fields.indexOf(f),
+  ) as [number, number, number];
+  const lf = m.location_fields ?? [];
+  const lw = lf.length;
+  const out = new Map<string, { count: number; bytes: number }>();
+  const loc = s.locations ?? [];
+  for (let i = 0; lw > 0 && i < loc.length; i += lw) {
+    const node = loc[i + lf.indexOf('object_index')]!;
+    if (m.node_types[0][s.nodes[node + typeAt]!] !== 'closure') continue;
+    const where = `script ${loc[i + lf.indexOf('script_id')]} ${loc[i + lf.indexOf('line')]! + 1}:${loc[i + lf.indexOf('column')]! + 1}`;
+    const key = `${where} ${s.strings[s.nodes[node + nameAt]!]!.slice(0, 40)}`;
+    const e = out.get(key) ?? { count: 0, bytes: 0 };
+    e.count++;
+    e.bytes += s.nodes[node + sizeAt]!;
+    out.set(key, e);
+  }
+  return out;
 }
 
 /** Bytes and counts by "type:name" (strings and code lumped per type). */
@@ -143,6 +179,15 @@ async function measure(
         console.log(
           `${r.bytes.toFixed(0).padStart(7)} B ${r.count.toFixed(2).padStart(6)}×  ${r.key}`,
         );
+      if (CLOSURES) {
+        const ca = closuresByLocation(first[i]!);
+        const cb = closuresByLocation(second[i]!);
+        console.log('  closures per tunnel by definition (script id, line:column of dist/):');
+        for (const [key, v] of [...cb].sort((x, y) => y[1].count - x[1].count)) {
+          const per = (v.count - (ca.get(key)?.count ?? 0)) / idle.opened;
+          if (per >= 0.5) console.log(`  ${per.toFixed(2).padStart(6)}×  ${key}`);
+        }
+      }
     }
     return out;
   } finally {

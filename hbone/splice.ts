@@ -1,5 +1,5 @@
 // Joins a TCP socket and an HBONE stream so that the pair behaves like one TCP connection:
-// - data both ways with backpressure (lib/forward.ts: pipe() without its per-connection cost);
+// - data both ways with backpressure (as lib/forward.ts: pipe() without its per-connection cost);
 // - half-close both ways: FIN -> END_STREAM and END_STREAM -> FIN (sockets must be
 //   allowHalfOpen, or Node would answer a FIN by closing the other direction too);
 // - reset both ways: socket error/abrupt close -> RST_STREAM(CONNECT_ERROR), and a stream
@@ -9,7 +9,6 @@
 // `done` runs once, after both sides are closed, with the byte counts and the first error.
 import { type Http2Stream, constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { forward } from '../lib/forward.js';
 import { H2Stream } from './h2/stream.js';
 import { CONNECT_ERROR } from './settings.js';
 
@@ -22,88 +21,183 @@ export interface SpliceResult {
   readonly error: Error | undefined;
 }
 
+// Memory: a node agent holds tens of thousands of idle tunnels, each with one splice. The
+// listeners are module-level functions shared by every tunnel (an emitter calls them with
+// `this` = itself, which finds its Splice through a symbol), so a tunnel keeps one small
+// object here instead of thirteen closures and their three scopes (bench/tunnel-heap.ts
+// --closures 1 lists what a tunnel keeps).
+const kSplice = Symbol('mtun.splice');
+
+type Joined = { [kSplice]?: Splice };
+
+class Splice {
+  error: Error | undefined;
+  pending = 2;
+  /** node:http2 only: its END_STREAM seen (the own engine's stream says so itself). */
+  nodePeerEnded = false;
+  /** A side paused by us until the other drains. */
+  socketPaused = false;
+  streamPaused = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly stream: Http2Stream,
+    readonly done: ((result: SpliceResult) => void) | undefined,
+  ) {}
+
+  peerEnded(): boolean {
+    const stream = this.stream;
+    return stream instanceof H2Stream ? stream.endedByPeer : this.nodePeerEnded;
+  }
+
+  finish(): void {
+    if (--this.pending > 0) return;
+    this.done?.({
+      bytesSocketToStream: this.socket.bytesRead,
+      bytesStreamToSocket: this.socket.bytesWritten,
+      error: this.error,
+    });
+  }
+}
+
+const spliceOf = (emitter: unknown): Splice => (emitter as Joined)[kSplice]!;
+
+function onError(this: unknown, err: Error): void {
+  const sp = spliceOf(this);
+  sp.error ??= err;
+}
+
+// Data both ways with backpressure (what lib/forward.ts does for two sockets): when the far
+// side is gone, data still read is dropped (the close handlers reset or close the pair).
+function onSocketData(this: Socket, chunk: Buffer): void {
+  const sp = spliceOf(this);
+  const to = sp.stream;
+  if (to.destroyed || to.writableEnded) return;
+  if (!to.write(chunk) && !sp.socketPaused) {
+    sp.socketPaused = true;
+    this.pause();
+  }
+}
+
+function onStreamDrain(this: Http2Stream): void {
+  const sp = spliceOf(this);
+  if (!sp.socketPaused) return;
+  sp.socketPaused = false;
+  sp.socket.resume();
+}
+
+function onStreamData(this: Http2Stream, chunk: Buffer): void {
+  const sp = spliceOf(this);
+  const to = sp.socket;
+  if (to.destroyed || to.writableEnded) return;
+  if (!to.write(chunk) && !sp.streamPaused) {
+    sp.streamPaused = true;
+    this.pause();
+  }
+}
+
+function onSocketDrain(this: Socket): void {
+  const sp = spliceOf(this);
+  if (!sp.streamPaused) return;
+  sp.streamPaused = false;
+  sp.stream.resume();
+}
+
+/** The application's FIN: END_STREAM. */
+function onSocketEnd(this: Socket): void {
+  const stream = spliceOf(this).stream;
+  if (!stream.destroyed && !stream.writableEnded) stream.end();
+}
+
+// Node ends a stream's readable side (pushes EOF, then 'end') in three cases that look
+// alike to a reader: the peer's END_STREAM; a RST_STREAM(NO_ERROR) with no END_STREAM
+// before it (what Node's own session.destroy() sends for each open stream: a cut, not an
+// end); and the stream being torn down because its session died. Only the first is a FIN;
+// the others must reach the application as a reset, or a download cut by a dead or
+// draining peer agent "completes" (issue 12). END_STREAM is the one EOF pushed while the
+// stream is still open: Node pushes it from the DATA frame's callback, before any
+// RST_STREAM that follows in the same read closes the stream, while a reset or a teardown
+// closes the stream first and pushes EOF after. (The own engine's H2Stream.endedByPeer.)
+function onStreamEnd(this: Http2Stream): void {
+  const sp = spliceOf(this);
+  const socket = sp.socket;
+  if (socket.destroyed) return;
+  if (!sp.peerEnded()) abortSocket(socket);
+  else if (!socket.writableEnded) socket.end();
+}
+
+function onSocketClose(this: Socket): void {
+  const sp = spliceOf(this);
+  const stream = sp.stream;
+  // A clean close has already sent our FIN as END_STREAM (the socket's end ended the stream)
+  // and received theirs; anything else is an abort to pass on as a reset.
+  if (!stream.closed && !stream.destroyed && !(stream.writableEnded && stream.readableEnded)) {
+    resetTunnel(stream);
+  }
+  sp.finish();
+}
+
+function onStreamClose(this: Http2Stream): void {
+  const sp = spliceOf(this);
+  const socket = sp.socket;
+  if (!socket.destroyed) {
+    // After the peer's END_STREAM, RST_STREAM(NO_ERROR) or (CANCEL) ends the tunnel
+    // cleanly: how Go's and other servers finish; what the application still sends has
+    // nowhere to go and is dropped. Any other code, or a reset or teardown before the
+    // peer's END_STREAM, is an abort. (ztunnel's h2.rs reads NO_ERROR and CANCEL as an end
+    // even with no END_STREAM before them; we do not: that is how a cut looks.)
+    const code = this.rstCode;
+    const clean = sp.peerEnded() && (code === h2.NGHTTP2_NO_ERROR || code === h2.NGHTTP2_CANCEL);
+    if (!clean) abortSocket(socket);
+    else if (socket.readableEnded) {
+      if (!socket.writableEnded) socket.end();
+    } else {
+      // The tunnel is over while the application still sends: like ztunnel (a write into
+      // a stream reset with NO_ERROR is a broken pipe), close after our FIN is flushed;
+      // the kernel resets the connection if the application sends on. Keeping it open
+      // would read and drop its data for as long as it cares to send.
+      socket.destroySoon();
+    }
+  }
+  sp.finish();
+}
+
 export function splice(
   socket: Socket,
   stream: Http2Stream,
   done?: (result: SpliceResult) => void,
 ): void {
-  let error: Error | undefined;
-  let pending = 2;
-  const finish = () => {
-    if (--pending > 0) return;
-    done?.({
-      bytesSocketToStream: socket.bytesRead,
-      bytesStreamToSocket: socket.bytesWritten,
-      error,
-    });
-  };
-
-  socket.on('error', (err) => {
-    error ??= err;
-  });
-  stream.on('error', (err) => {
-    error ??= err;
-  });
-
-  // Node ends a stream's readable side (pushes EOF, then 'end') in three cases that look
-  // alike to a reader: the peer's END_STREAM; a RST_STREAM(NO_ERROR) with no END_STREAM
-  // before it (what Node's own session.destroy() sends for each open stream: a cut, not an
-  // end); and the stream being torn down because its session died. Only the first is a FIN;
-  // the others must reach the application as a reset, or a download cut by a dead or
-  // draining peer agent "completes" (issue 12). END_STREAM is the one EOF pushed while the
-  // stream is still open: Node pushes it from the DATA frame's callback, before any
-  // RST_STREAM that follows in the same read closes the stream, while a reset or a teardown
-  // closes the stream first and pushes EOF after.
-  // The own engine's streams say so themselves (H2Stream.endedByPeer).
-  let nodePeerEnded = false;
-  const own = stream instanceof H2Stream;
-  const peerEnded = own ? () => stream.endedByPeer : () => nodePeerEnded;
-  if (!own) {
+  const sp = new Splice(socket, stream, done);
+  (socket as Joined)[kSplice] = sp;
+  (stream as Joined)[kSplice] = sp;
+  if (!(stream instanceof H2Stream)) {
     const push = stream.push;
     stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
-      if (chunk === null && !stream.closed && !stream.destroyed) nodePeerEnded = true;
+      if (chunk === null && !stream.closed && !stream.destroyed) sp.nodePeerEnded = true;
       return push.call(stream, chunk, encoding);
     };
   }
-  stream.on('end', () => {
-    if (!peerEnded() && !socket.destroyed) abortSocket(socket);
-  });
-
+  socket.on('error', onError);
+  stream.on('error', onError);
   // 'close' is emitted once: plain `on` spares a once-wrapper per tunnel.
-  socket.on('close', () => {
-    // A clean close has already sent our FIN as END_STREAM (forward() ends the stream when the
-    // socket ends) and received theirs; anything else is an abort to pass on as a reset.
-    if (!stream.closed && !stream.destroyed && !(stream.writableEnded && stream.readableEnded)) {
-      resetTunnel(stream);
-    }
-    finish();
-  });
-  stream.on('close', () => {
-    if (!socket.destroyed) {
-      // After the peer's END_STREAM, RST_STREAM(NO_ERROR) or (CANCEL) ends the tunnel
-      // cleanly: how Go's and other servers finish; what the application still sends has
-      // nowhere to go and is dropped. Any other code, or a reset or teardown before the
-      // peer's END_STREAM, is an abort. (ztunnel's h2.rs reads NO_ERROR and CANCEL as an end
-      // even with no END_STREAM before them; we do not: that is how a cut looks.)
-      const clean =
-        peerEnded() &&
-        (stream.rstCode === h2.NGHTTP2_NO_ERROR || stream.rstCode === h2.NGHTTP2_CANCEL);
-      if (!clean) abortSocket(socket);
-      else if (socket.readableEnded) {
-        if (!socket.writableEnded) socket.end();
-      } else {
-        // The tunnel is over while the application still sends: like ztunnel (a write into
-        // a stream reset with NO_ERROR is a broken pipe), close after our FIN is flushed;
-        // the kernel resets the connection if the application sends on. Keeping it open
-        // would read and drop its data for as long as it cares to send.
-        socket.destroySoon();
-      }
-    }
-    finish();
-  });
-
-  forward(socket, stream);
-  forward(stream, socket);
+  socket.on('close', onSocketClose);
+  stream.on('close', onStreamClose);
+  socket.on('data', onSocketData);
+  stream.on('drain', onStreamDrain);
+  socket.on('end', onSocketEnd);
+  stream.on('data', onStreamData);
+  socket.on('drain', onSocketDrain);
+  stream.on('end', onStreamEnd);
+  // Like pipe(): start flowing unless the other side is already full (the caller may have
+  // paused the socket to hold early data back; attaching is its signal to go).
+  if (stream.writableNeedDrain) {
+    sp.socketPaused = true;
+    socket.pause();
+  } else socket.resume();
+  if (socket.writableNeedDrain) {
+    sp.streamPaused = true;
+    stream.pause();
+  } else stream.resume();
 }
 
 /** TCP RST, when libuv can: it refuses to reset a socket whose FIN is still being sent

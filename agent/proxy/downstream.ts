@@ -96,13 +96,14 @@ export class ClientSocket implements Downstream {
   #answer: SocketAnswer | undefined;
   /** Dropped once answered: an open connection keeps no controller. */
   #abort: AbortController | undefined = new AbortController();
-  readonly #gone = () => this.#abort?.abort();
+  /** Dropped once answered, with the controller. */
+  #gone: (() => void) | undefined = () => this.#abort?.abort();
 
   constructor(ctx: AgentContext, socket: Socket, answer?: SocketAnswer) {
     this.#ctx = ctx;
     this.#socket = socket;
     this.#answer = answer;
-    socket.once('close', this.#gone);
+    socket.on('close', this.#gone!); // 'close' is emitted once: no once-wrapper
   }
 
   get signal(): AbortSignal {
@@ -110,7 +111,8 @@ export class ClientSocket implements Downstream {
   }
 
   refuse(failure: ConnectionFailure): void {
-    this.#socket.off('close', this.#gone);
+    if (this.#gone) this.#socket.off('close', this.#gone);
+    this.#gone = undefined;
     this.#abort = undefined;
     const answer = this.#answer;
     this.#answer = undefined;
@@ -184,7 +186,8 @@ export class ClientSocket implements Downstream {
 
   /** Answers success; false when the client has already gone. */
   #attach(): boolean {
-    this.#socket.off('close', this.#gone);
+    if (this.#gone) this.#socket.off('close', this.#gone);
+    this.#gone = undefined;
     const gone = this.#socket.destroyed || this.#abort?.signal.aborted !== false;
     const answer = this.#answer;
     this.#abort = undefined;

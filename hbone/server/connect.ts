@@ -147,7 +147,7 @@ class Incoming implements IncomingTunnel {
     this.peerIdentity = peer.peerIdentity;
     this.peerAddress = peer.peerAddress;
     this.localIdentity = peer.localIdentity;
-    stream.once('close', this.#early);
+    stream.on('close', this.#early!); // 'close' is emitted once: no once-wrapper
   }
 
   get signal(): AbortSignal {
@@ -159,7 +159,8 @@ class Incoming implements IncomingTunnel {
   }
 
   // The stream closed before our answer: the client cancelled (or its connection died).
-  readonly #early = () => {
+  // Dropped once answered: an open tunnel keeps no listener of ours.
+  #early: (() => void) | undefined = () => {
     this.#abort?.abort();
     this.ctx.onEarlyReset();
   };
@@ -167,7 +168,8 @@ class Incoming implements IncomingTunnel {
   #answer(): boolean {
     if (this.#answered) return false;
     this.#answered = true;
-    this.stream.off('close', this.#early);
+    if (this.#early) this.stream.off('close', this.#early);
+    this.#early = undefined;
     this.#abort = undefined;
     this.#metadata = ANSWERED_METADATA;
     return !this.stream.destroyed && !this.stream.closed;
@@ -191,7 +193,8 @@ class Incoming implements IncomingTunnel {
     const stream = this.stream;
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
     this.ctx.onAccepted(1);
-    stream.once('close', () => this.ctx.onAccepted(-1));
+    const ctx = this.ctx;
+    stream.on('close', () => ctx.onAccepted(-1));
     return stream;
   }
 

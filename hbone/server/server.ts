@@ -263,7 +263,7 @@ export class HboneServer {
     session.on('stream', (stream, headers) => {
       open.add(stream);
       clearTimeout(idle);
-      stream.once('close', () => {
+      stream.on('close', () => {
         open.delete(stream);
         if (open.size === 0 && !session.closed) armIdle();
       });
