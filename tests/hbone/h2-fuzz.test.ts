@@ -8,7 +8,8 @@
 //   RFC 9113 code, followed by nothing (the 'error' it emitted carries the same code);
 // - every RST_STREAM code is an RFC 9113 code; no stream it handed over is above the
 //   GOAWAY's last-stream-id; open streams stay within our SETTINGS_MAX_CONCURRENT_STREAMS;
-// - after the peer's FIN the session and every stream it handed over are closed;
+// - no stream is handed over once the session has ended; after the peer's FIN the session
+//   and every stream it handed over are closed;
 // - what it wrote is bounded by what it read (no amplification), each run takes bounded
 //   time, and the heap does not grow across many runs.
 // numRuns keep the file under 20 s on a 2-core machine.
@@ -332,31 +333,25 @@ const stats = {
   runs: 0,
   alive: 0, // still usable at the end of their input
   streams: 0, // handed over to the application
-  /** Streams handed over by a session already destroyed (a known engine bug, counted). */
-  afterEnd: 0,
-  /** Connection errors after a graceful GOAWAY, not told to the peer (a known bug). */
-  silentError: 0,
   goaways: new Map<string, number>(),
   maxMs: 0,
   maxRatio: 0,
-  tailAfterGoaway: 0,
 };
 
 /** Runs once; throws (with what went wrong) if an invariant breaks. */
 async function runOnce(r: Run): Promise<void> {
   const started = performance.now();
   let c!: Pair;
+  // Regression: the session used to read on after it ended (a GOAWAY received with no stream
+  // open, destroy() from a handler) and hand over streams that never closed.
+  const late: number[] = [];
   c = await pair(r.role, {
     errorListener: r.errorListener,
     onStream: (s) => {
-      if (c.session.destroyed) late.add(s);
+      if (c.session.destroyed) late.push(s.id);
       else serve(() => c, r.app)(s);
     },
   });
-  // Known engine bug: frames after the session ended in the same chunk are still read, and
-  // a stream may be handed over on a destroyed session (never to close). Counted apart so
-  // the properties stay strict about everything else.
-  const late = new Set<H2Stream>();
   const { peer, session } = c;
   let peerGoaway = false;
   session.on('goaway', () => {
@@ -387,6 +382,7 @@ async function runOnce(r: Run): Promise<void> {
     );
   };
   if (peer.outputError) fail(`the session wrote bytes that do not parse: ${peer.outputError}`);
+  if (late.length > 0) fail(`streams ${late} handed over by a session that had ended`);
 
   // One GOAWAY; or two when a graceful one (NO_ERROR) is followed by an error, with no
   // higher last-stream-id (§6.8).
@@ -405,15 +401,12 @@ async function runOnce(r: Run): Promise<void> {
     }
     if (r.role === 'server')
       for (const s of c.streams)
-        if (!late.has(s) && s.id > first!.last)
+        if (s.id > first!.last)
           fail(`stream ${s.id} handed over above last-stream-id ${first!.last}`);
     if (g.code !== ErrorCode.NO_ERROR) {
       if (!session.destroyed) fail('an error GOAWAY, and the session stays');
-      const at = peer.frames.findLastIndex((f) => f.type === T.GOAWAY);
-      const tail = peer.frames.slice(at + 1);
-      if (tail.some((f) => f.type !== T.WINDOW_UPDATE))
-        fail('frames other than WINDOW_UPDATE after an error GOAWAY');
-      if (tail.length > 0) stats.tailAfterGoaway++; // the known engine bug, counted
+      // Regression: a WINDOW_UPDATE used to follow it (the unread bytes of the streams it cut).
+      if (peer.frames.at(-1)?.type !== T.GOAWAY) fail('frames after an error GOAWAY');
       if (r.errorListener) {
         const codes = c.errors.map((e) => (e instanceof H2Error ? e.h2code : -1));
         if (codes.length !== 1 || codes[0] !== g.code)
@@ -448,24 +441,15 @@ async function runOnce(r: Run): Promise<void> {
     // PING budget (ENHANCE_YOUR_CALM).
     const refused = (code: number | undefined) =>
       code === ErrorCode.PROTOCOL_ERROR || code === ErrorCode.ENHANCE_YOUR_CALM;
-    if (!answered && !refused(g2?.code)) {
-      // Known engine bug: after close() (GOAWAY NO_ERROR) a connection error sends no
-      // GOAWAY with its code; the 'error' it emits says what it was.
-      const emitted = c.errors.map((e) => (e instanceof H2Error ? e.h2code : -1));
-      const silent =
-        session.destroyed &&
-        g2?.code === ErrorCode.NO_ERROR &&
-        (!r.errorListener || refused(emitted[0]));
-      if (silent) stats.silentError++;
-      else fail('a live session does not answer a PING');
-    }
+    // Regression: after close() (GOAWAY NO_ERROR) a connection error used to end the
+    // connection with no GOAWAY that says why: neither answered nor refused.
+    if (!answered && !refused(g2?.code)) fail('a live session does not answer a PING');
   }
 
   peer.end();
   await tick(4);
   if (!session.destroyed || !c.closed) fail("the peer's FIN does not end the session");
-  stats.afterEnd += late.size;
-  const open = c.streams.filter((s) => !s.destroyed && !late.has(s));
+  const open = c.streams.filter((s) => !s.destroyed);
   if (open.length > 0) fail(`streams ${open.map((s) => s.id)} still open after the session ended`);
   const ms = performance.now() - started;
   stats.maxMs = Math.max(stats.maxMs, ms);
@@ -595,7 +579,7 @@ t.test('random bytes after the preface', async (t) => {
 
 t.test("an application that destroys the session in 'stream'", async (t) => {
   // The application ends the session while the reader is in the middle of a chunk: the
-  // rest of the chunk must not reach a destroyed session (counted in the summary).
+  // rest of the chunk must not reach a destroyed session.
   const destroying = wholeFrames(true).map((r): Run => ({ ...r, app: 'destroy' }));
   await check(t, 'the other invariants hold', fc.asyncProperty(destroying, runOnce), 500);
 });
@@ -623,21 +607,11 @@ t.test('summary', async (t) => {
     `${stats.runs} runs, ${stats.alive} alive at the end of their input, ${stats.streams} streams handed over; slowest ${stats.maxMs.toFixed(0)} ms; largest output/input ${stats.maxRatio.toFixed(2)}; ` +
       `GOAWAYs: ${[...stats.goaways].map(([k, n]) => `${k} ${n}`).join(', ')}`,
   );
-  t.equal(stats.afterEnd, 0, 'no stream is handed over by a session that has ended', {
-    todo:
-      'engine bug: after #finish (a GOAWAY received with no stream open, or destroy() from a ' +
-      "handler) the reader goes on with the rest of the chunk: 'stream' is emitted on a " +
-      'destroyed session and that stream never closes',
-  });
-  t.equal(stats.silentError, 0, 'a connection error after close() sends a GOAWAY with its code', {
-    todo:
-      'engine bug: #sendGoaway sends one GOAWAY per session, so after close() (NO_ERROR) a ' +
-      'connection error ends the connection without telling the peer why (RFC 9113 §5.4.1 ' +
-      'SHOULD; §6.8 allows a second GOAWAY)',
-  });
-  t.equal(stats.tailAfterGoaway, 0, 'nothing follows an error GOAWAY', {
-    todo:
-      'engine bug: #fail closes streams before the session is marked destroyed, so their unread ' +
-      'bytes go back in a WINDOW_UPDATE written after the GOAWAY',
-  });
+  // The generators reach what they are meant to: live sessions, streams, both kinds of end.
+  t.ok(stats.alive > 0, 'some sessions are still usable at the end of their input');
+  t.ok(stats.streams > 0, 'streams are handed over to the application');
+  t.ok(
+    stats.goaways.has('NO_ERROR') && stats.goaways.has('PROTOCOL_ERROR'),
+    'graceful and error GOAWAYs are both seen',
+  );
 });

@@ -2,16 +2,22 @@
 // H2Session and a hand-written peer that writes raw frames (frame.ts writers, hpack Encoder)
 // and parses every byte the session writes back with FrameReader. Nothing touches the network;
 // once the session reads (after one tick), a send() is delivered synchronously, so a bug
-// the session throws surfaces at the send() that caused it.
+// the session throws surfaces at the send() that caused it. Last, the frame builders and the
+// violation-table runner the h2-conformance-*.test.ts files share.
 import { Duplex } from 'node:stream';
+import type { Test } from 'tap';
 import {
+  dataFrame,
   ErrorCode,
+  errorCodeName,
+  Flag,
   FrameReader,
   FrameType,
   frame,
   H2Error,
   MAX_FRAME_LIMIT,
   PREFACE,
+  pingFrame,
   SETTINGS_ACK,
   settingsFrame,
 } from '../../hbone/h2/frame.js';
@@ -260,4 +266,116 @@ export function isH2Error(err: unknown): err is H2Error {
 /** `count` times the same bytes. */
 export function times(count: number, buf: Buffer): Buffer {
   return Buffer.concat(Array.from({ length: count }, () => buf));
+}
+
+// --- frame builders and the violation table (h2-conformance-*.test.ts) ----------------------
+
+export const MAX_WINDOW = 2 ** 31 - 1;
+
+export const ping = (ack = false, payload: Buffer = Buffer.alloc(8)) => pingFrame(payload, ack);
+/** DATA of `n` bytes on `id`. */
+export const data = (id: number, n: number, end = false) =>
+  dataFrame(id, Buffer.alloc(n, 0x61), 0, n, end);
+export const setting = (id: number, value: number) => settingsFrame([[id, value]]);
+export const priority = (id: number, len = 5) =>
+  frame(FrameType.PRIORITY, 0, id, Buffer.alloc(len));
+/** Server role: the peer opens stream `id` with `fields` (a CONNECT by default). */
+export const open = (c: Pair, id: number, endStream = false, fields: HeaderField[] = CONNECT) =>
+  c.peer.send(c.peer.headers(id, fields, { endStream }));
+/** A request with one field changed or added after CONNECT's. */
+export const request = (...extra: HeaderField[]): HeaderField[] => [...CONNECT, ...extra];
+
+/** Client role: opens a CONNECT stream through the session under test. */
+export function connect(c: Pair): H2Stream {
+  const s = c.session.request({ ':method': 'CONNECT', ':authority': '10.0.0.5:8080' });
+  s.on('error', () => {});
+  c.streams.push(s);
+  return s;
+}
+
+/** Client role: the peer answers stream `id` with `:status`. */
+export const status = (c: Pair, id: number, code = '200', endStream = false) =>
+  c.peer.send(c.peer.headers(id, [[':status', code]], { endStream }));
+
+/** A server whose application answers 200 and hands each stream to the test. */
+export async function server(opts: PairOptions = {}, settings: Array<[number, number]> = []) {
+  const c = await pair('server', {
+    ...opts,
+    onStream: (s) => s.respond({ ':status': 200 }),
+  });
+  handshake(c.peer, 'server', settings);
+  await tick();
+  return c;
+}
+
+/** The answer a violation deserves: a connection error (GOAWAY), a stream error
+ *  (RST_STREAM), or none (the session stays usable, checked by a PING it must answer). */
+export type Expect = { goaway: number } | { rst: readonly [id: number, code: number] } | 'ignored';
+
+export interface Row {
+  name: string;
+  role?: 'client' | 'server';
+  opts?: PairOptions;
+  /** The peer's handshake (default: SETTINGS and the ACK of ours); false: none. */
+  handshake?: false | { settings?: Array<[number, number]>; ack?: boolean };
+  /** Before the violation (its frames are not the answer). */
+  setup?: (c: Pair) => unknown;
+  act: (c: Pair) => unknown;
+  expect: Expect;
+  /** Skip the PING probe (a row that spends the PING budget). */
+  noProbe?: boolean;
+}
+
+/** Checks the session's answer to what the peer sent after `mark` frames. */
+async function verdict(t: Test, c: Pair, row: Row, mark: number): Promise<void> {
+  const { peer, session } = c;
+  await tick(3);
+  t.equal(peer.outputError, undefined, 'the session writes only valid frames');
+  const answer = peer.frames.slice(mark);
+  const goaways = answer.filter((f) => f.type === FrameType.GOAWAY);
+  const name = (f: WireFrame | undefined) =>
+    f && errorCodeName(f.payload.readUInt32BE(f.type === FrameType.GOAWAY ? 4 : 0));
+  if (typeof row.expect === 'object' && 'goaway' in row.expect) {
+    t.equal(name(goaways[0]), errorCodeName(row.expect.goaway), 'GOAWAY code');
+    t.equal(goaways.length, 1, 'one GOAWAY');
+    t.equal(answer.at(-1)?.type, FrameType.GOAWAY, 'GOAWAY is the last frame');
+    t.ok(session.destroyed && peer.ended, 'the connection ends');
+    await tick();
+    t.ok(c.closed, "the session emits 'close'");
+    return;
+  }
+  t.same(goaways.map(name), [], 'no GOAWAY');
+  const rsts = answer
+    .filter((f) => f.type === FrameType.RST_STREAM)
+    .map((f) => [f.streamId, name(f)]);
+  if (row.expect === 'ignored') t.same(rsts, [], 'no RST_STREAM');
+  else t.same(rsts, [[row.expect.rst[0], errorCodeName(row.expect.rst[1])]], 'RST_STREAM');
+  t.notOk(session.destroyed, 'the session stays');
+  if (row.noProbe || session.destroyed) return;
+  const probe = Buffer.from('probe!!!');
+  peer.send(ping(false, probe));
+  await tick();
+  const acks = peer.frames.filter(
+    (f) => f.type === FrameType.PING && f.flags === Flag.ACK && f.payload.equals(probe),
+  );
+  t.equal(acks.length, 1, 'and answers a PING');
+}
+
+/** One subtest per row: a fresh session, the handshake, the setup, the violation, and the
+ *  session's answer read off the wire. */
+export async function runRows(t: Test, rows: readonly Row[]): Promise<void> {
+  for (const row of rows) {
+    await t.test(row.name, async (t) => {
+      const role = row.role ?? 'server';
+      const c = await pair(role, row.opts);
+      if (row.handshake !== false)
+        handshake(c.peer, role, row.handshake?.settings, row.handshake?.ack ?? true);
+      await row.setup?.(c);
+      await tick();
+      const mark = c.peer.frames.length;
+      await row.act(c);
+      await verdict(t, c, row, mark);
+      c.session.destroy();
+    });
+  }
 }
