@@ -155,6 +155,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
    *  STREAM_CLOSED (§6.1, §5.1), and HEADERS with an id the peer never used is an unexpected
    *  stream id (§5.1.1). */
   readonly #closedLately = new Map<number, boolean>();
+  #forgottenUpTo = 0;
 
   constructor(
     socket: Duplex,
@@ -605,7 +606,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
     }
     if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
     if (id <= this.#lastPeerStream) {
-      const resetByUs = this.#closedLately.get(id);
+      const resetByUs = this.#resetByUs(id);
       if (resetByUs) return; // trailers the peer sent before it saw our RST_STREAM
       if (resetByUs === false)
         throw new H2Error(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
@@ -704,7 +705,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (!stream) {
       this.#returnConnection(length);
       // Closed without our RST_STREAM: STREAM_CLOSED, once (then it is one we reset).
-      if (this.#closedLately.get(id) === false) this.#streamError(id, ErrorCode.STREAM_CLOSED);
+      if (this.#resetByUs(id) === false) this.#streamError(id, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (stream.remoteEnded) {
@@ -789,10 +790,22 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (!this.#destroyed) this.#write(rstStreamFrame(id, code));
   }
 
+  /** A stream closed: remembered as reset by us once we sent RST_STREAM for it (then
+   *  frames on it are ignored, so a peer that keeps sending gets one answer, not one per
+   *  frame). The oldest are forgotten past 256; ids up to the highest forgotten one count
+   *  as reset by us (late frames ignored rather than the connection failed). */
   #rememberClosed(id: number, resetByUs: boolean): void {
-    if (!this.#closedLately.has(id)) this.#closedLately.set(id, resetByUs);
-    if (this.#closedLately.size > 256)
-      this.#closedLately.delete(this.#closedLately.keys().next().value as number);
+    if (resetByUs || !this.#closedLately.has(id)) this.#closedLately.set(id, resetByUs);
+    if (this.#closedLately.size > 256) {
+      const oldest = this.#closedLately.keys().next().value as number;
+      this.#closedLately.delete(oldest);
+      if (oldest > this.#forgottenUpTo) this.#forgottenUpTo = oldest;
+    }
+  }
+
+  /** Whether we reset stream `id` (true), it closed otherwise (false), or we do not know. */
+  #resetByUs(id: number): boolean | undefined {
+    return this.#closedLately.get(id) ?? (id <= this.#forgottenUpTo ? true : undefined);
   }
 
   // --- sending --------------------------------------------------------------------------
