@@ -45,7 +45,7 @@ Run bench/setup.sh first (as root) to install stunnel, HAProxy and nginx.
   --engines a,b     the mtun pair once per HBONE engine (${HBONE_ENGINES.join(', ')}), a row each
                     ("mtun (node:http2)", "mtun (own h2)") with its targets; with both, also a
                     table of one against the other. Default: one row "mtun" on the default
-                    engine (MTUN_HBONE_ENGINE's, else node), which mtun-w2 runs in any case.
+                    engine (MTUN_HBONE_ENGINE's, else own), which mtun-w2 runs in any case.
                     Each further engine: one configuration more (~1/6 of the run's time),
                     1 min (quick) or 5 min (full) more of time limit
   --profile DIR     write V8 CPU profiles of mtun's agents to DIR (with --engines, DIR/ENGINE)

@@ -286,7 +286,7 @@ export function registerAgent(program: Command): void {
     )
     .option(
       `--hbone-engine <${HBONE_ENGINES.join('|')}>`,
-      "HTTP/2 implementation under HBONE, both ways: node = Node's node:http2 (nghttp2), own = mtun's own (hbone/h2) (default: $MTUN_HBONE_ENGINE, else node)",
+      "HTTP/2 implementation under HBONE, both ways: node = Node's node:http2 (nghttp2), own = mtun's own (hbone/h2) (default: $MTUN_HBONE_ENGINE, else own)",
     )
     .option(
       '--cluster-id <id>',

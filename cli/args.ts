@@ -50,7 +50,7 @@ export function kubeAccessFromFlags(flags: Parameters<typeof kubeAccessFrom>[0])
 }
 
 /** The HTTP/2 engine that `flag` names (`--hbone-engine`); without the flag, the one the
- *  environment names (MTUN_HBONE_ENGINE, read here), else node:http2. */
+ *  environment names (MTUN_HBONE_ENGINE, read here), else the own engine. */
 export function hboneEngineFromFlag(text: string | undefined, flag: string): HboneEngine {
   const allowed = HBONE_ENGINES.join(' or ');
   if (text === undefined) {

@@ -57,7 +57,7 @@ export function registerDemo(program: Command): void {
     )
     .option(
       `--hbone-engine <${HBONE_ENGINES.join('|')}>`,
-      "the agents' HTTP/2 implementation under HBONE, as for mtun agent (default: $MTUN_HBONE_ENGINE, else node)",
+      "the agents' HTTP/2 implementation under HBONE, as for mtun agent (default: $MTUN_HBONE_ENGINE, else own)",
     )
     .action(async (flags: DemoFlags) => {
       const offset = Number(flags.portOffset);

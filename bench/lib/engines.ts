@@ -13,7 +13,7 @@ export const ENGINE_LABEL: Readonly<Record<HboneEngine, string>> = {
 };
 
 /** The scripts' `--engine`, `both` explained by `both`; the default is the process's
- *  (MTUN_HBONE_ENGINE, else node). */
+ *  (MTUN_HBONE_ENGINE, else own). */
 export function engineOption(both: string): ChoiceOption<EngineChoice> {
   let fallback: HboneEngine = 'node';
   try {
@@ -26,7 +26,7 @@ export function engineOption(both: string): ChoiceOption<EngineChoice> {
   return {
     default: fallback,
     choices: [...HBONE_ENGINES, 'both'],
-    help: `the agents' HBONE HTTP/2 engine, both = ${both} with the ratios own/node; the default is MTUN_HBONE_ENGINE's, else node`,
+    help: `the agents' HBONE HTTP/2 engine, both = ${both} with the ratios own/node; the default is MTUN_HBONE_ENGINE's, else own`,
   };
 }
 

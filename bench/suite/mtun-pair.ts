@@ -96,7 +96,7 @@ export function benchAgentArgs(
 
 /** The CA and both agents in `dir`, HBONE on `hbonePort` (and SOCKS5, outbound and
  *  inbound-plaintext on the three ports above it); `engine`: their `--hbone-engine`, else
- *  the agents' default (MTUN_HBONE_ENGINE, else node). */
+ *  the agents' default (MTUN_HBONE_ENGINE, else own). */
 export async function startMtunPair(
   dir: string,
   opts: {

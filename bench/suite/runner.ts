@@ -37,7 +37,7 @@ export interface RunContext {
    *  row, `mtun`, on the default engine. */
   readonly mtunRows: readonly MtunRow[];
   /** The HBONE engine of the other mtun configurations (mtun-w2): the default one
-   *  (MTUN_HBONE_ENGINE, else node). */
+   *  (MTUN_HBONE_ENGINE, else own). */
   readonly defaultEngine: HboneEngine;
   /** --profile: where the single-process agents write V8 CPU profiles. */
   readonly profileDir: string | undefined;

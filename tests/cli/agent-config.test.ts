@@ -83,8 +83,8 @@ t.test(
   '--hbone-engine: in the config, the environment its default, node without either',
   async (t) => {
     const mesh = ['--mesh', 'a.yaml'];
-    t.equal(withEngineEnv(undefined, () => configFor(mesh)).hboneEngine, 'node');
-    t.equal(withEngineEnv('own', () => configFor(mesh)).hboneEngine, 'own', 'MTUN_HBONE_ENGINE');
+    t.equal(withEngineEnv(undefined, () => configFor(mesh)).hboneEngine, 'own');
+    t.equal(withEngineEnv('node', () => configFor(mesh)).hboneEngine, 'node', 'MTUN_HBONE_ENGINE');
     t.equal(
       withEngineEnv('own', () => configFor([...mesh, '--hbone-engine', 'node'])).hboneEngine,
       'node',
@@ -142,7 +142,7 @@ t.test('--help names --hbone-engine, its values and its default', async (t) => {
     .helpInformation()
     .replace(/\s+/g, ' ');
   t.match(help, /--hbone-engine <node\|own>/);
-  t.match(help, /default: \$MTUN_HBONE_ENGINE, else node/);
+  t.match(help, /default: \$MTUN_HBONE_ENGINE, else own/);
 });
 
 t.test('frozen all the way down: assignments throw, nothing changes', async (t) => {
