@@ -51,7 +51,6 @@ interface Snapshot {
  *  it has one): which listeners and callbacks each tunnel keeps alive. */
 function closuresByLocation(s: Snapshot): Map<string, { count: number; bytes: number }> {
   const m = s.snapshot.meta;
-  const width = m.node_fields.length;
   const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) =>
     m.node_fields.indexOf(f),
   ) as [number, number, number];
