@@ -24,6 +24,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TokenBucket } from '../../lib/token-bucket.js';
+import { requestHeaders, responseHeaders } from './fields.js';
 import {
   DEFAULT_MAX_FRAME,
   DEFAULT_WINDOW,
@@ -89,18 +90,7 @@ export interface RemoteSettings {
   maxHeaderListSize: number;
 }
 
-export type HeaderMap = Record<string, string>;
-
 type PingCallback = (err: Error | null, durationMs: number, payload: Buffer) => void;
-
-const CONNECTION_SPECIFIC = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-]);
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
 
 export class H2Session extends EventEmitter implements StreamOwner {
   readonly #socket: Duplex;
@@ -951,51 +941,4 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
 function flags(endStream: boolean): number {
   return endStream ? Flag.END_STREAM : 0;
-}
-
-/** A request's fields as a header map, or why it is malformed (§8.1.1, §8.3.1, §8.5). */
-function requestHeaders(fields: HeaderField[]): HeaderMap | string {
-  const map = headerMap(fields, REQUEST_PSEUDO);
-  if (typeof map === 'string') return map;
-  const method = map[':method'];
-  if (method === undefined) return 'no :method';
-  if (method === 'CONNECT') {
-    if (map[':authority'] === undefined) return 'CONNECT without :authority';
-    if (map[':scheme'] !== undefined || map[':path'] !== undefined)
-      return 'CONNECT with :scheme or :path';
-  } else if (map[':scheme'] === undefined || map[':path'] === undefined) {
-    return `${method} without :scheme or :path`;
-  }
-  return map;
-}
-
-function responseHeaders(fields: HeaderField[]): HeaderMap | string {
-  const map = headerMap(fields, new Set([':status']));
-  if (typeof map === 'string') return map;
-  const status = map[':status'];
-  if (status === undefined || !/^[1-9][0-9]{2}$/.test(status)) return 'no valid :status';
-  return map;
-}
-
-function headerMap(fields: HeaderField[], pseudo: ReadonlySet<string>): HeaderMap | string {
-  const map: HeaderMap = {};
-  let regular = false;
-  for (const [name, value] of fields) {
-    if (name.startsWith(':')) {
-      if (regular) return `${name} after a regular header`;
-      if (!pseudo.has(name)) return `pseudo-header ${name}`;
-      if (map[name] !== undefined) return `${name} twice`;
-      map[name] = value;
-      continue;
-    }
-    regular = true;
-    if (name.length === 0 || name !== name.toLowerCase())
-      return `header name ${JSON.stringify(name)}`;
-    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header ${name}`;
-    if (name === 'te' && value !== 'trailers') return 'te other than trailers';
-    if (/[\0\r\n]/.test(value)) return `header ${name} with NUL, CR or LF`;
-    const prev = map[name];
-    map[name] = prev === undefined ? value : `${prev}, ${value}`;
-  }
-  return map;
 }
