@@ -22,12 +22,19 @@ export class Drain {
 
   /** Registers something open; returns the function that marks it closed. */
   track(c: Closable): () => void {
+    this.add(c);
+    return () => this.delete(c);
+  }
+
+  /** Registers something open (without a closure to keep: `delete` it when closed). */
+  add(c: Closable): void {
     this.#open.add(c);
     if (this.#draining) c.drain?.();
-    return () => {
-      this.#open.delete(c);
-      if (this.#open.size === 0) this.#idle?.();
-    };
+  }
+
+  delete(c: Closable): void {
+    this.#open.delete(c);
+    if (this.#open.size === 0) this.#idle?.();
   }
 
   /** Asks everything to finish; after `graceMs` destroys the rest. Resolves when all is

@@ -42,7 +42,7 @@ class Splice {
   constructor(
     readonly socket: Socket,
     readonly stream: Http2Stream,
-    readonly done: ((result: SpliceResult) => void) | undefined,
+    readonly done: SpliceDone | undefined,
   ) {}
 
   peerEnded(): boolean {
@@ -52,11 +52,14 @@ class Splice {
 
   finish(): void {
     if (--this.pending > 0) return;
-    this.done?.({
+    const result = {
       bytesSocketToStream: this.socket.bytesRead,
       bytesStreamToSocket: this.socket.bytesWritten,
       error: this.error,
-    });
+    };
+    const done = this.done;
+    if (typeof done === 'function') done(result);
+    else done?.spliced(result);
   }
 }
 
@@ -162,11 +165,11 @@ function onStreamClose(this: Http2Stream): void {
   sp.finish();
 }
 
-export function splice(
-  socket: Socket,
-  stream: Http2Stream,
-  done?: (result: SpliceResult) => void,
-): void {
+/** Told once both sides are closed: a function, or an object whose `spliced` is called (a
+ *  caller that keeps one object per tunnel anyway spares a closure). */
+export type SpliceDone = ((result: SpliceResult) => void) | { spliced(result: SpliceResult): void };
+
+export function splice(socket: Socket, stream: Http2Stream, done?: SpliceDone): void {
   const sp = new Splice(socket, stream, done);
   (socket as Joined)[kSplice] = sp;
   (stream as Joined)[kSplice] = sp;

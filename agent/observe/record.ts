@@ -46,6 +46,11 @@ export interface AccessLogSink {
 }
 
 /** What a connection's sockets have moved so far: towards the destination, and back. */
+/** What a connection's live byte counts are read from (its sockets' counters). */
+export interface ByteSource {
+  bytes(): ByteCount;
+}
+
 export interface ByteCount {
   readonly sent: number;
   readonly received: number;
@@ -78,7 +83,7 @@ export class ConnectionRecord {
   readonly #labels: TrafficLabels;
   /** The map's edge this connection counts on (edges.ts), when the metrics keep edges. */
   readonly #edge: Edge | undefined;
-  #sample: (() => ByteCount) | undefined;
+  #sample: ByteSource | undefined;
   #publishedSent = 0;
   #publishedReceived = 0;
 
@@ -144,7 +149,7 @@ export class ConnectionRecord {
 
   /** Publishes bytes while the connection is open, read from `sample` (socket counters:
    *  the data path is not touched). The totals at close settle the sum exactly. */
-  watch(sample: () => ByteCount): void {
+  watch(sample: ByteSource): void {
     if (this.#finished || this.#sample) return;
     this.#sample = sample;
     this.#metrics.track(this);
@@ -152,7 +157,7 @@ export class ConnectionRecord {
 
   publishBytes(): void {
     if (this.#sample) {
-      const now = this.#sample();
+      const now = this.#sample.bytes();
       this.#publishUpTo(now.sent, now.received);
     }
   }

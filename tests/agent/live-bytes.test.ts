@@ -40,7 +40,7 @@ t.test('bounded: past the bound, a connection is counted at close only, exactly'
       metrics,
       { write: () => {} },
       async (r) => {
-        r.watch(() => ({ sent: moved, received: 2 * moved }));
+        r.watch({ bytes: () => ({ sent: moved, received: 2 * moved }) });
         await closing;
         return { sent: 1500, received: 3000, error: undefined };
       },
