@@ -41,8 +41,13 @@ import { peerFiles } from './h2-peers.js';
  *  our server loses the tunnels' last bytes still queued behind the upstream sockets'
  *  backpressure: an upstream gets a reset, or a FIN after part of them (silent truncation),
  *  or (node engine) nothing for ~20 s. */
+/** Their client closes its connection as soon as its last stream ended, with our frames
+ *  (WINDOW_UPDATE) unread: its kernel then resets the connection and drops what it had not
+ *  sent yet (seen at our server: ECONNRESET with 1.7–2.6 of 3 MiB received per tunnel). The
+ *  loss is theirs; what is ours is how it shows: the own engine reports those tunnels as
+ *  resets (asserted below), node:http2 as FINs after partial data (silent truncation). */
 const CLOSE_AT_ONCE_LOSES_DATA =
-  'known bug: a connection closed right after a clean END_STREAM loses the queued tail';
+  "their client's close drops its unsent data (a TCP reset): not every tunnel can arrive whole";
 /** Found by these tests, node engine only: a tunnel whose reader is paused (backpressure)
  *  when the server ends it cleanly and then closes the connection is destroyed with the
  *  unread bytes ('close' without 'end', no error). */
@@ -314,6 +319,13 @@ async function theirClientCases(t: Test, { pki, stack, engine, clientFiles }: Ct
         `every tunnel reached the upstream whole, then its FIN (${got})`,
         { todo: CLOSE_AT_ONCE_LOSES_DATA },
       );
+      // What is lost must never look like a complete transfer: a FIN only after all of it.
+      if (engine === 'own')
+        t.equal(
+          done.length,
+          whole.length,
+          `no upstream got a FIN after partial data: a cut is a reset (${got})`,
+        );
     },
   );
 
