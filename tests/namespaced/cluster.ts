@@ -118,7 +118,9 @@ export async function startCluster(t: Test, opts: ClusterOptions = {}): Promise<
     );
     agents.set(node, proc);
     logs[node].push(proc);
-    await proc.waitFor(/"msg":"capture rules installed"/);
+    // Bounded, but not at the default 30 s: an agent run from TypeScript (tsx compiles it at
+    // start) next to another namespaced test on two cores has taken longer in CI.
+    await proc.waitFor(/"msg":"capture rules installed"/, 90_000);
     await untilAgentReady(ns, node, proc);
     return proc;
   };
