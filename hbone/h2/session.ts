@@ -659,7 +659,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
       return; // interim answers are skipped
     }
     stream.responded = true;
-    stream.emit('response', headers, flags(endStream));
+    stream.emit('response', headers, endStream ? Flag.END_STREAM : 0);
     if (endStream) this.#remoteEnd(stream);
   }
 
@@ -937,8 +937,4 @@ export class H2Session extends EventEmitter implements StreamOwner {
     }
     process.nextTick(() => this.emit('close', err));
   }
-}
-
-function flags(endStream: boolean): number {
-  return endStream ? Flag.END_STREAM : 0;
 }
