@@ -6,7 +6,7 @@
 // top decided it, so runs were fast or slow by chance). An operator's own choice wins:
 // with MALLOC_TRIM_THRESHOLD_ or a glibc.malloc tunable in the environment nothing is set.
 import type { Logger } from '../lib/logger.js';
-import { loadNativeAddon } from './capture/native.js';
+import { loadNativeAddon } from '../lib/native-addon.js';
 
 /** Above the data path's working set (16 MiB HTTP/2 connection windows, buffers in flight):
  *  what the top of the heap may keep free before glibc hands it back to the kernel. */

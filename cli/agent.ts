@@ -22,6 +22,7 @@ import { parseDurationMs } from '../lib/duration.js';
 import { ConfigError, errorMessage } from '../lib/errors.js';
 import { deepFreeze } from '../lib/freeze.js';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../lib/logger.js';
+import { resetDetection } from '../lib/socket-reset.js';
 import { openMeshSource } from '../mesh/open.js';
 import type { MeshSource } from '../mesh/source.js';
 import { hboneEngineFromFlag, Problems, parseHostPort } from './args.js';
@@ -169,6 +170,12 @@ function openAgentMesh(config: AgentConfig, logger: Logger): Promise<MeshSource>
 export async function runAgent(config: AgentConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: 'agent' });
   tuneMallocAndLog(logger);
+  const resets = resetDetection();
+  if (!resets.available)
+    logger.warn(
+      { reason: resets.reason },
+      'resets that arrive behind unread data cannot be told from a FIN (Node 20 reads them as an end): such a cut is forwarded as a clean end',
+    );
   const originalDestination = originalDestinationFor(config.redirect, logger);
   const bundle = await readText(config.ca.bundleFile, '--ca-bundle');
   if (!bundle.includes('-----BEGIN CERTIFICATE-----'))

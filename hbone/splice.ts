@@ -9,6 +9,7 @@
 // `done` runs once, after both sides are closed, with the byte counts and the first error.
 import { type Http2Stream, constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
+import { endedByReset, resetError } from '../lib/socket-reset.js';
 import { H2Stream } from './h2/stream.js';
 import { CONNECT_ERROR } from './settings.js';
 
@@ -106,8 +107,14 @@ function onSocketDrain(this: Socket): void {
   sp.stream.resume();
 }
 
-/** The application's FIN: END_STREAM. */
+/** The application's FIN: END_STREAM. Unless libuv read a reset as the end (see
+ *  lib/socket-reset.ts): then the socket is destroyed with the reset, and its close
+ *  resets the tunnel. */
 function onSocketEnd(this: Socket): void {
+  if (endedByReset(this)) {
+    this.destroy(resetError());
+    return;
+  }
   const stream = spliceOf(this).stream;
   if (!stream.destroyed && !stream.writableEnded) stream.end();
 }

@@ -8,7 +8,9 @@
 // Differences from pipe(), on purpose: when `to` is gone (destroyed or ended), data still
 // read from `from` is dropped instead of pausing `from` for ever: the caller resets or
 // closes the pair from its 'close' handlers, and a paused source would hold its buffers.
+import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { endedByReset, resetError } from './socket-reset.js';
 
 export function forward(from: Readable, to: Writable): void {
   let waiting = false; // paused by us until `to` drains
@@ -25,6 +27,12 @@ export function forward(from: Readable, to: Writable): void {
     from.resume();
   });
   from.on('end', () => {
+    // A socket's reset that libuv read as an end (socket-reset.ts) is no FIN to pass on:
+    // destroyed with the reset, the caller's 'close' handling resets `to`.
+    if (from instanceof Socket && endedByReset(from)) {
+      from.destroy(resetError());
+      return;
+    }
     if (!to.destroyed && !to.writableEnded) to.end();
   });
   // Like pipe(): start flowing unless `to` is already full (the caller may have paused

@@ -7,7 +7,7 @@
 // A connection that was not redirected still has a conntrack entry, and the kernel then
 // answers with the socket's own local address rather than an error; the result says so
 // (`self: true`) so the caller can refuse it as a loop instead of serving it.
-// mallocTune(trim, pad) is in malloc_tune.c.
+// mallocTune(trim, pad) is in malloc_tune.c, socketError(fd) in socket_error.c.
 #define NAPI_VERSION 8
 #include <node_api.h>
 
@@ -138,6 +138,7 @@ static napi_value original_dst(napi_env env, napi_callback_info info) {
 }
 
 napi_value malloc_tune(napi_env env, napi_callback_info info); // malloc_tune.c
+napi_value socket_error(napi_env env, napi_callback_info info); // socket_error.c
 
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
@@ -147,7 +148,8 @@ static bool export_fn(napi_env env, napi_value exports, const char *name, napi_c
 
 static napi_value init(napi_env env, napi_value exports) {
   if (!export_fn(env, exports, "originalDst", original_dst) ||
-      !export_fn(env, exports, "mallocTune", malloc_tune))
+      !export_fn(env, exports, "mallocTune", malloc_tune) ||
+      !export_fn(env, exports, "socketError", socket_error))
     return NULL;
   return exports;
 }

@@ -4,25 +4,8 @@
 // Fail closed: a connection whose original destination cannot be read, or that was not
 // redirected (the kernel then reports the socket's own address), yields undefined, which
 // the listeners refuse as a loop.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../../lib/errors.js';
+import { loadNativeAddon, type NativeAddon, socketFd } from '../../lib/native-addon.js';
 import type { OriginalDestination } from '../context.js';
-
-const ADDON = join('build', 'Release', 'mtun_native.node');
-const STATUS = join('build', 'mtun-native-status.json');
-
-/** What the C addon exports (see native/original_dst.c). */
-export interface NativeAddon {
-  /** Throws an Error whose `code` is an errno name (ENOENT: no conntrack entry). */
-  originalDst(fd: number): { address: string; port: number; family: 4 | 6; self: boolean };
-  /** glibc's M_TRIM_THRESHOLD and M_TOP_PAD (native/malloc_tune.c); false on other libcs.
-   *  Absent from an addon built before it existed. */
-  mallocTune?(trimBytes: number, topPadBytes: number): boolean;
-}
 
 export type CaptureSupport =
   | {
@@ -31,28 +14,6 @@ export type CaptureSupport =
       readonly addonPath: string;
     }
   | { readonly available: false; readonly reason: string };
-
-/** The built addon, or why there is none (in words an operator can act on). `searchFrom`:
- *  where to start looking for build/ (default: this module's folder, which is
- *  agent/capture/ in the sources and dist/agent/capture/ when compiled). */
-export function loadNativeAddon(
-  opts: { searchFrom?: string } = {},
-): { readonly addon: NativeAddon; readonly addonPath: string } | { readonly reason: string } {
-  const start = opts.searchFrom ?? dirname(fileURLToPath(import.meta.url));
-  const root = findPackageRoot(start);
-  if (!root) return { reason: `no mtun package root above ${start}` };
-  const addonPath = join(root, ADDON);
-  if (!existsSync(addonPath)) {
-    return {
-      reason: `the native addon was not built (${addonPath} is missing${buildReason(root)}); install a C toolchain and run \`npm run build:native\``,
-    };
-  }
-  try {
-    return { addon: createRequire(import.meta.url)(addonPath) as NativeAddon, addonPath };
-  } catch (err) {
-    return { reason: `the native addon ${addonPath} does not load: ${errorMessage(err)}` };
-  }
-}
 
 export function loadCapture(opts: { searchFrom?: string } = {}): CaptureSupport {
   if (process.platform !== 'linux')
@@ -81,32 +42,4 @@ export function fromAddon(addon: NativeAddon): OriginalDestination {
       return undefined;
     }
   };
-}
-
-/** The kernel descriptor behind a net.Socket. `_handle.fd` is undocumented but stable on
- *  Unix (TCPWrap); -1 or absent when the socket is not open. */
-function socketFd(socket: Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
-function findPackageRoot(from: string): string | undefined {
-  let dir = resolve(from);
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'binding.gyp')) && existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
-/** Why `npm install` skipped the build, as native/build.mjs recorded it. */
-function buildReason(root: string): string {
-  try {
-    const s = JSON.parse(readFileSync(join(root, STATUS), 'utf8')) as { reason?: string };
-    return s.reason ? `: ${s.reason.split('\n')[0]}` : '';
-  } catch {
-    return '';
-  }
 }

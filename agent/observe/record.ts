@@ -1,8 +1,10 @@
 // One record per proxied connection, filled in as the connection goes and reported exactly
 // once (metrics + access log). Once by construction: a record exists only inside
-// `ConnectionRecord.run`, which reports it in its `finally`, whatever path the connection
-// ended on (a thrown ConnectionFailure, a bug, or a join that completed). While the
-// connection is open, its bytes are published from its sockets' counters (`watch`).
+// `ConnectionRecord.run`, which reports it when the path is over, whatever it ended on (a
+// thrown ConnectionFailure, a bug, or a join that completed), or, for a path that handed
+// its open connection off (HANDED_OFF), when the splice it was handed to ends (`carried`;
+// splice() calls back exactly once). While the connection is open, its bytes are published
+// from its sockets' counters (`watch`).
 //
 // The access-log line is ztunnel's (src/proxy/metrics.rs ConnectionResult::record_internal):
 // the same field names and meanings, info when the connection completed, error (with the
@@ -71,6 +73,15 @@ export interface Transfer {
   readonly error: Error | undefined;
 }
 
+/** What a path returns once it handed its connection to an object that reports the
+ *  Transfer itself (`record.carried`) when both sides are closed: no promise then stays
+ *  pending for as long as the connection is open (each pending one, with its reactions and
+ *  their scopes, is heap per open tunnel: bench/tunnel-heap.ts). */
+export const HANDED_OFF: unique symbol = Symbol('mtun.handedOff');
+
+/** A path's result: the Transfer when the path itself saw the end, or HANDED_OFF. */
+export type PathResult = Transfer | typeof HANDED_OFF;
+
 export class ConnectionRecord {
   readonly fields: ConnectionFields;
   readonly #startedAt = performance.now();
@@ -97,23 +108,31 @@ export class ConnectionRecord {
     fields: ConnectionFields,
     metrics: ConnectionMetrics,
     log: AccessLogSink,
-    path: (record: ConnectionRecord) => Promise<Transfer>,
+    path: (record: ConnectionRecord) => Promise<PathResult>,
     client: Refusable,
   ): Promise<void> {
     const record = new ConnectionRecord(fields, metrics, log);
-    let carried: Promise<Transfer>;
+    let carried: Promise<PathResult>;
     try {
       carried = path(record);
     } catch (err) {
       carried = Promise.reject(err);
     }
     return carried.then(
-      (t) => record.#close(t, undefined, client),
+      (t) => {
+        if (t !== HANDED_OFF) record.#close(t, undefined, client);
+      },
       (err: unknown) => record.#close(undefined, err, client),
     );
   }
 
-  #close(t: Transfer | undefined, err: unknown, client: Refusable): void {
+  /** The Transfer of a connection its path handed off (HANDED_OFF), once both sides are
+   *  closed: the record is reported now. */
+  carried(t: Transfer): void {
+    this.#close(t, undefined, undefined);
+  }
+
+  #close(t: Transfer | undefined, err: unknown, client: Refusable | undefined): void {
     try {
       if (t) {
         this.bytesSent = t.sent;
@@ -123,7 +142,7 @@ export class ConnectionRecord {
         const failure = failureOf(err);
         this.fail(failure.code, failure.message);
         try {
-          client.refuse(failure);
+          client?.refuse(failure);
         } catch {
           // A client that cannot be answered any more (its socket or stream went away) has
           // nothing left to tell; the record still says why it ended.

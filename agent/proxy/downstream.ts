@@ -16,7 +16,14 @@ import {
 } from '../../hbone/index.js';
 import type { AgentContext } from '../context.js';
 import type { Closable } from '../drain.js';
-import type { ByteCount, ByteSource, ConnectionRecord, Transfer } from '../observe/record.js';
+import {
+  type ByteCount,
+  type ByteSource,
+  type ConnectionRecord,
+  HANDED_OFF,
+  type PathResult,
+  type Transfer,
+} from '../observe/record.js';
 import { ConnectionFailure, tunnelRefusalOf } from '../outcome.js';
 import { joinSockets } from './pipe.js';
 
@@ -25,10 +32,20 @@ export interface Downstream {
   readonly signal: AbortSignal;
   /** Answers the failure (an HBONE status, a SOCKS5 reply, or a reset). */
   refuse(failure: ConnectionFailure): void;
-  /** Answers success and joins the client to `upstream` until both are closed, then runs
-   *  `done`. Throws CONNECTION_RESET (after closing `upstream` and running `done`) when the
-   *  client has already gone. */
-  carry(record: ConnectionRecord, upstream: Socket, done?: () => void): Promise<Transfer>;
+  /** Answers success and joins the client to `upstream` until both are closed, then
+   *  releases `done`. Throws CONNECTION_RESET (after closing `upstream` and releasing
+   *  `done`) when the client has already gone. The Transfer, or HANDED_OFF when the record
+   *  is told by the join itself. */
+  carry(
+    record: ConnectionRecord,
+    upstream: Socket,
+    done?: Releasable,
+  ): PathResult | Promise<PathResult>;
+}
+
+/** What a connection holds while it is carried, released when the carrying ends. */
+export interface Releasable {
+  release(): void;
 }
 
 /** The signal of a client that was answered: nothing is waiting on it any more. */
@@ -56,24 +73,25 @@ export class TunnelDownstream implements Downstream {
     this.#tunnel.refuse(tunnelRefusalOf(failure, formatSocketAddr(this.#tunnel.target)));
   }
 
-  carry(record: ConnectionRecord, upstream: Socket, done?: () => void): Promise<Transfer> {
+  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): PathResult {
     let stream: Http2Stream;
     try {
       stream = this.#tunnel.accept();
     } catch (err) {
       upstream.destroy();
-      done?.();
+      done?.release();
       throw new ConnectionFailure('CONNECTION_RESET', (err as Error).message, { cause: err });
     }
     return answered(
       () => {
         // Live bytes from the pod socket's counters, the ones splice() reports at the end.
-        return new SplicedTunnel(this.#ctx, record, upstream, done, false, 0, 0).splice(stream);
+        new SplicedTunnel(this.#ctx, record, upstream, done, false, 0, 0).splice(stream);
+        return HANDED_OFF;
       },
       () => {
         resetTunnel(stream);
         upstream.resetAndDestroy();
-        done?.();
+        done?.release();
       },
     );
   }
@@ -121,11 +139,11 @@ export class ClientSocket implements Downstream {
   }
 
   /** Joined to a plain TCP upstream (passthrough, a local pod). */
-  carry(record: ConnectionRecord, upstream: Socket, done?: () => void): Promise<Transfer> {
+  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): Promise<Transfer> {
     const client = this.#socket;
     if (!this.#attach()) {
       upstream.resetAndDestroy();
-      done?.();
+      done?.release();
       throw clientGone('connection');
     }
     return answered(
@@ -139,7 +157,7 @@ export class ClientSocket implements Downstream {
         return new Promise<Transfer>((resolve) => {
           joinSockets(client, upstream, (r) => {
             untrack();
-            done?.();
+            done?.release();
             resolve({ sent: r.aToB, received: r.bToA - written, error: r.error });
           });
           client.resume();
@@ -148,13 +166,13 @@ export class ClientSocket implements Downstream {
       () => {
         client.resetAndDestroy();
         upstream.resetAndDestroy();
-        done?.();
+        done?.release();
       },
     );
   }
 
   /** Joined to an HBONE tunnel opened for it. */
-  carryTunnel(record: ConnectionRecord, stream: Http2Stream): Promise<Transfer> {
+  carryTunnel(record: ConnectionRecord, stream: Http2Stream): PathResult {
     const client = this.#socket;
     if (!this.#attach()) {
       resetTunnel(stream);
@@ -166,10 +184,9 @@ export class ClientSocket implements Downstream {
         // the request and unshifted back is.
         const read = client.bytesRead - client.readableLength;
         const written = client.bytesWritten;
-        const joined = new SplicedTunnel(this.#ctx, record, client, undefined, true, read, written);
-        const carried = joined.splice(stream);
+        new SplicedTunnel(this.#ctx, record, client, undefined, true, read, written).splice(stream);
         client.resume();
-        return carried;
+        return HANDED_OFF;
       },
       () => {
         resetTunnel(stream);
@@ -195,7 +212,7 @@ export class ClientSocket implements Downstream {
 /** Sets up the carrying of an answered connection. Once answered, a failure can no longer
  *  be told to the client: if the set-up throws (a bug), both sides are reset before the
  *  error goes on to the record, so nothing is left open. */
-function answered(setUp: () => Promise<Transfer>, resetBoth: () => void): Promise<Transfer> {
+function answered<T>(setUp: () => T, resetBoth: () => void): T {
   try {
     return setUp();
   } catch (err) {
@@ -205,31 +222,26 @@ function answered(setUp: () => Promise<Transfer>, resetBoth: () => void): Promis
 }
 
 /** One socket joined to a tunnel, while it is open: the record's live byte counts, the
- *  drain's reset on shutdown, and splice()'s end as a Transfer; one object per tunnel instead
- *  of four closures and their scopes (bench/tunnel-heap.ts --closures 1). `fromSocket`: the
+ *  drain's reset on shutdown, and splice()'s end as the record's Transfer; one object per
+ *  tunnel instead of four closures, their scopes and a pending promise (bench/tunnel-heap.ts
+ *  --closures 1). `fromSocket`: the
  *  socket is the client (its reads go towards the destination), less what it moved before it
  *  was joined (`baseRead`, `baseWritten`); else the socket is the pod. */
 class SplicedTunnel implements ByteSource, Closable {
-  #resolve: ((t: Transfer) => void) | undefined;
-
   constructor(
     readonly ctx: AgentContext,
     readonly record: ConnectionRecord,
     readonly socket: Socket,
-    readonly done: (() => void) | undefined,
+    readonly done: Releasable | undefined,
     readonly fromSocket: boolean,
     readonly baseRead: number,
     readonly baseWritten: number,
   ) {}
 
-  splice(stream: Http2Stream): Promise<Transfer> {
-    const carried = new Promise<Transfer>((resolve) => {
-      this.#resolve = resolve;
-    });
+  splice(stream: Http2Stream): void {
     this.record.watch(this);
     this.ctx.drain.add(this);
     splice(this.socket, stream, this);
-    return carried;
   }
 
   bytes(): ByteCount {
@@ -246,14 +258,13 @@ class SplicedTunnel implements ByteSource, Closable {
 
   spliced(r: SpliceResult): void {
     this.ctx.drain.delete(this);
-    this.done?.();
+    this.done?.release();
     const toStream = r.bytesSocketToStream - this.baseRead;
     const toSocket = r.bytesStreamToSocket - this.baseWritten;
-    this.#resolve?.(
+    this.record.carried(
       this.fromSocket
         ? { sent: toStream, received: toSocket, error: r.error }
         : { sent: toSocket, received: toStream, error: r.error },
     );
-    this.#resolve = undefined;
   }
 }

@@ -6,10 +6,13 @@ import type { ConnectionRecord } from '../observe/record.js';
 import type { MeshView } from '../state.js';
 import { stillAllowed } from './inbound-decision.js';
 
-interface Live {
+/** An open inbound connection as a policy change sees it; an object the connection keeps
+ *  anyway (local-pod.ts), so registering it costs no closure per connection. */
+export interface Live {
   readonly connection: Connection;
   readonly record: ConnectionRecord;
-  readonly close: () => void;
+  /** The policy now denies it: close it (a reset). */
+  close(): void;
 }
 
 export class LiveInbound {
@@ -24,10 +27,12 @@ export class LiveInbound {
     return [...this.#open].map(({ connection, record }) => ({ connection, record }));
   }
 
-  add(connection: Connection, record: ConnectionRecord, close: () => void): () => void {
-    const live = { connection, record, close };
+  add(live: Live): void {
     this.#open.add(live);
-    return () => this.#open.delete(live);
+  }
+
+  delete(live: Live): void {
+    this.#open.delete(live);
   }
 
   /** Closes every open connection the new view denies; returns how many. */

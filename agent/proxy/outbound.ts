@@ -9,7 +9,7 @@ import type { PeerAddr } from '../../lib/address.js';
 import { dialTcp } from '../../lib/dial.js';
 import type { Workload } from '../../mesh/types.js';
 import type { AgentContext } from '../context.js';
-import { ConnectionRecord, type Transfer } from '../observe/record.js';
+import { ConnectionRecord, type PathResult } from '../observe/record.js';
 import { ConnectionFailure } from '../outcome.js';
 import { ztunnelBaggage } from './baggage.js';
 import type { ClientSocket } from './downstream.js';
@@ -77,7 +77,7 @@ async function carry(
   src: OutboundSource,
   r: Route,
   local: InboundVerdict | undefined,
-): Promise<Transfer> {
+): Promise<PathResult> {
   if (r.kind === 'refuse') throw new ConnectionFailure(r.code, r.reason);
   if (r.kind === 'passthrough') {
     const upstream = await dialTcp(

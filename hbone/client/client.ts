@@ -202,7 +202,8 @@ export class HboneClient {
         ),
       );
     }
-    releaseOnClose(stream, conn);
+    // The connection's one listener (no closure per tunnel).
+    stream.on('close', conn.releaseOne);
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
@@ -266,12 +267,6 @@ export class HboneClient {
       stream.on('error', onError);
     });
   }
-}
-
-/** Gives the stream's slot back when it closes. Outside connect() so that the listener,
- *  which lives as long as the tunnel, keeps only `conn` (not the request and its headers). */
-function releaseOnClose(stream: ClientHttp2Stream, conn: PooledConnection): void {
-  stream.on('close', () => conn.release());
 }
 
 /** Internal marker: the server did not process the stream, so one retry is safe. */

@@ -127,6 +127,10 @@ export class PooledConnection {
     if (this.reserved === 0 && this.sm.is('ready')) this.armIdle();
   }
 
+  /** release() as one listener per connection, shared by its streams' 'close' (a closure
+   *  per stream would live as long as the tunnel). */
+  readonly releaseOne = (): void => this.release();
+
   /** Opens a CONNECT stream; only valid on a ready connection with a reserved slot. */
   request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
     if (!this.sm.is('ready') || !this.session) {

@@ -72,8 +72,10 @@ export interface StreamContext {
   readonly refusals: Refusals;
   /** The client reset the stream before we answered: rapid-reset accounting. */
   readonly onEarlyReset: () => void;
-  /** An accepted tunnel opened (+1) or closed (-1). */
-  readonly onAccepted: (delta: 1 | -1) => void;
+  /** An accepted tunnel opened. */
+  readonly onAccepted: () => void;
+  /** An accepted tunnel closed: a 'close' listener of its stream, shared by all of them. */
+  readonly onAcceptedClosed: () => void;
 }
 
 export function handleConnect(
@@ -192,9 +194,8 @@ class Incoming implements IncomingTunnel {
       );
     const stream = this.stream;
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
-    this.ctx.onAccepted(1);
-    const ctx = this.ctx;
-    stream.on('close', () => ctx.onAccepted(-1));
+    this.ctx.onAccepted();
+    stream.on('close', this.ctx.onAcceptedClosed);
     return stream;
   }
 

@@ -114,8 +114,11 @@ export class HboneServer {
       log: this.log,
       refusals: this.refusals,
       onEarlyReset: () => {},
-      onAccepted: (d) => {
-        this.tunnels += d;
+      onAccepted: () => {
+        this.tunnels++;
+      },
+      onAcceptedClosed: () => {
+        this.tunnels--;
       },
     };
     this.h2 = createH2Server(this.sessionOptions());
@@ -260,13 +263,16 @@ export class HboneServer {
         session.destroy(new Error('rapid reset'), h2.NGHTTP2_ENHANCE_YOUR_CALM);
       },
     };
+    // One listener per session for its streams' ends (`this` is the stream), not a closure
+    // per stream: it would live as long as the tunnel.
+    const streamClosed = function (this: ServerHttp2Stream): void {
+      open.delete(this);
+      if (open.size === 0 && !session.closed) armIdle();
+    };
     session.on('stream', (stream, headers) => {
       open.add(stream);
       clearTimeout(idle);
-      stream.on('close', () => {
-        open.delete(stream);
-        if (open.size === 0 && !session.closed) armIdle();
-      });
+      stream.on('close', streamClosed);
       handleConnect(stream, headers, peer, ctx);
     });
     session.on('error', (err) => logSessionError(this.log, err));

@@ -135,12 +135,17 @@ t.test('live re-checking closes what the new policy denies, and records it', asy
       metrics,
       { write: (l) => lines.push(l) },
       async (record) => {
-        const forget = live.add(verdict.connection, record, () => {
-          closed.push(name);
-          end(); // what closing the pod socket does: the join ends with a reset
-        });
+        const entry = {
+          connection: verdict.connection,
+          record,
+          close: () => {
+            closed.push(name);
+            end(); // what closing the pod socket does: the join ends with a reset
+          },
+        };
+        live.add(entry);
         await ended;
-        forget();
+        live.delete(entry);
         return { sent: 1, received: 2, error: new Error('read ECONNRESET') };
       },
       { refuse: () => {} },

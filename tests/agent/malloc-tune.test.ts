@@ -2,8 +2,8 @@
 // native addon, never over an operator's own setting, and each refusal says why. Its effect
 // on the data path is measured by bench/ceiling.ts and bench/agent-pair.ts, not here.
 import t from 'tap';
-import { loadNativeAddon } from '../../agent/capture/native.js';
 import { TRIM_THRESHOLD_BYTES, tuneMalloc } from '../../agent/malloc-tune.js';
+import { loadNativeAddon } from '../../lib/native-addon.js';
 
 const addon = loadNativeAddon();
 

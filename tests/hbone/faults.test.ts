@@ -18,9 +18,11 @@ import t, { type Test } from 'tap';
 import { type SocketAddr, socketAddr } from '../../hbone/address.js';
 import type { HboneClient } from '../../hbone/client/client.js';
 import { resetTunnel, splice } from '../../hbone/splice.js';
+import { endedByReset } from '../../lib/socket-reset.js';
 import {
   CLIENT_ID,
   closeServer,
+  deferred,
   fixture,
   LOOPBACK,
   makeClient,
@@ -42,10 +44,12 @@ async function miniAgent(
   client: HboneClient,
   via: SocketAddr,
   destination: SocketAddr,
+  hold?: Promise<void>,
 ): Promise<number> {
-  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, async (socket) => {
     socket.pause();
     socket.on('error', () => {});
+    await hold; // a slow tunnel set-up, when the test says so
     openTunnel(client, via, destination).then(
       (tunnel) => {
         splice(socket, tunnel.stream);
@@ -91,7 +95,9 @@ function ending(s: Socket): Promise<'reset' | 'fin' | 'closed'> {
       how ??= 'reset';
     });
     s.on('end', () => {
-      how ??= 'fin';
+      // The kernel's word, not libuv's: a reset behind unread data reads as an end in Node
+      // 20 (lib/socket-reset.ts).
+      how ??= endedByReset(s) ? 'reset' : 'fin';
       s.end();
     });
     s.on('close', () => resolve(how ?? 'closed'));
@@ -242,6 +248,38 @@ t.test(
     t.equal(f.server.stats().tunnels, 1, 'the server holds one tunnel');
     long.end();
     t.equal(await long.ended, 'fin', 'the long-lived tunnel ends cleanly');
+  },
+);
+
+t.test(
+  "an application's reset behind data the agent has not read yet reaches the upstream as a reset",
+  async (t) => {
+    // Node 20's libuv reads a reset that arrives behind unread data as a clean end
+    // (lib/socket-reset.ts). Here the application sends a request and resets while the agent
+    // still sets up its tunnel (its socket paused, the request unread). Before the fix the
+    // agent then read the request, took the reset for the application's FIN and sent
+    // END_STREAM: the upstream got the whole request and a clean end, as if the client had
+    // not given up on it.
+    let ended!: Promise<'reset' | 'fin' | 'closed'>;
+    let got = 0;
+    const f = await fixture(t, pki, {
+      backend: (s) => {
+        ended = ending(s);
+        s.on('data', (d: Buffer) => (got += d.length));
+      },
+    });
+    const hold = deferred<void>();
+    const port = await miniAgent(t, f.client, f.via, f.backend.addr, hold.promise);
+    const a = await app(port);
+    a.on('error', () => {});
+    const request = Buffer.alloc(200_000, 5);
+    await new Promise<void>((r) => a.write(request, () => r()));
+    await waitFor(() => a.writableLength === 0, 5_000, 'the request is with the kernel');
+    a.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 100));
+    hold.resolve();
+    await waitFor(() => ended !== undefined, 5_000, 'the upstream connected');
+    t.equal(await ended, 'reset', `the upstream sees a reset (after ${got} bytes)`);
   },
 );
 

@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { endedByReset } from '../../lib/socket-reset.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
 import type { AgentPair } from './agent-procs.js';
 import { eventually } from './eventually.js';
@@ -77,7 +78,9 @@ export function ending(s: Socket): Promise<'reset' | 'fin'> {
       how ??= 'reset';
     });
     s.on('end', () => {
-      how ??= 'fin';
+      // The kernel's word, not libuv's: a reset behind unread data reads as an end in Node
+      // 20 (lib/socket-reset.ts).
+      how ??= endedByReset(s) ? 'reset' : 'fin';
       s.destroy();
     });
     s.on('close', () => resolve(how ?? 'reset'));

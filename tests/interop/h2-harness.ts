@@ -10,7 +10,7 @@ import { socketAddr } from '../../hbone/address.js';
 import { HboneClient } from '../../hbone/client/client.js';
 import type { HboneEngine } from '../../hbone/engine.js';
 import { TunnelDeniedError } from '../../hbone/errors.js';
-import { forwardTunnel } from '../../hbone/server/forward.js';
+import { type ForwardResult, forwardTunnel } from '../../hbone/server/forward.js';
 import { HboneServer } from '../../hbone/server/server.js';
 import {
   CLIENT_ID,
@@ -256,6 +256,7 @@ export async function ourServer(
 ) {
   const be = await exchangeBackend(t, backend);
   const log = captureLogger();
+  const forwarded: ForwardResult[] = [];
   const server = await HboneServer.listen(
     {
       certificates: pki.certs,
@@ -265,7 +266,7 @@ export async function ourServer(
       onTunnel: (tun) =>
         tun.target.port === DENY_PORT
           ? tun.refuse(new TunnelDeniedError('interop: the denied port'))
-          : void forwardTunnel(tun),
+          : void forwardTunnel(tun).then((r) => forwarded.push(r)),
     },
     { host: LOOPBACK, port: 0 },
   );
@@ -276,6 +277,10 @@ export async function ourServer(
     backendPort: be.port,
     settled: be.settled,
     exchanges: be.exchanges,
+    /** How each forwarded tunnel ended, as our splice saw it (in the order they ended): what
+     *  our side decided, where the backend's view can mislead (h2-suite.ts, the client that
+     *  closes at once). */
+    forwarded,
     noLeaks: () =>
       waitFor(
         () => server.stats().tunnels === 0 && be.sockets.size === 0,

@@ -46,9 +46,6 @@ import { peerFiles } from './h2-peers.js';
  *  sent yet (seen at our server: ECONNRESET with 1.7–2.6 of 3 MiB received per tunnel). The
  *  loss is theirs; what is ours is how it shows: the own engine reports those tunnels as
  *  resets (asserted below), node:http2 as FINs after partial data (silent truncation). */
-/** Seen once (CI, Go client, own engine): an upstream FIN after part of the data. */
-const OWN_TRUNCATION_SEEN_ONCE =
-  'seen once with the own engine: a FIN after partial data behind a client that closes at once';
 const CLOSE_AT_ONCE_LOSES_DATA =
   "their client's close drops its unsent data (a TCP reset): not every tunnel can arrive whole";
 /** Found by these tests, node engine only: a tunnel whose reader is paused (backpressure)
@@ -322,16 +319,27 @@ async function theirClientCases(t: Test, { pki, stack, engine, clientFiles }: Ct
         `every tunnel reached the upstream whole, then its FIN (${got})`,
         { todo: CLOSE_AT_ONCE_LOSES_DATA },
       );
-      // What is lost must never look like a complete transfer: a FIN only after all of it.
-      // Held in most runs; one CI run saw a FIN after 114,688 of 3 MiB behind the Go client
-      // (reset: 0), not explained yet: kept visible as a todo until it is.
-      if (engine === 'own')
-        t.equal(
-          done.length,
-          whole.length,
-          `no upstream got a FIN after partial data: a cut is a reset (${got})`,
-          { todo: OWN_TRUNCATION_SEEN_ONCE },
-        );
+      if (engine !== 'own') return;
+      // What is lost must never look like a complete transfer: each tunnel is either whole
+      // and then FINs, or cut and then resets its upstream. Asked of our splice's own record,
+      // not of the backend: the backend (Node 20, libuv 1.46) reads our RST as a clean 'end'
+      // when the RST arrives behind bytes it has not read yet. uv__read() reads them short,
+      // then uv__stream_io() takes POLLHUP after a partial read for EOF and never reads the
+      // ECONNRESET (libuv 1.46 src/unix/stream.c, "Short-circuit iff POLLHUP"; libuv issue
+      // 2319; reworked in 1.52.0, libuv PR 4997). That is the "FIN after 114,688 of 3 MiB,
+      // reset: 0" a loaded CI run saw: our side had reset that upstream.
+      await waitFor(() => ours.forwarded.length >= 3, 5_000, '3 splice results').catch(() => {});
+      const spliced = ours.forwarded.flatMap((r) => ('failure' in r ? [] : [r]));
+      const resets = spliced.filter((r) => r.error !== undefined);
+      t.same(
+        spliced.filter((r) => r.error === undefined && r.bytesStreamToSocket !== 3 * MiB),
+        [],
+        `no upstream closed cleanly after partial data: a cut is a reset (${got})`,
+      );
+      t.ok(
+        done.length - whole.length + failed.length <= resets.length,
+        `every upstream that did not get it whole is one we reset (${got}; our resets: ${resets.length})`,
+      );
     },
   );
 

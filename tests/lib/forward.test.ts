@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { forward } from '../../lib/forward.js';
+import { endedByReset } from '../../lib/socket-reset.js';
 
 /** A connected pair of loopback sockets (allowHalfOpen both ways). */
 async function socketPair(t: Test): Promise<[Socket, Socket]> {
@@ -74,5 +75,32 @@ t.test(
     app.end(Buffer.alloc(1 << 20, 1));
     await ended;
     t.ok(a.readableEnded, 'the source was read to its end (not paused for ever)');
+  },
+);
+
+t.test(
+  'a reset behind data not read yet is passed on as a reset, not as an end (Node 20 reads it as one)',
+  async (t) => {
+    // The request sits unread in `a` (paused before forward(), as a proxy holds a client
+    // while it connects upstream) when the app resets: libuv then reads it and reports an
+    // end of stream (lib/socket-reset.ts). forward() must not end `b` cleanly.
+    const [app, a] = await socketPair(t);
+    const [b, sink] = await socketPair(t);
+    a.pause();
+    a.on('error', () => {});
+    app.on('error', () => {});
+    sink.on('error', () => {});
+    await new Promise<void>((r) => app.write(Buffer.alloc(200_000, 1), () => r()));
+    app.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const how = new Promise<string>((resolve) => {
+      sink.on('end', () => resolve(endedByReset(sink) ? 'reset' : 'fin'));
+      sink.on('error', () => resolve('reset'));
+    });
+    sink.resume();
+    // The caller's part (agent/proxy/pipe.ts): a source closed with an error resets `b`.
+    a.on('close', (hadError) => (hadError ? b.resetAndDestroy() : b.end()));
+    forward(a, b);
+    t.equal(await how, 'reset');
   },
 );
