@@ -162,7 +162,11 @@ export class H2Session extends EventEmitter implements StreamOwner {
     this.#socket = socket;
     this.#isClient = opts.role === 'client';
     this.#local = opts.local;
-    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    // Reading resumes on the socket's 'drain', which only comes once its buffer passed the
+    // high-water mark: a lower output limit would pause reading for good.
+    limits.outputLimitBytes = Math.max(limits.outputLimitBytes, socket.writableHighWaterMark);
+    this.#limits = limits;
     this.#reader = new FrameReader(opts.local.maxFrameBytes, !this.#isClient);
     this.#decoder = new Decoder({ maxHeaderListBytes: 4 * opts.local.maxHeaderListBytes });
     this.#answered = new TokenBucket(
@@ -386,7 +390,15 @@ export class H2Session extends EventEmitter implements StreamOwner {
       case FrameType.PRIORITY:
         if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         this.#junk('PRIORITY'); // first: a malformed one is answered, and must not be free
-        if (payload.length !== 5) this.#streamError(id, ErrorCode.FRAME_SIZE_ERROR);
+        if (payload.length === 5) return;
+        // A stream error (§6.3), but no RST_STREAM may be sent on an idle stream (§6.4):
+        // there, the connection's (§5.4.1 allows either).
+        if (this.#isIdle(id))
+          throw new H2Error(
+            ErrorCode.FRAME_SIZE_ERROR,
+            `PRIORITY of ${payload.length} bytes on idle stream ${id}`,
+          );
+        this.#streamError(id, ErrorCode.FRAME_SIZE_ERROR);
         return;
       case FrameType.PUSH_PROMISE:
         throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE (push is disabled)');
@@ -401,6 +413,9 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (flags & Flag.ACK) {
       if (payload.length !== 0)
         throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      // The preface's SETTINGS must come first (§3.4): an ACK of ours cannot.
+      if (!this.#settingsSeen)
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'the first frame is a SETTINGS ACK');
       clearTimeout(this.#settingsTimer);
       return;
     }
@@ -741,10 +756,15 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `${what} on stream 0`);
     const stream = this.#streams.get(id);
     if (stream) return stream;
-    const ours = this.#isClient ? id % 2 === 1 : id % 2 === 0;
-    const idle = ours ? id >= this.#nextStreamId : id > this.#lastPeerStream;
-    if (idle) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
+    if (this.#isIdle(id))
+      throw new H2Error(ErrorCode.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
     return undefined;
+  }
+
+  /** Not opened yet by either side (§5.1): above the ids used so far in its parity. */
+  #isIdle(id: number): boolean {
+    const ours = this.#isClient ? id % 2 === 1 : id % 2 === 0;
+    return ours ? id >= this.#nextStreamId : id > this.#lastPeerStream;
   }
 
   // --- stream state ---------------------------------------------------------------------

@@ -83,6 +83,12 @@ const ROWS: Row[] = [
     expect: { goaway: E.FRAME_SIZE_ERROR },
   },
   {
+    name: 'a SETTINGS ACK as the first frame',
+    handshake: false,
+    act: (c) => c.peer.send(PREFACE, frame(T.SETTINGS, Flag.ACK, 0, Buffer.alloc(0))),
+    expect: { goaway: E.PROTOCOL_ERROR },
+  },
+  {
     name: 'SETTINGS ACK with a payload',
     act: (c) => c.peer.send(frame(T.SETTINGS, Flag.ACK, 0, Buffer.alloc(6))),
     expect: { goaway: E.FRAME_SIZE_ERROR },
@@ -238,6 +244,11 @@ const ROWS: Row[] = [
     expect: { rst: [1, E.FRAME_SIZE_ERROR] },
   },
   {
+    name: 'PRIORITY of 4 bytes on an idle stream (no RST_STREAM on an idle stream, §6.4)',
+    act: (c) => c.peer.send(priority(99, 4)),
+    expect: { goaway: E.FRAME_SIZE_ERROR },
+  },
+  {
     name: 'PRIORITY on stream 0',
     act: (c) => c.peer.send(priority(0)),
     expect: { goaway: E.PROTOCOL_ERROR },
@@ -304,6 +315,7 @@ const ROWS: Row[] = [
   },
   {
     name: 'a flood of malformed PRIORITY frames (1200), each answered with RST_STREAM',
+    setup: (c) => open(c, 1),
     act: (c) => c.peer.send(times(1200, priority(1, 0))),
     // Regression: the session used to answer each one (13 bytes out for 9 in) before it
     // counted it as a frame that carries nothing: a reset flood without limit (CVE-2019-9514).
