@@ -3,7 +3,9 @@
 // a V8 heap snapshot of each agent before and after (`--heapsnapshot-signal`), and the
 // difference per tunnel by node type and constructor, next to the RSS difference. With
 // `--engine both`, once per HBONE engine (fresh agents each, one engine at a time), then
-// the per-tunnel figures side by side with the ratio own/node.
+// the per-tunnel figures side by side with the ratio own/node. The floor, measured in the
+// same run: the target's RSS difference per connection, a Node process holding one accepted
+// socket per tunnel, which is what any Node agent holds at least for each tunnel.
 // Usage: node --import tsx bench/tunnel-heap.ts --help
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -115,10 +117,12 @@ async function snapshotOf(agent: Proc, dir: string): Promise<Snapshot> {
   }
 }
 
-/** Per tunnel, per agent (node-a, node-b): heap snapshot and RSS differences in KiB. */
+/** Per tunnel, per agent (node-a, node-b): heap snapshot and RSS differences in KiB; and
+ *  the floor: the target's RSS difference per connection it holds. */
 interface PerTunnel {
   readonly heapKiB: number[];
   readonly rssKiB: number[];
+  floorKiB: number;
 }
 
 const NAMES = ['node-a (client side)', 'node-b (server side)'];
@@ -128,6 +132,7 @@ const NAMES = ['node-a (client side)', 'node-b (server side)'];
 async function measure(
   engine: HboneEngine,
   dir: string,
+  target: Proc,
   targetPort: number,
   hbonePort: number,
 ): Promise<PerTunnel> {
@@ -147,16 +152,26 @@ async function measure(
     const first: Snapshot[] = [];
     for (const a of pair.agents) first.push(await snapshotOf(a, snaps));
     const rssBefore = pair.agents.map((a) => rssKiB(a.child.pid!));
+    const targetBefore = rssKiB(target.child.pid!);
     let rssLoaded: number[] = [];
+    let targetLoaded = 0;
     const second: Snapshot[] = [];
     const idle = await idleConnections(connect, N, 60, async () => {
       rssLoaded = pair.agents.map((a) => rssKiB(a.child.pid!));
+      targetLoaded = rssKiB(target.child.pid!);
       for (const a of pair.agents) second.push(await snapshotOf(a, snaps));
     });
     console.log(
       `\n== HBONE engine ${ENGINE_LABEL[engine]}: ${idle.opened} idle tunnels opened, ${idle.answered} answered afterwards`,
     );
-    const out: PerTunnel = { heapKiB: [], rssKiB: [] };
+    const out: PerTunnel = {
+      heapKiB: [],
+      rssKiB: [],
+      floorKiB: (targetLoaded - targetBefore) / idle.opened,
+    };
+    console.log(
+      `floor: the target, a Node process that holds one accepted socket per tunnel (and echoes), RSS ${out.floorKiB.toFixed(1)} KiB per connection`,
+    );
     for (const [i, name] of NAMES.entries()) {
       const a = byConstructor(first[i]!);
       const b = byConstructor(second[i]!);
@@ -201,12 +216,13 @@ try {
   // The target on the block's first port; each engine's agents on 4 ports from +10.
   const port = await freePortBlock(10 + 4 * engines.length, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   await startTargetProcess(SERVER_POD, port, procs);
+  const target = procs[0]!;
   const got = new Map<HboneEngine, PerTunnel>();
   for (const [i, engine] of engines.entries())
-    got.set(engine, await measure(engine, join(dir, engine), port, port + 10 + 4 * i));
+    got.set(engine, await measure(engine, join(dir, engine), target, port, port + 10 + 4 * i));
   if (got.size > 1) {
     const f = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(1)).padStart(6);
-    const pick = (k: keyof PerTunnel, i: number) =>
+    const pick = (k: 'heapKiB' | 'rssKiB', i: number) =>
       Object.fromEntries([...got].map(([e, v]) => [e, v[k][i]!]));
     console.log(`\nKiB per idle tunnel, ${N} tunnels, by engine (same run):`);
     console.log(
@@ -219,6 +235,9 @@ try {
           `${`${name}, ${k === 'heapKiB' ? 'heap' : 'RSS'}`.padEnd(32)} ${engines.map((e) => f(by[e]).padStart(11)).join(' ')}   ${ownOverNode(by)}`,
         );
       }
+    console.log(
+      `${'floor (a Node socket), RSS'.padEnd(32)} ${engines.map((e) => f(got.get(e)?.floorKiB).padStart(11)).join(' ')}`,
+    );
   }
 } finally {
   await Promise.all(procs.reverse().map((p) => p.stop()));

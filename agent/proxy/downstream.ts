@@ -224,9 +224,9 @@ function answered<T>(setUp: () => T, resetBoth: () => void): T {
 /** One socket joined to a tunnel, while it is open: the record's live byte counts, the
  *  drain's reset on shutdown, and splice()'s end as the record's Transfer; one object per
  *  tunnel instead of four closures, their scopes and a pending promise (bench/tunnel-heap.ts
- *  --closures 1). `fromSocket`: the
- *  socket is the client (its reads go towards the destination), less what it moved before it
- *  was joined (`baseRead`, `baseWritten`); else the socket is the pod. */
+ *  --closures 1). `fromSocket`: the socket is the client (its reads go towards the
+ *  destination), less what it moved before it was joined (`baseRead`, `baseWritten`); else
+ *  the socket is the pod. */
 class SplicedTunnel implements ByteSource, Closable {
   constructor(
     readonly ctx: AgentContext,

@@ -85,7 +85,11 @@ export function handleConnect(
   ctx: StreamContext,
 ): void {
   stream.on('error', ignoreError); // outcomes are the taker's; a late reset is not a crash
-  const fields = { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) };
+  // Log fields, built only for a refusal (not for every tunnel).
+  const fields = () => ({
+    peer: peer.peerIdentity.toString(),
+    from: formatSocketAddr(peer.peerAddress),
+  });
 
   const method = headers[h2.HTTP2_HEADER_METHOD];
   if (method !== 'CONNECT') {
@@ -179,11 +183,11 @@ class Incoming implements IncomingTunnel {
 
   refuse(err: TunnelRefusal): void {
     if (!this.#answer()) return;
-    answerRefusal(this.stream, err, this.ctx, {
+    answerRefusal(this.stream, err, this.ctx, () => ({
       peer: this.peerIdentity.toString(),
       from: formatSocketAddr(this.peerAddress),
       target: formatSocketAddr(this.target),
-    });
+    }));
   }
 
   accept(): ServerHttp2Stream {
@@ -217,13 +221,13 @@ function answerRefusal(
   stream: ServerHttp2Stream,
   err: Error,
   ctx: StreamContext,
-  fields: object,
+  fields: () => object,
 ): void {
   const status = statusOf(err);
   const code = (err as { code?: string }).code ?? 'HBONE_INTERNAL';
   if (status === 401 || status === 503)
-    ctx.log.debug({ ...fields, status, code, reason: err.message }, 'hbone CONNECT refused');
-  else ctx.refusals.refuse(code, err.message, { ...fields, status }, 'hbone CONNECT refused');
+    ctx.log.debug({ ...fields(), status, code, reason: err.message }, 'hbone CONNECT refused');
+  else ctx.refusals.refuse(code, err.message, { ...fields(), status }, 'hbone CONNECT refused');
   if (!stream.destroyed && !stream.headersSent)
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: status }, { endStream: true });
 }
