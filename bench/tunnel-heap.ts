@@ -132,12 +132,15 @@ const NAMES = ['node-a (client side)', 'node-b (server side)'];
 async function measure(
   engine: HboneEngine,
   dir: string,
-  target: Proc,
   targetPort: number,
   hbonePort: number,
 ): Promise<PerTunnel> {
   const procs: Proc[] = [];
   try {
+    // A fresh target per engine: a process's RSS does not shrink back, so a second
+    // measurement in the same process would reuse the first one's memory.
+    await startTargetProcess(SERVER_POD, targetPort, procs);
+    const target = procs[0]!;
     const snaps = join(dir, 'snapshots');
     await mkdir(snaps, { recursive: true });
     const pair = await startMtunPair(join(dir, 'mesh'), {
@@ -210,16 +213,13 @@ async function measure(
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'mtun-tunnel-heap-'));
-const procs: Proc[] = [];
 try {
   const engines = enginesOf(ENGINE);
-  // The target on the block's first port; each engine's agents on 4 ports from +10.
+  // Each engine's target on the block's first ports; its agents on 4 ports from +10.
   const port = await freePortBlock(10 + 4 * engines.length, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
-  await startTargetProcess(SERVER_POD, port, procs);
-  const target = procs[0]!;
   const got = new Map<HboneEngine, PerTunnel>();
   for (const [i, engine] of engines.entries())
-    got.set(engine, await measure(engine, join(dir, engine), target, port, port + 10 + 4 * i));
+    got.set(engine, await measure(engine, join(dir, engine), port + i, port + 10 + 4 * i));
   if (got.size > 1) {
     const f = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(1)).padStart(6);
     const pick = (k: 'heapKiB' | 'rssKiB', i: number) =>
@@ -240,6 +240,5 @@ try {
     );
   }
 } finally {
-  await Promise.all(procs.reverse().map((p) => p.stop()));
   await rm(dir, { recursive: true, force: true });
 }

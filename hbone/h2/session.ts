@@ -70,10 +70,6 @@ export interface H2Limits {
   readonly outputLimitBytes: number;
 }
 
-/** Corked output past this goes out at once: a bulk stream's 64 KiB read (four DATA frames)
- *  is one TLS write, and a turn never holds more than about this much. */
-const FLUSH_BYTES = 64 * 1024;
-
 export const DEFAULT_LIMITS: H2Limits = Object.freeze({
   settingsAckTimeoutMs: 10_000,
   answeredControlBurst: 100,
@@ -143,9 +139,6 @@ export class H2Session extends EventEmitter implements StreamOwner {
   #closing = false;
   #destroyed = false;
   #pausedForOutput = false;
-  /** Frames of this event-loop turn are held in the corked socket (see #write). */
-  #corked = false;
-  #flushQueued = false;
   #pingSeq = 0;
   /** Streams closed lately and whether we reset them, oldest first (bounded): frames on a
    *  stream we reset are ignored (§5.1), DATA or HEADERS on one closed otherwise is
@@ -875,36 +868,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
     this.#write(windowUpdateFrame(0, inc));
   }
 
-  /** Frames go out together: the socket is corked at the first frame of an event-loop turn
-   *  and uncorked after the turn's I/O (setImmediate), or at once past FLUSH_BYTES. Node's
-   *  TLS socket then encrypts them as one write: one record and one syscall for a turn's
-   *  HEADERS, DATA, END_STREAM and WINDOW_UPDATEs of all its streams, where each frame
-   *  was a write of its own (most of a short connection's CPU in the agents was these
-   *  writes). The output stays bounded: writableLength counts corked bytes. */
   #write(buf: Buffer): void {
-    const socket = this.#socket;
-    if (socket.destroyed || socket.writableEnded) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      if (!this.#flushQueued) {
-        this.#flushQueued = true;
-        setImmediate(this.#flushTurn);
-      }
-    }
-    socket.write(buf);
-    if (socket.writableLength >= FLUSH_BYTES) this.#uncork();
-  }
-
-  readonly #flushTurn = (): void => {
-    this.#flushQueued = false;
-    this.#uncork();
-  };
-
-  #uncork(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#socket.uncork();
+    if (!this.#socket.destroyed && !this.#socket.writableEnded) this.#socket.write(buf);
   }
 
   /** A stream write completes when the socket can take more (no unbounded queue). */
