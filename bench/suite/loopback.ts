@@ -23,6 +23,7 @@ export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
   const targetPort = base;
   progress('target, certificates');
   await startTargetProcess(SERVER_POD, targetPort, procs);
+  const target = procs.at(-1)!;
   const certs = await writeCerts(dir);
   const configs: Config[] = [];
   if (want('direct'))
@@ -31,6 +32,7 @@ export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
       kind: 'direct',
       driver: inProcess(tcpConnector(SERVER_POD, targetPort)),
       procs: () => [],
+      floor: () => [target],
     });
   const pairs = [
     ...(want('mtun')

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadCapture } from '../../agent/capture/native.js';
 import { cannotRun, Netns, sweepLeftovers } from '../../testkit/netns.js';
 import { NODE_IP } from '../../testkit/topology.js';
-import { spawnProc, startTargetProcess } from '../lib/procs.js';
+import { type Proc, spawnProc, startTargetProcess } from '../lib/procs.js';
 import { writeCerts } from './certs.js';
 import { LoadWorker, podDriver } from './netns-driver.js';
 import { AgentPair } from './netns-mesh.js';
@@ -63,11 +63,13 @@ export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
     progress('building the namespaces');
     await buildBenchTopology(ns);
     progress('targets, iperf3 servers, certificates');
+    const targets: Proc[] = [];
     for (const pod of [POD.server, POD.plainServer]) {
       const netns = ns.name(pod.tag);
       const iperf = spawnProc('iperf3', ['-s', '-B', pod.ip, '-p', String(IPERF_PORT)], { netns });
       procs.push(iperf);
       await startTargetProcess(pod.ip, TARGET_PORT, procs, { netns });
+      targets.push(procs.at(-1)!);
       await waitListening(pod.ip, IPERF_PORT, iperf, netns);
     }
     const certs = await writeCerts(dir);
@@ -93,6 +95,7 @@ export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
         kind: 'direct',
         driver: podDriver(plainWorker, plain, plainBulk),
         procs: () => [],
+        floor: () => [targets[1]!],
       });
     const variants = [
       ...(want('mtun') ? ctx.mtunRows.map((row) => ({ ...row, workers: 1 })) : []),

@@ -59,6 +59,10 @@ export interface Config {
   readonly driver: Driver;
   /** The proxy processes measured for CPU and memory (both sides), as they are now. */
   procs(): readonly Proc[];
+  /** direct: the target, a Node process that holds one plain socket per idle connection
+   *  and little else; its RSS per connection is the floor under any Node proxy's memory per
+   *  connection (measured first in the run, on a fresh target). */
+  floor?(): readonly Proc[];
   /** Makes the configuration's processes run (netns: the agents of this variant); true when
    *  it (re)started them, so they are warmed again. */
   up?(): Promise<boolean>;
@@ -155,15 +159,22 @@ export async function runConfigs(
       await block(c, async () => {
         progress(`${c.name}: ${P.idle} idle connections`);
         const before = rssOf(c);
+        const floorOf = () => (c.floor?.() ?? []).reduce((a, p) => a + rssKiB(p.child.pid!), 0);
+        const floorBefore = floorOf();
         let loaded = 0;
+        let floorLoaded = 0;
         const idle = await c.driver.idle(P.idle, P.idleSeconds, async () => {
           loaded = rssOf(c);
+          floorLoaded = floorOf();
         });
         r.idle = {
           ...idle,
           rssBeforeKiB: before,
           rssLoadedKiB: loaded,
           kibPerConn: (loaded - before) / Math.max(1, idle.opened),
+          ...(c.floor
+            ? { floorKiBPerConn: (floorLoaded - floorBefore) / Math.max(1, idle.opened) }
+            : {}),
         };
       });
     } catch (err) {

@@ -131,7 +131,15 @@ t.test('targets: MET and MISSED lines with the ratios', async (t) => {
     'MET    new conns/s ≥ 3× best C (1 client): 3.00×',
     'MET    new conns/s ≥ 3× best C (8 clients): 3.00×',
     'MET    ≤ 10 KiB per idle tunnel per agent: 8.0 KiB per agent (16.0 both)',
+    'MISSED ≤ 5 KiB per idle tunnel per agent (issue 16): 8.0 KiB per agent (16.0 both)',
   ]);
+  // With the direct target's RSS per connection measured: the floor is named.
+  const floored = base();
+  floored.direct.idle = { ...floored.mtun.idle!, floorKiBPerConn: 4.25 };
+  t.equal(
+    targets(run(floored))[6],
+    'MISSED ≤ 5 KiB per idle tunnel per agent (issue 16): 8.0 KiB per agent (16.0 both); the floor, a Node process holding one socket per idle connection (the direct target): 4.3 KiB',
+  );
   const good = base();
   good.mtun = config('mtun', { bulk: 3.6, rrP50: 33, conns: 200, kibPerConn: 24 });
   const met = targets(run(good));
