@@ -98,12 +98,13 @@ export function ceilingFailures(r: CeilingResult, limits = CEILING_LIMITS): stri
 
 const TARGET_IP = '127.0.40.2';
 
-interface Running {
+export interface Running {
   readonly via: Connector;
   readonly pids: () => number[];
 }
 
-async function startPairProcess(req: PairRequest, kids: ChildProcess[]): Promise<Running> {
+/** A pair (tunnel-pairs.ts) in a child process of its own, added to `kids`. */
+export async function startPairProcess(req: PairRequest, kids: ChildProcess[]): Promise<Running> {
   const worker = fork(fileURLToPath(new URL('./tunnel-pairs.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

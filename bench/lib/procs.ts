@@ -110,14 +110,22 @@ function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 
 /** User+system CPU seconds of a process and its descendants. */
 export function cpuSeconds(pid: number): number {
-  let ticks = 0;
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** CPU seconds of a process and its descendants, user and kernel apart. */
+export function cpuSplit(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      user += Number(f[11]);
+      system += Number(f[12]);
     } catch {}
   }
-  return ticks / 100;
+  return { user: user / 100, system: system / 100 };
 }
 
 function descendants(pid: number): number[] {

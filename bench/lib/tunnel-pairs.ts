@@ -1,5 +1,7 @@
 // A child process that runs one "proxy pair" between a load generator and a target, so the
-// pair gets its own core (the load runs in the parent): either a plain Node TLS pair
+// pair gets its own core (the load runs in the parent): a plain Node TCP relay pair (TCP in
+// -> TCP -> TCP out: two hops with nothing but Node's sockets, the floor of any Node proxy
+// pair's cost per connection), a plain Node TLS pair
 // (TCP in -> mTLS 1.3 -> TCP out, one TLS connection per TCP connection) or an HBONE pair
 // (TCP in -> HboneClient tunnel -> HboneServer -> TCP out, on the HTTP/2 engine the request
 // names, or the process's default). Both sides of a pair live in
@@ -26,7 +28,7 @@ import { SpiffeId } from '../../identity/spiffe-id.js';
 import { silentLogger } from '../../lib/logger.js';
 
 export interface PairRequest {
-  readonly kind: 'tls' | 'hbone';
+  readonly kind: 'tcp' | 'tls' | 'hbone';
   readonly tuning?: Partial<Http2Tuning>;
   readonly targetPort: number;
   /** Where the target listens; 127.0.0.1 unless given. */
@@ -61,6 +63,23 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
   const [clientCert, serverCert] = await Promise.all([issue(CLIENT), issue(SERVER)]);
   const target = socketAddr(req.targetIp ?? HOST, req.targetPort);
   const entry = createServer({ allowHalfOpen: true, noDelay: true });
+  const dial = (port: number, host = HOST) =>
+    netConnect({ host, port, allowHalfOpen: true, noDelay: true });
+  if (req.kind === 'tcp') {
+    const exit = createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
+      pipeBoth(s, dial(target.port, target.ip)),
+    );
+    const exitPort = await listen(exit);
+    entry.on('connection', (s) => pipeBoth(s, dial(exitPort)));
+    const port = await listen(entry);
+    return {
+      port,
+      close: async () => {
+        entry.close();
+        exit.close();
+      },
+    };
+  }
   if (req.kind === 'tls') {
     const tls = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
     const exit = createTlsServer(
