@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fd_arg.h"
+
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>: kernel ABI,
 // stable since 2.4. Defined here because those headers clash with glibc's <netinet/in.h>.
 #ifndef SO_ORIGINAL_DST
@@ -70,14 +72,8 @@ static bool set_bool(napi_env env, napi_value obj, const char *key, bool value) 
 // originalDst(fd: number) -> { address: string, port: number, family: 4 | 6, self: boolean }
 // Throws an Error whose `code` is an errno name when the kernel has no answer.
 static napi_value original_dst(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  int32_t fd = -1;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, "EINVAL", "originalDst(fd): fd must be a non-negative integer");
-    return NULL;
-  }
+  int32_t fd;
+  if (!fd_arg(env, info, "originalDst(fd): fd must be a non-negative integer", &fd)) return NULL;
 
   struct sockaddr_storage local;
   socklen_t local_len = sizeof local;

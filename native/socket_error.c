@@ -10,15 +10,11 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "fd_arg.h"
+
 napi_value socket_error(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  int32_t fd = -1;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, "EINVAL", "socketError(fd): fd must be a non-negative integer");
-    return NULL;
-  }
+  int32_t fd;
+  if (!fd_arg(env, info, "socketError(fd): fd must be a non-negative integer", &fd)) return NULL;
   int err = 0;
   socklen_t len = sizeof err;
   int32_t out = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : -errno;

@@ -47,6 +47,18 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
+/** A pair's entry listening, and the close of both its servers. */
+async function listenPair(entry: Server, exit: Server) {
+  const port = await listen(entry);
+  return {
+    port,
+    close: async () => {
+      entry.close();
+      exit.close();
+    },
+  };
+}
+
 function pipeBoth(a: Socket, b: Socket): void {
   a.on('error', () => b.destroy());
   b.on('error', () => a.destroy());
@@ -71,14 +83,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
     );
     const exitPort = await listen(exit);
     entry.on('connection', (s) => pipeBoth(s, dial(exitPort)));
-    const port = await listen(entry);
-    return {
-      port,
-      close: async () => {
-        entry.close();
-        exit.close();
-      },
-    };
+    return listenPair(entry, exit);
   }
   if (req.kind === 'tls') {
     const tls = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
@@ -91,11 +96,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
         requestCert: true,
         allowHalfOpen: true,
       },
-      (s) =>
-        pipeBoth(
-          s,
-          netConnect({ host: target.ip, port: target.port, allowHalfOpen: true, noDelay: true }),
-        ),
+      (s) => pipeBoth(s, dial(target.port, target.ip)),
     );
     const exitPort = await listen(exit);
     // One secure context for all connections, as the HBONE client does.
@@ -116,14 +117,7 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
         }),
       ),
     );
-    const port = await listen(entry);
-    return {
-      port,
-      close: async () => {
-        entry.close();
-        exit.close();
-      },
-    };
+    return listenPair(entry, exit);
   }
   const certs = new StaticCertificateSource(bundle, [clientCert, serverCert]);
   const server = await HboneServer.listen(
