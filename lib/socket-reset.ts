@@ -31,15 +31,17 @@ export function resetDetection(): { readonly available: boolean; readonly reason
   return load() ? { available: true } : { available: false, reason: missing ?? 'unknown' };
 }
 
-/** At 'end': true when the kernel says the connection was reset (ECONNRESET, or timed out)
- *  rather than closed with a FIN. EPIPE is a reset that came after the peer's FIN: the data
- *  before it was complete, so that end stands. */
+/** At 'end': true when the kernel says the connection was reset (ECONNRESET) or died
+ *  (ETIMEDOUT) rather than closed with a FIN. Nothing else counts: EPIPE is a reset that
+ *  came after the peer's FIN (the data before it was complete, so that end stands), and
+ *  Linux's SO_ERROR also hands back a soft error (an ICMP unreachable the connection
+ *  survived) when no hard one is pending. */
 export function endedByReset(socket: Socket): boolean {
   const socketError = load();
   const fd = socketError && socketFd(socket);
   if (!socketError || fd === undefined) return false;
   const err = socketError(fd);
-  return err > 0 && err !== constants.errno.EPIPE;
+  return err === constants.errno.ECONNRESET || err === constants.errno.ETIMEDOUT;
 }
 
 /** The error a reset read as an end is reported with (as Node reports a reset it reads). */
