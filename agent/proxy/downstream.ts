@@ -22,7 +22,6 @@ import {
   type ConnectionRecord,
   HANDED_OFF,
   type PathResult,
-  type Transfer,
 } from '../observe/record.js';
 import { ConnectionFailure, tunnelRefusalOf } from '../outcome.js';
 import { joinSockets } from './pipe.js';
@@ -138,8 +137,9 @@ export class ClientSocket implements Downstream {
     else this.#socket.resetAndDestroy();
   }
 
-  /** Joined to a plain TCP upstream (passthrough, a local pod). */
-  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): Promise<Transfer> {
+  /** Joined to a plain TCP upstream (passthrough, a local pod). The join reports to the
+   *  record itself (HANDED_OFF): no promise stays pending while the connection is open. */
+  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): PathResult {
     const client = this.#socket;
     if (!this.#attach()) {
       upstream.resetAndDestroy();
@@ -154,14 +154,13 @@ export class ClientSocket implements Downstream {
           bytes: () => ({ sent: upstream.bytesWritten, received: client.bytesWritten - written }),
         });
         const untrack = this.#ctx.drain.track({ destroy: () => client.resetAndDestroy() });
-        return new Promise<Transfer>((resolve) => {
-          joinSockets(client, upstream, (r) => {
-            untrack();
-            done?.release();
-            resolve({ sent: r.aToB, received: r.bToA - written, error: r.error });
-          });
-          client.resume();
+        joinSockets(client, upstream, (r) => {
+          untrack();
+          done?.release();
+          record.carried({ sent: r.aToB, received: r.bToA - written, error: r.error });
         });
+        client.resume();
+        return HANDED_OFF;
       },
       () => {
         client.resetAndDestroy();
