@@ -187,6 +187,18 @@ export async function fixture(
   return { backend, server, via, log, client, open };
 }
 
+/** TLS client options with CLIENT_ID's certificate, our CA bundle and ALPN h2: what a peer
+ *  that is not HboneClient needs to reach our server over mutual TLS. */
+export async function clientTlsOptions(p: Pki) {
+  const cert = await p.certs.forIdentity(CLIENT_ID);
+  return {
+    key: cert.keyPem,
+    cert: cert.certChainPem.join('\n'),
+    ca: p.bundle,
+    ALPNProtocols: ['h2'],
+  };
+}
+
 /** A plain node:http2 session over our mTLS (CLIENT_ID's certificate), for sending what
  *  HboneClient never would. Resolves once the server's SETTINGS arrived (it admitted us). */
 export async function rawSession(
@@ -194,18 +206,9 @@ export async function rawSession(
   port: number,
   opts: { awaitSettings?: boolean } = {},
 ): Promise<ClientHttp2Session> {
-  const cert = await pki.certs.forIdentity(CLIENT_ID);
+  const tls = await clientTlsOptions(pki);
   const session = h2connect(`https://${LOOPBACK}:${port}`, {
-    createConnection: () =>
-      tlsConnect({
-        host: LOOPBACK,
-        port,
-        key: cert.keyPem,
-        cert: cert.certChainPem.join('\n'),
-        ca: pki.bundle,
-        ALPNProtocols: ['h2'],
-        rejectUnauthorized: false,
-      }),
+    createConnection: () => tlsConnect({ host: LOOPBACK, port, ...tls, rejectUnauthorized: false }),
   });
   session.on('error', () => {});
   if (opts.awaitSettings !== false) await once(session, 'remoteSettings');

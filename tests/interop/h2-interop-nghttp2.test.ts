@@ -21,6 +21,7 @@ import { run } from '../../testkit/exec.js';
 import {
   CLIENT_ID,
   captureLogger,
+  clientTlsOptions,
   closeServer,
   LOOPBACK,
   makePki,
@@ -75,16 +76,13 @@ async function stillServes(t: Test, engine: HboneEngine, ours: OurServer): Promi
  *  CLIENT_ID's certificate and ALPN h2, bytes untouched: h2load's HTTP/2 reaches our
  *  server as if h2load had presented the certificate itself. */
 async function mtlsRelay(t: Test, port: number): Promise<number> {
-  const cert = await pki.certs.forIdentity(CLIENT_ID);
+  const options = await clientTlsOptions(pki);
   const sockets = new Set<Socket>();
   const relay = createServer((plain) => {
     const tls = tlsConnect({
       host: LOOPBACK,
       port,
-      key: cert.keyPem,
-      cert: cert.certChainPem.join('\n'),
-      ca: pki.bundle,
-      ALPNProtocols: ['h2'],
+      ...options,
       checkServerIdentity: () => undefined, // our server's SPIFFE ID is not a DNS name
     });
     for (const s of [plain, tls]) {
