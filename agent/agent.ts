@@ -111,7 +111,6 @@ export class Agent {
         certificates: certs,
         logger: logger.child({ module: 'hbone' }),
         connectTimeoutMs: config.connectTimeoutMs,
-        engine: config.hboneEngine,
       }),
       metrics,
       // ztunnel's access log: target "access", "connection complete", error level on failure.
@@ -195,10 +194,7 @@ export class Agent {
         config.readiness,
       );
       agent = new Agent(ctx, { inbound, plaintext, outbound, socks5 }, admin, stopWatching);
-      logger.info(
-        { node: config.node, hboneEngine: config.hboneEngine, ...agent.addressesForLog() },
-        'agent listening',
-      );
+      logger.info({ node: config.node, ...agent.addressesForLog() }, 'agent listening');
       if (config.hardened)
         logger.info(
           { rootNamespace: config.rootNamespace },

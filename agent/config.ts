@@ -1,6 +1,5 @@
 // The agent's configuration: one typed tree, deep-frozen, built from flags by cli/agent.ts
 // and passed down explicitly. Units are in the names.
-import type { HboneEngine } from '../hbone/index.js';
 import type { HostPort } from '../lib/address.js';
 import type { LogLevel } from '../lib/logger.js';
 import type { MeshChoice } from '../mesh/open.js';
@@ -36,9 +35,6 @@ export interface AgentConfig {
    *  answers). `node`: the destination node's agent address with an SNI naming the pod, for
    *  meshes without capture (the local demo). */
   readonly hboneDial: 'pod' | 'node';
-  /** The HTTP/2 implementation under HBONE, both ways (hbone/engine.ts): `node` is
-   *  node:http2, `own` is hbone/h2/ (issue 16; both kept while the own one proves itself). */
-  readonly hboneEngine: HboneEngine;
   readonly socks5: HostPort | undefined;
   /** `namespace/pod` whose identity SOCKS5 clients get when their source IP is no pod. */
   readonly socks5Workload: string | undefined;

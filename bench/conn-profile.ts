@@ -22,7 +22,6 @@ const args = scriptArgs(
   {
     clients: { default: 8, min: 1, max: 64, integer: true, help: 'concurrent client loops' },
     seconds: { default: 5, min: 1, max: 60, help: 'seconds of load' },
-    engine: { default: 'own', choices: ['node', 'own'], help: "the agents' --hbone-engine" },
     profile: {
       default: 1,
       min: 0,
@@ -49,7 +48,6 @@ try {
   const pair = await startMtunPair(join(dir, 'pair'), {
     workers: 1,
     hbonePort: base + 1,
-    engine: args.engine,
     nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : [],
   });
   procs.push(...pair.all);
@@ -71,7 +69,7 @@ try {
   const r = await newConnections(connect, args.clients, 1_000_000, args.seconds);
   const n = Math.max(1, r.perSec * args.seconds);
   console.log(
-    `${args.engine}: ${r.perSec.toFixed(0)} new conns/s with ${args.clients} clients, setup→reply p50 ${r.p50Us.toFixed(0)} µs, ${r.failed} failed`,
+    `${r.perSec.toFixed(0)} new conns/s with ${args.clients} clients, setup→reply p50 ${r.p50Us.toFixed(0)} µs, ${r.failed} failed`,
   );
   // User and kernel CPU per connection: where a connection's cost sits (JavaScript and
   // TLS in user space, syscalls and loopback TCP in the kernel).
@@ -86,10 +84,7 @@ try {
     const kids: ChildProcess[] = [];
     try {
       for (const kind of ['tcp', 'hbone'] as const) {
-        const pp = await startPairProcess(
-          { kind, targetPort: base, targetIp: SERVER_POD, engine: args.engine },
-          kids,
-        );
+        const pp = await startPairProcess({ kind, targetPort: base, targetIp: SERVER_POD }, kids);
         await newConnections(pp.via, args.clients, 500, 2);
         const cpu = () => cpuSplit(pp.pids()[0]!);
         const c0 = cpu();
@@ -98,7 +93,7 @@ try {
         const m = Math.max(1, q.perSec * args.seconds);
         const us = (sec: number) => ((sec * 1e6) / m).toFixed(0).padStart(5);
         console.log(
-          `${kind === 'tcp' ? 'Node TCP relay pair' : `HBONE library pair (${args.engine})`}: ${q.perSec.toFixed(0)} new conns/s, both sides in one process: user ${us(c1.user - c0.user)} µs, kernel ${us(c1.system - c0.system)} µs per connection`,
+          `${kind === 'tcp' ? 'Node TCP relay pair' : 'HBONE library pair'}: ${q.perSec.toFixed(0)} new conns/s, both sides in one process: user ${us(c1.user - c0.user)} µs, kernel ${us(c1.system - c0.system)} µs per connection`,
         );
       }
     } finally {

@@ -1,8 +1,7 @@
 // mtun's load-test suite: direct TCP, mtun (two agents, HBONE, CA certificates, a policy),
 // the C mutual-TLS 1.3 proxy pairs (stunnel, HAProxy, nginx stream) and mtun --workers 2,
 // side by side in one run on this machine, rounds interleaved. Loopback by default; with
-// --netns inside a two-node network-namespace topology with real capture (root only). With
-// --engines node,own the mtun pair runs once per HBONE engine, each its own row (issue 16).
+// --netns inside a two-node network-namespace topology with real capture (root only).
 // Run bench/setup.sh first (as root) to install the C peers. Bounded in count and time;
 // every process, namespace and temp dir is removed at the end, whatever happened.
 // Usage: npm run bench -- --help
@@ -11,7 +10,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultEngine, HBONE_ENGINES, type HboneEngine } from '../hbone/engine.js';
 import { errorMessage } from '../lib/errors.js';
 import { describeBuild, snapshotBuild } from './lib/build-snapshot.js';
 import type { Proc } from './lib/procs.js';
@@ -19,12 +17,11 @@ import { progressLine } from './lib/progress.js';
 import { loopbackConfigs } from './suite/loopback.js';
 import { cannotRunNetns, netnsConfigs } from './suite/netns.js';
 import { PEERS } from './suite/peers.js';
-import { pairRowName, type RunResult } from './suite/report.js';
+import type { RunResult } from './suite/report.js';
 import { writeReport } from './suite/report-files.js';
 import {
   type Config,
   type Hooks,
-  type MtunRow,
   type Params,
   type RunContext,
   runConfigs,
@@ -42,13 +39,7 @@ Run bench/setup.sh first (as root) to install stunnel, HAProxy and nginx.
                     instead of the quick one (~1.5 min, limit 3)
   --netns           in a two-node network-namespace topology with iptables capture (root only)
   --configs a,b     only these configurations: ${CONFIGS.join(', ')} (default: all)
-  --engines a,b     the mtun pair once per HBONE engine (${HBONE_ENGINES.join(', ')}), a row each
-                    ("mtun (node:http2)", "mtun (own h2)") with its targets; with both, also a
-                    table of one against the other. Default: one row "mtun" on the default
-                    engine (MTUN_HBONE_ENGINE's, else own), which mtun-w2 runs in any case.
-                    Each further engine: one configuration more (~1/6 of the run's time),
-                    1 min (quick) or 5 min (full) more of time limit
-  --profile DIR     write V8 CPU profiles of mtun's agents to DIR (with --engines, DIR/ENGINE)
+  --profile DIR     write V8 CPU profiles of mtun's single-process agents to DIR
   --out PREFIX      write PREFIX.md, PREFIX.json and PREFIX.svg
   -h, --help        this text`;
 
@@ -64,7 +55,6 @@ const { values } = (() => {
         full: { type: 'boolean', default: false },
         netns: { type: 'boolean', default: false },
         configs: { type: 'string' },
-        engines: { type: 'string' },
         profile: { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -82,25 +72,6 @@ const unknown = (values.configs?.split(',') ?? []).filter(
   (c) => !(CONFIGS as readonly string[]).includes(c),
 );
 if (unknown.length > 0) usageError(`--configs: unknown ${unknown.join(', ')}`);
-const DEFAULT_ENGINE = (() => {
-  try {
-    return defaultEngine();
-  } catch (err) {
-    return usageError(errorMessage(err));
-  }
-})();
-/** The mtun pair's rows: one per engine of --engines (named by it), else `mtun`. */
-const MTUN_ROWS: MtunRow[] = (() => {
-  if (values.engines === undefined) return [{ name: 'mtun', engine: DEFAULT_ENGINE }];
-  const list = values.engines.split(',');
-  const bad = list.filter((e) => !(HBONE_ENGINES as readonly string[]).includes(e));
-  if (bad.length > 0 || list.length === 0)
-    usageError(
-      `--engines: expected some of ${HBONE_ENGINES.join(', ')}, got ${JSON.stringify(values.engines)}`,
-    );
-  if (new Set(list).size !== list.length) usageError('--engines: an engine is named twice');
-  return (list as HboneEngine[]).map((engine) => ({ name: pairRowName(engine), engine }));
-})();
 if (values.netns) {
   const why = cannotRunNetns();
   if (why) {
@@ -140,8 +111,6 @@ async function main(): Promise<void> {
       dir,
       params: P,
       want,
-      mtunRows: MTUN_ROWS,
-      defaultEngine: DEFAULT_ENGINE,
       profileDir: values.profile,
       // Loopback starts its agents once, before the rounds, from dist/ itself; netns restarts
       // them between rounds, from the snapshot.
@@ -172,8 +141,7 @@ async function main(): Promise<void> {
   }
 }
 
-// Each further engine's mtun pair is one more configuration to warm, load and measure.
-const LIMIT_MIN = (FULL ? 15 : 3) + (FULL ? 5 : 1) * (MTUN_ROWS.length - 1);
+const LIMIT_MIN = FULL ? 15 : 3;
 const limit = setTimeout(() => {
   console.error(`\nbench: over its time limit (${LIMIT_MIN} min); stopping`);
   process.exit(3); // procs.ts kills every child on exit, netns.ts deletes the namespaces

@@ -1,20 +1,17 @@
 // What an open idle tunnel costs each agent, object by object: the benchmark mesh (CA, two
 // agents from dist/, a policy) with N idle tunnels opened through node-a's SOCKS5 listener,
 // a V8 heap snapshot of each agent before and after (`--heapsnapshot-signal`), and the
-// difference per tunnel by node type and constructor, next to the RSS difference. With
-// `--engine both`, once per HBONE engine (fresh agents each, one engine at a time), then
-// the per-tunnel figures side by side with the ratio own/node. The floor, measured in the
-// same run: the target's RSS difference per connection, a Node process holding one accepted
-// socket per tunnel, which is what any Node agent holds at least for each tunnel.
+// difference per tunnel by node type and constructor, next to the RSS difference. The
+// floor, measured in the same run: the target's RSS difference per connection, a Node
+// process holding one accepted socket per tunnel, which is what any Node agent holds at
+// least for each tunnel.
 // Usage: node --import tsx bench/tunnel-heap.ts --help
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HboneEngine } from '../hbone/index.js';
 import { freePortBlock } from '../lib/free-ports.js';
 import { socks5Connect } from '../lib/socks5-client.js';
 import { scriptArgs } from './lib/args.js';
-import { ENGINE_LABEL, engineOption, enginesOf, ownOverNode } from './lib/engines.js';
 import { idleConnections, untilAnswering } from './lib/load.js';
 import { type Proc, rssKiB, startTargetProcess } from './lib/procs.js';
 import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
@@ -22,14 +19,12 @@ import { SERVER_POD, startMtunPair } from './suite/mtun-pair.js';
 const {
   tunnels: N,
   top: TOP,
-  engine: ENGINE,
   closures: CLOSURES,
 } = scriptArgs(
   'usage: node --import tsx bench/tunnel-heap.ts [options]\n\nHeap per idle tunnel in each agent, by constructor, from V8 heap snapshots.',
   {
     tunnels: { default: 3000, min: 1, max: 20_000, integer: true, help: 'idle tunnels to open' },
     top: { default: 25, min: 1, max: 500, integer: true, help: 'rows of the table' },
-    engine: engineOption('each in turn on fresh agents'),
     closures: {
       default: 0,
       min: 0,
@@ -117,28 +112,14 @@ async function snapshotOf(agent: Proc, dir: string): Promise<Snapshot> {
   }
 }
 
-/** Per tunnel, per agent (node-a, node-b): heap snapshot and RSS differences in KiB; and
- *  the floor: the target's RSS difference per connection it holds. */
-interface PerTunnel {
-  readonly heapKiB: number[];
-  readonly rssKiB: number[];
-  floorKiB: number;
-}
-
 const NAMES = ['node-a (client side)', 'node-b (server side)'];
 
-/** One engine's measurement on fresh agents (HBONE on `hbonePort` and the three ports above,
- *  state in `dir`) to the target on `targetPort`: prints the tables, returns the figures. */
-async function measure(
-  engine: HboneEngine,
-  dir: string,
-  targetPort: number,
-  hbonePort: number,
-): Promise<PerTunnel> {
+/** The measurement: starts the target on `targetPort` and the agents (HBONE on `hbonePort`
+ *  and the three ports above, state in `dir`), prints the tables, stops them. */
+async function measure(dir: string, targetPort: number, hbonePort: number): Promise<void> {
   const procs: Proc[] = [];
   try {
-    // A fresh target per engine: a process's RSS does not shrink back, so a second
-    // measurement in the same process would reuse the first one's memory.
+    // The target in a process of its own: its RSS difference per connection is the floor.
     await startTargetProcess(SERVER_POD, targetPort, procs);
     const target = procs[0]!;
     const snaps = join(dir, 'snapshots');
@@ -146,7 +127,6 @@ async function measure(
     const pair = await startMtunPair(join(dir, 'mesh'), {
       workers: 1,
       hbonePort,
-      engine,
       nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snaps}`],
     });
     procs.push(...pair.all);
@@ -164,16 +144,10 @@ async function measure(
       targetLoaded = rssKiB(target.child.pid!);
       for (const a of pair.agents) second.push(await snapshotOf(a, snaps));
     });
+    console.log(`${idle.opened} idle tunnels opened, ${idle.answered} answered afterwards`);
+    const floorKiB = (targetLoaded - targetBefore) / idle.opened;
     console.log(
-      `\n== HBONE engine ${ENGINE_LABEL[engine]}: ${idle.opened} idle tunnels opened, ${idle.answered} answered afterwards`,
-    );
-    const out: PerTunnel = {
-      heapKiB: [],
-      rssKiB: [],
-      floorKiB: (targetLoaded - targetBefore) / idle.opened,
-    };
-    console.log(
-      `floor: the target, a Node process that holds one accepted socket per tunnel (and echoes), RSS ${out.floorKiB.toFixed(1)} KiB per connection`,
+      `floor: the target, a Node process that holds one accepted socket per tunnel (and echoes), RSS ${floorKiB.toFixed(1)} KiB per connection`,
     );
     for (const [i, name] of NAMES.entries()) {
       const a = byConstructor(first[i]!);
@@ -187,10 +161,9 @@ async function measure(
         };
       });
       const total = rows.reduce((s, r) => s + r.bytes, 0);
-      out.heapKiB.push(total / 1024);
-      out.rssKiB.push((rssLoaded[i]! - rssBefore[i]!) / idle.opened);
+      const rssPerTunnel = (rssLoaded[i]! - rssBefore[i]!) / idle.opened;
       console.log(
-        `\n${name}: heap snapshot ${(total / 1024).toFixed(1)} KiB per tunnel; RSS ${out.rssKiB[i]!.toFixed(1)} KiB per tunnel`,
+        `\n${name}: heap snapshot ${(total / 1024).toFixed(1)} KiB per tunnel; RSS ${rssPerTunnel.toFixed(1)} KiB per tunnel`,
       );
       for (const r of rows.sort((x, y) => y.bytes - x.bytes).slice(0, TOP))
         console.log(
@@ -206,7 +179,6 @@ async function measure(
         }
       }
     }
-    return out;
   } finally {
     await Promise.all(procs.reverse().map((p) => p.stop()));
   }
@@ -214,31 +186,9 @@ async function measure(
 
 const dir = await mkdtemp(join(tmpdir(), 'mtun-tunnel-heap-'));
 try {
-  const engines = enginesOf(ENGINE);
-  // Each engine's target on the block's first ports; its agents on 4 ports from +10.
-  const port = await freePortBlock(10 + 4 * engines.length, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
-  const got = new Map<HboneEngine, PerTunnel>();
-  for (const [i, engine] of engines.entries())
-    got.set(engine, await measure(engine, join(dir, engine), port + i, port + 10 + 4 * i));
-  if (got.size > 1) {
-    const f = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(1)).padStart(6);
-    const pick = (k: 'heapKiB' | 'rssKiB', i: number) =>
-      Object.fromEntries([...got].map(([e, v]) => [e, v[k][i]!]));
-    console.log(`\nKiB per idle tunnel, ${N} tunnels, by engine (same run):`);
-    console.log(
-      `${''.padEnd(32)} ${engines.map((e) => ENGINE_LABEL[e].padStart(11)).join(' ')}   own/node`,
-    );
-    for (const [i, name] of NAMES.entries())
-      for (const k of ['heapKiB', 'rssKiB'] as const) {
-        const by = pick(k, i);
-        console.log(
-          `${`${name}, ${k === 'heapKiB' ? 'heap' : 'RSS'}`.padEnd(32)} ${engines.map((e) => f(by[e]).padStart(11)).join(' ')}   ${ownOverNode(by)}`,
-        );
-      }
-    console.log(
-      `${'floor (a Node socket), RSS'.padEnd(32)} ${engines.map((e) => f(got.get(e)?.floorKiB).padStart(11)).join(' ')}`,
-    );
-  }
+  // The target on the block's first port; the agents on 4 ports from +1.
+  const port = await freePortBlock(5, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
+  await measure(dir, port, port + 1);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -15,7 +15,6 @@ import {
 import { AGENT_DEFAULTS, type AgentConfig } from '../agent/config.js';
 import { tuneMallocAndLog } from '../agent/malloc-tune.js';
 import { CaClient } from '../ca/client.js';
-import { HBONE_ENGINES } from '../hbone/index.js';
 import { isValidTrustDomain } from '../identity/spiffe-id.js';
 import type { HostPort } from '../lib/address.js';
 import { parseDurationMs } from '../lib/duration.js';
@@ -25,7 +24,7 @@ import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../lib/log
 import { resetDetection } from '../lib/socket-reset.js';
 import { openMeshSource } from '../mesh/open.js';
 import type { MeshSource } from '../mesh/source.js';
-import { hboneEngineFromFlag, Problems, parseHostPort } from './args.js';
+import { Problems, parseHostPort } from './args.js';
 import { installLastResort } from './last-resort.js';
 import { addMeshOptions, type MeshFlags, meshChoiceFromFlags } from './mesh-flags.js';
 import { runUntilSignal } from './signals.js';
@@ -48,7 +47,6 @@ export interface AgentFlags extends MeshFlags {
   metrics: string;
   readiness: string;
   hboneDial?: string;
-  hboneEngine?: string;
   clusterId: string;
   workers: string;
   trustDomain: string;
@@ -130,7 +128,6 @@ export function agentConfigFromFlags(f: AgentFlags): AgentConfig {
     hbonePort:
       f.hbonePort === undefined ? inboundPort : attempt(() => port(f.hbonePort!, '--hbone-port')),
     hboneDial: (f.hboneDial ?? (f.redirect === 'iptables' ? 'pod' : 'node')) as 'pod' | 'node',
-    hboneEngine: attempt(() => hboneEngineFromFlag(f.hboneEngine, '--hbone-engine')),
     socks5: attempt(() => optionalHostPort(f.socks5, '--socks5')),
     socks5Workload: f.socks5Workload,
     socks5AllowNonPodClients: f.socks5AllowNonPodClients === true,
@@ -290,10 +287,6 @@ export function registerAgent(program: Command): void {
         '--hbone-dial <mode>',
         "where tunnels go: pod = the destination pod's IP:15008 without SNI, captured at the destination node (ztunnel's way; default with --redirect iptables); node = the destination node's agent with an SNI naming the pod (meshes without capture; default otherwise)",
       ).choices(['pod', 'node']),
-    )
-    .option(
-      `--hbone-engine <${HBONE_ENGINES.join('|')}>`,
-      "HTTP/2 implementation under HBONE, both ways: node = Node's node:http2 (nghttp2), own = mtun's own (hbone/h2) (default: $MTUN_HBONE_ENGINE, else own)",
     )
     .option(
       '--cluster-id <id>',

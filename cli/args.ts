@@ -1,6 +1,5 @@
 // Parsing of flag values shared by the subcommands; errors name the flag.
 import { isIP } from 'node:net';
-import { defaultEngine, HBONE_ENGINES, type HboneEngine } from '../hbone/index.js';
 import { ConfigError, errorMessage } from '../lib/errors.js';
 import { type KubeAccess, kubeAccessFrom } from '../mesh/kube/config.js';
 
@@ -47,22 +46,4 @@ export function kubeAccessFromFlags(flags: Parameters<typeof kubeAccessFrom>[0])
     host: process.env['KUBERNETES_SERVICE_HOST'],
     port: process.env['KUBERNETES_SERVICE_PORT'],
   });
-}
-
-/** The HTTP/2 engine that `flag` names (`--hbone-engine`); without the flag, the one the
- *  environment names (MTUN_HBONE_ENGINE, read here), else the own engine. */
-export function hboneEngineFromFlag(text: string | undefined, flag: string): HboneEngine {
-  const allowed = HBONE_ENGINES.join(' or ');
-  if (text === undefined) {
-    try {
-      return defaultEngine(process.env);
-    } catch {
-      throw new ConfigError(
-        `MTUN_HBONE_ENGINE: expected ${allowed}, got ${JSON.stringify(process.env['MTUN_HBONE_ENGINE'])} (${flag} overrides it)`,
-      );
-    }
-  }
-  const engine = HBONE_ENGINES.find((e) => e === text);
-  if (!engine) throw new ConfigError(`${flag}: expected ${allowed}, got ${JSON.stringify(text)}`);
-  return engine;
 }

@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
-import { HBONE_ENGINES } from '../hbone/index.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../lib/logger.js';
-import { hboneEngineFromFlag } from './args.js';
 import { startDemoApps, stopDemoApps } from './demo/apps.js';
 import { type AccessLine, runScenario } from './demo/scenario.js';
 import { startLocalMesh, waitReady } from './local-mesh.js';
@@ -34,7 +32,6 @@ interface DemoFlags {
   keep?: boolean;
   portOffset: string;
   logLevel: LogLevel;
-  hboneEngine?: string;
 }
 
 export function registerDemo(program: Command): void {
@@ -55,15 +52,10 @@ export function registerDemo(program: Command): void {
       'add N to every port (CA 15012, HBONE 15008, SOCKS5 15080, admin 15000, metrics 15020)',
       '0',
     )
-    .option(
-      `--hbone-engine <${HBONE_ENGINES.join('|')}>`,
-      "the agents' HTTP/2 implementation under HBONE, as for mtun agent (default: $MTUN_HBONE_ENGINE, else own)",
-    )
     .action(async (flags: DemoFlags) => {
       const offset = Number(flags.portOffset);
       if (!Number.isInteger(offset) || offset < 0 || offset > 40_000)
         throw new Error('--port-offset: expected 0-40000');
-      const hboneEngine = hboneEngineFromFlag(flags.hboneEngine, '--hbone-engine');
       const dir = await mkdtemp(join(tmpdir(), 'mtun-demo-'));
       const logger = createLogger({ name: 'demo', level: flags.logLevel });
       const access: AccessLine[] = [];
@@ -88,7 +80,6 @@ export function registerDemo(program: Command): void {
           metricsPort: 15020 + offset,
           readinessPort: 15021 + offset,
           drainPeriodMs: 1_000,
-          hboneEngine,
           logger,
           accessLog: () => ({ write: (line) => access.push(line) }),
         });
@@ -109,7 +100,7 @@ export function registerDemo(program: Command): void {
           );
         apps = await startDemoApps((ip) => socks(ip.startsWith('127.0.10.') ? 'node-a' : 'node-b'));
         out.write(
-          `mtun demo: a CA and two node agents on loopback (HBONE engine: ${hboneEngine}), ${apps.length} app pods (mesh: ${embeddedMeshDir()})\n`,
+          `mtun demo: a CA and two node agents on loopback, ${apps.length} app pods (mesh: ${embeddedMeshDir()})\n`,
         );
         out.write(`  CA       ${m.ca.url}\n`);
         for (const n of NODES) {

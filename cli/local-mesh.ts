@@ -10,7 +10,6 @@ import type { OriginalDestination } from '../agent/context.js';
 import type { AccessLogSink } from '../agent/observe/record.js';
 import { CaClient } from '../ca/client.js';
 import { type RunningCa, startCa } from '../ca/service.js';
-import { defaultEngine, type HboneEngine } from '../hbone/index.js';
 import { deepFreeze } from '../lib/freeze.js';
 import type { Logger, LogLevel } from '../lib/logger.js';
 import { openMeshSource } from '../mesh/open.js';
@@ -37,8 +36,6 @@ export interface LocalMeshOptions {
   readonly drainPeriodMs?: number;
   /** The hardened profile on every agent (agent/config.ts). */
   readonly hardened?: boolean;
-  /** The HTTP/2 engine of every agent's HBONE (default: hbone's defaultEngine()). */
-  readonly hboneEngine?: HboneEngine;
   readonly logger: Logger;
   readonly accessLog?: (node: string) => AccessLogSink;
   readonly originalDestination?: OriginalDestination;
@@ -92,7 +89,6 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         inboundPlaintextPort: 0,
         hbonePort: o.hbonePort,
         hboneDial: 'node',
-        hboneEngine: o.hboneEngine ?? defaultEngine(),
         socks5: { host: node.ip, port: o.socks5Port ?? 0 },
         socks5Workload: undefined,
         socks5AllowNonPodClients: false,

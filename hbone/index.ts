@@ -20,8 +20,8 @@ export {
   type Tunnel,
 } from './client/client.js';
 export type { PoolStats } from './client/pool.js';
-export { defaultEngine, HBONE_ENGINES, type HboneEngine } from './engine.js';
 export * from './errors.js';
+export type { H2Stream } from './h2/stream.js';
 export { metadataHeaders, newTraceparent, parseMetadata, type TunnelMetadata } from './headers.js';
 export type { IdentityRequest, SelectIdentity, ServerRoute } from './server/admission.js';
 export type { IncomingTunnel, TunnelRefusal, TunnelSink } from './server/connect.js';

@@ -2,11 +2,11 @@
 // every 10 s, dead after 20 s without its answer; src/proxy/h2.rs do_ping_pong): at most one
 // PING outstanding, `onDead` when its answer is late. A peer that vanished without closing
 // (killed, its node lost) is noticed this way even when its reset was never read.
-import type { Http2Session } from 'node:http2';
+import type { H2Session } from './h2/session.js';
 
 /** Starts pinging; returns the function that stops it (call it when the session closes). */
 export function keepalive(
-  session: Http2Session,
+  session: H2Session,
   intervalMs: number,
   timeoutMs: number,
   onDead: () => void,

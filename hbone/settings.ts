@@ -1,7 +1,6 @@
 // HTTP/2 and TLS settings shared by both ends, with the defaults chosen by measurement
-// (bench/hbone.ts) and ztunnel's values where they are protocol-visible. Node's own
+// (bench/hbone.ts) and ztunnel's values where they are protocol-visible. HTTP/2's own
 // defaults (64 KiB windows, 16 KiB frames) halve bulk throughput: never rely on them.
-import { constants as h2 } from 'node:http2';
 import type { SecureContextOptions } from 'node:tls';
 
 export interface Http2Tuning {
@@ -21,33 +20,6 @@ export const DEFAULT_HTTP2: Http2Tuning = Object.freeze({
   maxFrameBytes: 1 * MiB,
 });
 
-/** HTTP/2 limits and nghttp2 `maxSessionMemory` derived from the windows: a session must be
- *  allowed to buffer at least one connection window, or nghttp2 refuses streams (ENHANCE_YOUR_CALM)
- *  exactly when the tunnel is busiest. */
-export function sessionOptions(
-  tuning: Http2Tuning,
-  extra: { maxConcurrentStreams: number; maxHeaderListBytes: number },
-) {
-  return {
-    maxSessionMemory: Math.ceil((2 * tuning.connectionWindowBytes) / MiB) + 16,
-    maxHeaderListPairs: 64,
-    maxSendHeaderBlockLength: extra.maxHeaderListBytes,
-    settings: {
-      enablePush: false,
-      initialWindowSize: tuning.streamWindowBytes,
-      maxFrameSize: tuning.maxFrameBytes,
-      maxConcurrentStreams: extra.maxConcurrentStreams,
-      maxHeaderListSize: extra.maxHeaderListBytes,
-    },
-  };
-}
-
-/** How much EagerTransport buffers each way before it applies backpressure: legitimate
- *  traffic stays under it (a peer may send at most the windows it was granted). */
-export function transportLimitBytes(tuning: Http2Tuning): number {
-  return 2 * tuning.connectionWindowBytes + MiB;
-}
-
 /** TLS 1.3 only, with ztunnel's two suites. */
 export const TLS_OPTIONS: SecureContextOptions = Object.freeze({
   minVersion: 'TLSv1.3',
@@ -56,6 +28,3 @@ export const TLS_OPTIONS: SecureContextOptions = Object.freeze({
 });
 
 export const ALPN_H2 = ['h2'];
-
-/** RST_STREAM code for "the TCP connection behind this tunnel failed" (RFC 9113 §8.5). */
-export const CONNECT_ERROR = h2.NGHTTP2_CONNECT_ERROR;

@@ -7,11 +7,10 @@
 // - a normal close never resets anything: a reset on a clean close loses data in flight and
 //   counts against the peer's rapid-reset budget, which kills pooled connections.
 // `done` runs once, after both sides are closed, with the byte counts and the first error.
-import { type Http2Stream, constants as h2 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { endedByReset, resetError } from '../lib/socket-reset.js';
-import { H2Stream } from './h2/stream.js';
-import { CONNECT_ERROR } from './settings.js';
+import { ErrorCode } from './h2/frame.js';
+import type { H2Stream } from './h2/stream.js';
 
 export interface SpliceResult {
   /** Bytes read from the socket and sent into the tunnel. */
@@ -34,22 +33,15 @@ type Joined = { [kSplice]?: Splice };
 class Splice {
   error: Error | undefined;
   pending = 2;
-  /** node:http2 only: its END_STREAM seen (the own engine's stream says so itself). */
-  nodePeerEnded = false;
   /** A side paused by us until the other drains. */
   socketPaused = false;
   streamPaused = false;
 
   constructor(
     readonly socket: Socket,
-    readonly stream: Http2Stream,
+    readonly stream: H2Stream,
     readonly done: SpliceDone | undefined,
   ) {}
-
-  peerEnded(): boolean {
-    const stream = this.stream;
-    return stream instanceof H2Stream ? stream.endedByPeer : this.nodePeerEnded;
-  }
 
   finish(): void {
     if (--this.pending > 0) return;
@@ -83,14 +75,14 @@ function onSocketData(this: Socket, chunk: Buffer): void {
   }
 }
 
-function onStreamDrain(this: Http2Stream): void {
+function onStreamDrain(this: H2Stream): void {
   const sp = spliceOf(this);
   if (!sp.socketPaused) return;
   sp.socketPaused = false;
   sp.socket.resume();
 }
 
-function onStreamData(this: Http2Stream, chunk: Buffer): void {
+function onStreamData(this: H2Stream, chunk: Buffer): void {
   const sp = spliceOf(this);
   const to = sp.socket;
   if (to.destroyed || to.writableEnded) return;
@@ -119,20 +111,15 @@ function onSocketEnd(this: Socket): void {
   if (!stream.destroyed && !stream.writableEnded) stream.end();
 }
 
-// Node ends a stream's readable side (pushes EOF, then 'end') in three cases that look
-// alike to a reader: the peer's END_STREAM; a RST_STREAM(NO_ERROR) with no END_STREAM
-// before it (what Node's own session.destroy() sends for each open stream: a cut, not an
-// end); and the stream being torn down because its session died. Only the first is a FIN;
-// the others must reach the application as a reset, or a download cut by a dead or
-// draining peer agent "completes" (issue 12). END_STREAM is the one EOF pushed while the
-// stream is still open: Node pushes it from the DATA frame's callback, before any
-// RST_STREAM that follows in the same read closes the stream, while a reset or a teardown
-// closes the stream first and pushes EOF after. (The own engine's H2Stream.endedByPeer.)
-function onStreamEnd(this: Http2Stream): void {
+// The stream's readable side ends on the peer's END_STREAM, and also when a reset or the
+// connection's end tears the stream down. Only the first is a FIN; the others must reach
+// the application as a reset, or a download cut by a dead or draining peer agent
+// "completes" (issue 12).
+function onStreamEnd(this: H2Stream): void {
   const sp = spliceOf(this);
   const socket = sp.socket;
   if (socket.destroyed) return;
-  if (!sp.peerEnded()) abortSocket(socket);
+  if (!this.endedByPeer) abortSocket(socket);
   else if (!socket.writableEnded) socket.end();
 }
 
@@ -147,7 +134,7 @@ function onSocketClose(this: Socket): void {
   sp.finish();
 }
 
-function onStreamClose(this: Http2Stream): void {
+function onStreamClose(this: H2Stream): void {
   const sp = spliceOf(this);
   const socket = sp.socket;
   if (!socket.destroyed) {
@@ -157,7 +144,7 @@ function onStreamClose(this: Http2Stream): void {
     // peer's END_STREAM, is an abort. (ztunnel's h2.rs reads NO_ERROR and CANCEL as an end
     // even with no END_STREAM before them; we do not: that is how a cut looks.)
     const code = this.rstCode;
-    const clean = sp.peerEnded() && (code === h2.NGHTTP2_NO_ERROR || code === h2.NGHTTP2_CANCEL);
+    const clean = this.endedByPeer && (code === ErrorCode.NO_ERROR || code === ErrorCode.CANCEL);
     if (!clean) abortSocket(socket);
     else if (socket.readableEnded) {
       if (!socket.writableEnded) socket.end();
@@ -176,17 +163,10 @@ function onStreamClose(this: Http2Stream): void {
  *  caller that keeps one object per tunnel anyway spares a closure). */
 export type SpliceDone = ((result: SpliceResult) => void) | { spliced(result: SpliceResult): void };
 
-export function splice(socket: Socket, stream: Http2Stream, done?: SpliceDone): void {
+export function splice(socket: Socket, stream: H2Stream, done?: SpliceDone): void {
   const sp = new Splice(socket, stream, done);
   (socket as Joined)[kSplice] = sp;
   (stream as Joined)[kSplice] = sp;
-  if (!(stream instanceof H2Stream)) {
-    const push = stream.push;
-    stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
-      if (chunk === null && !stream.closed && !stream.destroyed) sp.nodePeerEnded = true;
-      return push.call(stream, chunk, encoding);
-    };
-  }
   socket.on('error', onError);
   stream.on('error', onError);
   // 'close' is emitted once: plain `on` spares a once-wrapper per tunnel.
@@ -218,20 +198,10 @@ function abortSocket(socket: Socket): void {
   else socket.resetAndDestroy();
 }
 
-/**
- * Resets a tunnel stream with RST_STREAM(CONNECT_ERROR by default: the HTTP/2 image of a TCP
- * reset).
- * Http2Stream.close() first ends the writable side, which sends an empty DATA frame with
- * END_STREAM ahead of the RST_STREAM: the far side then forwards a clean FIN before it
- * learns of the reset, and a reader sees a normal end of data. Making this stream's final
- * write step a no-op leaves only the RST_STREAM on the wire.
- */
-export function resetTunnel(stream: Http2Stream, code: number = CONNECT_ERROR): void {
+/** Resets a tunnel stream with RST_STREAM(CONNECT_ERROR by default: the HTTP/2 image of a
+ *  TCP reset), and only that: no END_STREAM goes before it, so the far side never forwards
+ *  a clean FIN ahead of the reset. */
+export function resetTunnel(stream: H2Stream, code: number = ErrorCode.CONNECT_ERROR): void {
   if (stream.closed || stream.destroyed) return;
-  if (stream instanceof H2Stream) {
-    stream.close(code);
-    return;
-  } // sends only the RST_STREAM
-  (stream as unknown as { _final: (cb: () => void) => void })._final = (cb) => cb();
   stream.close(code);
 }

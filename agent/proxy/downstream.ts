@@ -5,10 +5,10 @@
 // the downstream carry it: answer (200, a SOCKS5 reply, or nothing for a captured socket),
 // then bytes both ways until both sides are closed, tracked for draining and published
 // while open.
-import type { Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import {
   formatSocketAddr,
+  type H2Stream,
   type IncomingTunnel,
   resetTunnel,
   type SpliceResult,
@@ -73,7 +73,7 @@ export class TunnelDownstream implements Downstream {
   }
 
   carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): PathResult {
-    let stream: Http2Stream;
+    let stream: H2Stream;
     try {
       stream = this.#tunnel.accept();
     } catch (err) {
@@ -171,7 +171,7 @@ export class ClientSocket implements Downstream {
   }
 
   /** Joined to an HBONE tunnel opened for it. */
-  carryTunnel(record: ConnectionRecord, stream: Http2Stream): PathResult {
+  carryTunnel(record: ConnectionRecord, stream: H2Stream): PathResult {
     const client = this.#socket;
     if (!this.#attach()) {
       resetTunnel(stream);
@@ -237,7 +237,7 @@ class SplicedTunnel implements ByteSource, Closable {
     readonly baseWritten: number,
   ) {}
 
-  splice(stream: Http2Stream): void {
+  splice(stream: H2Stream): void {
     this.record.watch(this);
     this.ctx.drain.add(this);
     splice(this.socket, stream, this);

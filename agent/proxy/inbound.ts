@@ -32,7 +32,6 @@ export class InboundListener {
         certificates: ctx.certs,
         logger: ctx.logger.child({ listener: 'inbound' }),
         selectIdentity: selectIdentity(ctx),
-        engine: ctx.config.hboneEngine,
         // Not returned: the path answers every tunnel itself, and records every failure.
         onTunnel: (tunnel) => void serveTunnel(ctx, tunnel),
       },

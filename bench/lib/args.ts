@@ -1,7 +1,6 @@
-// The command line of the single-purpose benchmark scripts: numeric options, each with a
-// default and a range (a load loop stays bounded whatever is typed), and a few words from a
-// fixed list (`--engine node|own|both`); `--help` written from the same table, and bad input
-// refused with the usage (exit 2) before anything starts.
+// The command line of the single-purpose benchmark scripts: numeric options only, each with
+// a default and a range (a load loop stays bounded whatever is typed), `--help` written from
+// the same table, and bad input refused with the usage (exit 2) before anything starts.
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../../lib/errors.js';
 
@@ -14,32 +13,18 @@ export interface NumberOption {
   readonly integer?: boolean;
 }
 
-/** One word of `choices`. */
-export interface ChoiceOption<V extends string = string> {
-  readonly default: V;
-  readonly choices: readonly V[];
-  readonly help: string;
-}
-
-type Values<O> = { [k in keyof O]: O[k] extends ChoiceOption<infer V> ? V : number };
-
 /** Parses `--name value` for every option of `options`; `about` opens the help text. */
-export function scriptArgs<const O extends Readonly<Record<string, NumberOption | ChoiceOption>>>(
+export function scriptArgs<K extends string>(
   about: string,
-  options: O,
+  options: Readonly<Record<K, NumberOption>>,
   argv: readonly string[] = process.argv.slice(2),
-): Values<O> {
-  const table = Object.entries(options) as [string, NumberOption | ChoiceOption][];
-  const isChoice = (o: NumberOption | ChoiceOption): o is ChoiceOption => 'choices' in o;
-  const words = (o: ChoiceOption) =>
-    `${o.choices.slice(0, -1).join(', ')}${o.choices.length > 1 ? ' or ' : ''}${o.choices.at(-1)}`;
+): Record<K, number> {
+  const table = Object.entries(options) as [K, NumberOption][];
   const usage = [
     about,
     '',
-    ...table.map(([k, o]) =>
-      isChoice(o)
-        ? `  --${k.padEnd(11)} ${o.choices.join('|')}: ${o.help} (default ${o.default})`
-        : `  --${k.padEnd(11)} ${o.help} (default ${o.default}; ${o.min} to ${o.max})`,
+    ...table.map(
+      ([k, o]) => `  --${k.padEnd(11)} ${o.help} (default ${o.default}; ${o.min} to ${o.max})`,
     ),
     '  -h, --help    this text',
   ].join('\n');
@@ -63,15 +48,9 @@ export function scriptArgs<const O extends Readonly<Record<string, NumberOption 
     console.log(usage);
     process.exit(0);
   }
-  const out: Record<string, number | string> = {};
+  const out = {} as Record<K, number>;
   for (const [k, o] of table) {
     const raw = values[k];
-    if (isChoice(o)) {
-      if (raw !== undefined && !o.choices.includes(raw as string))
-        refuse(`--${k}: expected ${words(o)}, got '${raw}'`);
-      out[k] = typeof raw === 'string' ? raw : o.default;
-      continue;
-    }
     const n = typeof raw === 'string' ? Number(raw) : o.default;
     const whole = !o.integer || Number.isInteger(n);
     if (raw === '' || !Number.isFinite(n) || !whole || n < o.min || n > o.max)
@@ -80,5 +59,5 @@ export function scriptArgs<const O extends Readonly<Record<string, NumberOption 
       );
     out[k] = n;
   }
-  return out as Values<O>;
+  return out;
 }

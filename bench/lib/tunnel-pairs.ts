@@ -1,12 +1,10 @@
 // A child process that runs one "proxy pair" between a load generator and a target, so the
 // pair gets its own core (the load runs in the parent): a plain Node TCP relay pair (TCP in
 // -> TCP -> TCP out: two hops with nothing but Node's sockets, the floor of any Node proxy
-// pair's cost per connection), a plain Node TLS pair
-// (TCP in -> mTLS 1.3 -> TCP out, one TLS connection per TCP connection) or an HBONE pair
-// (TCP in -> HboneClient tunnel -> HboneServer -> TCP out, on the HTTP/2 engine the request
-// names, or the process's default). Both sides of a pair live in
-// this one process, its malloc tuned as the agents' is. IPC messages: a PairRequest ->
-// {port}; 'close' -> exits.
+// pair's cost per connection), a plain Node TLS pair (TCP in -> mTLS 1.3 -> TCP out, one TLS
+// connection per TCP connection) or an HBONE pair (TCP in -> HboneClient tunnel ->
+// HboneServer -> TCP out). Both sides of a pair live in this one process, its malloc tuned
+// as the agents' is. IPC messages: a PairRequest -> {port}; 'close' -> exits.
 import { once } from 'node:events';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import {
@@ -19,7 +17,6 @@ import { createRoot, issueKeyAndLeaf } from '../../ca/pki.js';
 import { socketAddr } from '../../hbone/address.js';
 import { StaticCertificateSource } from '../../hbone/certificates.js';
 import { HboneClient } from '../../hbone/client/client.js';
-import type { HboneEngine } from '../../hbone/engine.js';
 import { forwardTunnel } from '../../hbone/server/forward.js';
 import { HboneServer } from '../../hbone/server/server.js';
 import type { Http2Tuning } from '../../hbone/settings.js';
@@ -33,8 +30,6 @@ export interface PairRequest {
   readonly targetPort: number;
   /** Where the target listens; 127.0.0.1 unless given. */
   readonly targetIp?: string;
-  /** The HTTP/2 engine of an HBONE pair, both sides; default: hbone's defaultEngine(). */
-  readonly engine?: HboneEngine;
 }
 
 const HOST = '127.0.0.1';
@@ -127,7 +122,6 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
       onTunnel: (tunnel) => void forwardTunnel(tunnel, { upstream: target }),
       logger: silentLogger(),
       ...(req.tuning ? { http2: req.tuning } : {}),
-      ...(req.engine ? { engine: req.engine } : {}),
     },
     { host: HOST, port: 0 },
   );
@@ -135,7 +129,6 @@ async function start(req: PairRequest): Promise<{ port: number; close: () => Pro
     certificates: certs,
     logger: silentLogger(),
     ...(req.tuning ? { http2: req.tuning } : {}),
-    ...(req.engine ? { engine: req.engine } : {}),
   });
   entry.on('connection', (s) => {
     s.on('error', () => {});

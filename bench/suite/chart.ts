@@ -1,6 +1,6 @@
 // The run's chart as an SVG a reader can open: one panel per headline figure, a bar per
 // configuration as its ratio to the best C peer for that figure. Pure.
-import { best, METRICS, pairRowName, type RunResult } from './report.js';
+import { best, METRICS, type RunResult } from './report.js';
 
 export function svg(run: RunResult): string {
   // One panel per headline figure; a bar per configuration, as its ratio to the best C peer.
@@ -10,8 +10,6 @@ export function svg(run: RunResult): string {
     direct: '#999',
     mtun: '#1f77b4',
     'mtun-w2': '#6baed6',
-    [pairRowName('node')]: '#1f77b4',
-    [pairRowName('own')]: '#9467bd',
     stunnel: '#d62728',
     haproxy: '#ff7f0e',
     nginx: '#2ca02c',
@@ -48,11 +46,9 @@ export function svg(run: RunResult): string {
       );
     });
   });
-  // Room for "mtun (node:http2)" when the run compares engines.
-  const step = names.some((n) => n.length > 12) ? 145 : 110;
   const legend = names.map(
     (n, j) =>
-      `<rect x="${10 + j * step}" y="${2 * (H + 40) + 40}" width="10" height="10" fill="${colors[n] ?? '#555'}"/><text x="${24 + j * step}" y="${2 * (H + 40) + 49}" font-size="11">${n}</text>`,
+      `<rect x="${10 + j * 110}" y="${2 * (H + 40) + 40}" width="10" height="10" fill="${colors[n] ?? '#555'}"/><text x="${24 + j * 110}" y="${2 * (H + 40) + 49}" font-size="11">${n}</text>`,
   );
   const width = 4 * W + 20,
     height = 2 * (H + 40) + 70;

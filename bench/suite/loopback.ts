@@ -1,7 +1,6 @@
 // Loopback mode: every process in this network namespace. The target on the server pod's
 // address (127.0.40.2); mtun's load client enters through node-a's SOCKS5 listener (no
 // capture needed); each C peer pair listens on 127.0.0.1 (client side) and 127.0.0.2.
-// With --engines, one mtun pair per HBONE engine, all running side by side.
 import { join } from 'node:path';
 import { freePortBlock } from '../../lib/free-ports.js';
 import { socks5Connect } from '../../lib/socks5-client.js';
@@ -16,10 +15,8 @@ import { type Config, profileArgs, type RunContext } from './runner.js';
 export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
   const { dir, want, procs, progress } = ctx;
   // A checked free block below the kernel's ephemeral range (lib/free-ports.ts): the target,
-  // then 10 ports per mtun pair (4 used), the C peers from +30; further engines' pairs
-  // after them.
-  const extra = ctx.mtunRows.length - 1;
-  const base = await freePortBlock(40 + 10 * extra, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
+  // then 10 ports per mtun pair (4 used), the C peers from +30.
+  const base = await freePortBlock(40, ['127.0.0.1', '127.0.0.2', SERVER_POD]);
   const targetPort = base;
   progress('target, certificates');
   await startTargetProcess(SERVER_POD, targetPort, procs);
@@ -34,34 +31,23 @@ export async function loopbackConfigs(ctx: RunContext): Promise<Config[]> {
       procs: () => [],
       floor: () => [target],
     });
-  const pairs = [
-    ...(want('mtun')
-      ? ctx.mtunRows.map((row, i) => ({
-          ...row,
-          workers: 1,
-          port: i === 0 ? base + 10 : base + 40 + 10 * (i - 1),
-          // A profile (--profile) of the single-process pairs only.
-          nodeArgs: profileArgs(ctx, row.engine),
-        }))
-      : []),
-    ...(want('mtun-w2')
-      ? [{ name: 'mtun-w2', engine: ctx.defaultEngine, workers: 2, port: base + 20, nodeArgs: [] }]
-      : []),
-  ];
-  for (const [i, { name, engine, workers, port, nodeArgs }] of pairs.entries()) {
+  for (const [name, workers, port] of [
+    ['mtun', 1, base + 10],
+    ['mtun-w2', 2, base + 20],
+  ] as const) {
+    if (!want(name)) continue;
     progress(`starting ${name}`);
-    const pair = await startMtunPair(join(dir, `mtun-${i}`), {
+    const pair = await startMtunPair(join(dir, name), {
       workers,
       hbonePort: port,
-      engine,
-      nodeArgs,
+      // A profile (--profile) of the single-process pair only.
+      nodeArgs: workers === 1 ? profileArgs(ctx) : [],
       root: ctx.root,
     });
     procs.push(...pair.all);
     configs.push({
       name,
       kind: 'mtun',
-      engine,
       driver: inProcess(() => socks5Connect(pair.socks, { host: SERVER_POD, port: targetPort })),
       procs: () => pair.agents,
     });

@@ -4,8 +4,6 @@
 // as the client pod (--socks5-workload) to the server pod (127.0.40.2). As in bench/agent-pair.ts.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HboneEngine } from '../../hbone/index.js';
-import { engineArgs } from '../lib/engines.js';
 import { mtun, type Proc } from '../lib/procs.js';
 
 export const CLIENT_POD = '127.0.40.1';
@@ -95,14 +93,12 @@ export function benchAgentArgs(
 }
 
 /** The CA and both agents in `dir`, HBONE on `hbonePort` (and SOCKS5, outbound and
- *  inbound-plaintext on the three ports above it); `engine`: their `--hbone-engine`, else
- *  the agents' default (MTUN_HBONE_ENGINE, else own). */
+ *  inbound-plaintext on the three ports above it). */
 export async function startMtunPair(
   dir: string,
   opts: {
     workers: number;
     hbonePort: number;
-    engine?: HboneEngine | undefined;
     nodeArgs?: string[];
     root?: string | undefined;
   },
@@ -125,7 +121,6 @@ export async function startMtunPair(
         ...['--workers', String(opts.workers)],
         // Access logs off (warn), like the C peers' configs: they log errors only.
         ...['--log-level', 'warn'],
-        ...(opts.engine ? engineArgs(opts.engine) : []),
       ],
       { nodeArgs: opts.nodeArgs ?? [], root: opts.root },
     );

@@ -1,11 +1,8 @@
 // The mesh of netns mode (testkit/mesh.ts): `mtun ca` in the control namespace and one
 // `mtun agent --redirect iptables` per node namespace, run from dist/ (bench/lib/procs.ts),
 // logging at warn (no access log, like the C peers). One agent per node at a time (an agent
-// owns its node's MTUN-PREROUTING chain), so the mtun configurations (--workers 1 or 2, one
-// HBONE engine or another) take turns: AgentPair.ensure(workers, engine) restarts both
-// agents when the variant changes.
-
-import type { HboneEngine } from '../../hbone/engine.js';
+// owns its node's MTUN-PREROUTING chain), so the mtun and mtun --workers 2 configurations
+// take turns: AgentPair.ensure(workers) restarts both agents when the variant changes.
 import {
   agentArgs,
   type ControlPlane,
@@ -15,18 +12,18 @@ import {
 } from '../../testkit/mesh.js';
 import type { Netns } from '../../testkit/netns.js';
 import { NODES, type NodeTag } from '../../testkit/topology.js';
-import { engineArgs } from '../lib/engines.js';
 import { mtun, type Proc } from '../lib/procs.js';
 import { benchMeshYaml } from './netns-topology.js';
 
 interface AgentPairOptions {
-  /** Node flags of the single-process agents on an engine (a CPU profile). */
-  readonly nodeArgs: (engine: HboneEngine) => readonly string[];
+  /** Node flags of the single-process agents (a CPU profile). */
+  readonly nodeArgs: readonly string[];
   readonly root: string | undefined;
 }
 
 export class AgentPair {
-  #variant: { workers: number; engine: HboneEngine } | undefined;
+  /** The agents' --workers while they run; 0 when none runs. */
+  #workers = 0;
   #agents: Proc[] = [];
 
   private constructor(
@@ -55,18 +52,13 @@ export class AgentPair {
     return this.#agents;
   }
 
-  /** Runs the agents with `workers` on `engine`; true when it had to (re)start them. */
-  async ensure(workers: number, engine: HboneEngine): Promise<boolean> {
-    const v = this.#variant;
-    if (
-      v?.workers === workers &&
-      v.engine === engine &&
-      this.#agents.every((a) => a.child.exitCode === null)
-    )
+  /** Runs the agents with `workers`; true when it had to (re)start them. */
+  async ensure(workers: number): Promise<boolean> {
+    if (this.#workers === workers && this.#agents.every((a) => a.child.exitCode === null))
       return false;
     await this.stop();
-    this.#agents = NODES.map((n) => this.#start(n, workers, engine));
-    this.#variant = { workers, engine };
+    this.#agents = NODES.map((n) => this.#start(n, workers));
+    this.#workers = workers;
     await Promise.all(NODES.map((n, i) => untilAgentReady(this.ns, n, this.#agents[i]!)));
     return true;
   }
@@ -75,20 +67,19 @@ export class AgentPair {
   async stop(): Promise<void> {
     await Promise.all(this.#agents.map((a) => a.stop()));
     this.#agents = [];
-    this.#variant = undefined;
+    this.#workers = 0;
   }
 
-  #start(node: NodeTag, workers: number, engine: HboneEngine): Proc {
+  #start(node: NodeTag, workers: number): Proc {
     return mtun(
       [
         ...agentArgs(node, this.dir, this.control, 'off'),
         ...['--workers', String(workers), '--log-level', 'warn'],
-        ...engineArgs(engine),
       ],
       // A profile (--profile) of the single-process variant only, as in loopback mode.
       {
         netns: this.ns.name(node),
-        nodeArgs: workers === 1 ? [...this.opts.nodeArgs(engine)] : [],
+        nodeArgs: workers === 1 ? [...this.opts.nodeArgs] : [],
         root: this.opts.root,
       },
     );

@@ -30,7 +30,7 @@ export const NETNS_SETUP =
   'policy in force. Direct TCP and the C peers (client side in node-1, server side in node-2, ' +
   'on the node addresses) carry non-mesh pods whose traffic no capture rule matches. Bulk by ' +
   'iperf3 in the pods. One agent per node at a time: the agents restart when the run switches ' +
-  'between mtun configurations (mtun-w2, or another HBONE engine).';
+  'between mtun and mtun-w2.';
 
 /** Why netns mode cannot run here, or undefined. */
 export function cannotRunNetns(): string | undefined {
@@ -79,12 +79,12 @@ export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
 
     progress('CA and agents');
     pair = await AgentPair.create(ns, join(dir, 'mesh'), procs, {
-      nodeArgs: (engine) => profileArgs(ctx, engine),
+      nodeArgs: profileArgs(ctx),
       root: ctx.root,
     });
     const agents = pair;
     // Always running, also for direct and the C peers: their capture counters must stay 0.
-    await agents.ensure(1, ctx.mtunRows[0]!.engine);
+    await agents.ensure(1);
 
     const configs: Config[] = [];
     const plain = { host: POD.plainServer.ip, port: TARGET_PORT };
@@ -97,22 +97,21 @@ export async function netnsConfigs(ctx: RunContext): Promise<NetnsRun> {
         procs: () => [],
         floor: () => [targets[1]!],
       });
-    const variants = [
-      ...(want('mtun') ? ctx.mtunRows.map((row) => ({ ...row, workers: 1 })) : []),
-      ...(want('mtun-w2') ? [{ name: 'mtun-w2', engine: ctx.defaultEngine, workers: 2 }] : []),
-    ];
-    for (const { name, engine, workers } of variants) {
+    for (const [name, workers] of [
+      ['mtun', 1],
+      ['mtun-w2', 2],
+    ] as const) {
+      if (!want(name)) continue;
       configs.push({
         name,
         kind: 'mtun',
-        engine,
         driver: podDriver(
           meshWorker,
           { host: POD.server.ip, port: TARGET_PORT },
           { netns: ns.name(POD.client.tag), host: POD.server.ip, port: IPERF_PORT },
         ),
         procs: () => agents.agents,
-        up: () => agents.ensure(workers, engine),
+        up: () => agents.ensure(workers),
       });
     }
     const nodes = {

@@ -1,9 +1,6 @@
 // The run's results as text, pure: the figures (METRICS), the table (each figure with its
-// ratio to direct TCP and to the best C peer for that figure), the targets' verdicts (for
-// each HBONE engine's mtun pair), the engines against each other, and the Markdown report.
-// chart.ts draws the SVG; report-files.ts writes the files.
-import { HBONE_ENGINES, type HboneEngine } from '../../hbone/engine.js';
-import { ENGINE_LABEL } from '../lib/engines.js';
+// ratio to direct TCP and to the best C peer for that figure), the targets' verdicts and the
+// Markdown report. chart.ts draws the SVG; report-files.ts writes the files.
 
 interface Lat {
   count: number;
@@ -23,8 +20,6 @@ export interface Round {
 }
 export interface ConfigResult {
   kind: 'direct' | 'mtun' | 'c';
-  /** mtun: the HTTP/2 engine under its agents' HBONE (`--hbone-engine`). */
-  engine?: HboneEngine;
   rounds: Round[];
   idleRssKiB: number;
   peakRssKiB: number;
@@ -231,18 +226,6 @@ export function best(run: RunResult, m: Metric): number {
   return m.better === 'higher' ? Math.max(...vals) : Math.min(...vals);
 }
 
-/** The row of the single-process mtun pair on `engine` when the run compares engines
- *  (`--engines`); `mtun` when it measures one. */
-export function pairRowName(engine?: HboneEngine): string {
-  return engine ? `mtun (${ENGINE_LABEL[engine]})` : 'mtun';
-}
-
-/** The rows of the single-process mtun pair in `run` (the ones the targets are about). */
-export function pairRows(run: RunResult): string[] {
-  const names = new Set(['mtun', ...HBONE_ENGINES.map(pairRowName)]);
-  return Object.keys(run.configs).filter((n) => names.has(n));
-}
-
 const fmt = (v: number, d: number) => (Number.isNaN(v) ? '–' : v.toFixed(d));
 const ratio = (v: number, ref: number) =>
   Number.isNaN(v) || Number.isNaN(ref) || ref === 0 ? '–' : `${(v / ref).toFixed(2)}×`;
@@ -265,10 +248,10 @@ export function table(run: RunResult): string {
   return lines.join('\n');
 }
 
-/** The targets' verdicts for the mtun row `name` (default: the one mtun pair). */
-export function targets(run: RunResult, name = 'mtun'): string[] {
-  const mt = run.configs[name];
-  if (!mt) return [`${name} not in this run`];
+/** The targets' verdicts for the single-process mtun pair (the row `mtun`). */
+export function targets(run: RunResult): string[] {
+  const mt = run.configs['mtun'];
+  if (!mt) return ['mtun not in this run'];
   const m = (k: string) => METRICS.find((x) => x.key === k)!;
   const out: string[] = [];
   // No figure (no C peer, a failed workload) is neither met nor missed: UNKNOWN, shown as "–".
@@ -300,64 +283,11 @@ export function targets(run: RunResult, name = 'mtun'): string[] {
   return out;
 }
 
-/** The figures of issue 16 that the engine comparison shows, memory per agent among them. */
-const ENGINE_FIGURES: readonly Metric[] = [
-  'idleConn',
-  'conn1',
-  'conn8',
-  'cpuKConn',
-  'conn1P50',
-  'conn8P50',
-  'bulk1',
-  'bulk8',
-  'cpuGB',
-  'rrP50',
-  'rrP99',
-].map((k) => {
-  const m = METRICS.find((x) => x.key === k)!;
-  return k !== 'idleConn'
-    ? m
-    : { ...m, label: 'memory per idle tunnel per agent', get: (c) => m.get(c) / 2 };
-});
-
-/** Both engines' mtun pairs side by side when the run measured both: each figure, its ratio
- *  to the best C peer, and own/node. Empty otherwise. */
-export function engineComparison(run: RunResult): string[] {
-  const node = run.configs[pairRowName('node')];
-  const own = run.configs[pairRowName('own')];
-  if (!node || !own) return [];
-  const lines = [
-    `| figure | ${pairRowName('node')} | ${pairRowName('own')} | own/node |`,
-    '|---|---|---|---|',
-  ];
-  for (const m of ENGINE_FIGURES) {
-    // The per-agent memory figure is half of the both-sides one: the same ratio to C.
-    const b = best(run, METRICS.find((x) => x.key === m.key)!) / (m.key === 'idleConn' ? 2 : 1);
-    const [n, o] = [m.get(node), m.get(own)];
-    const cell = (v: number) => (Number.isNaN(v) ? '–' : `${fmt(v, m.digits)} (${ratio(v, b)} C)`);
-    lines.push(
-      `| ${m.label}${m.unit ? ` (${m.unit})` : ''}, ${m.better} is better | ${cell(n)} | ${cell(o)} | ${ratio(o, n)} |`,
-    );
-  }
-  return lines;
-}
-
 /** The Markdown report: title with the mode, machine, parameters, table, missing peers,
- *  capture counters (netns), errors, the targets of each mtun pair and, when the run measured
- *  both HBONE engines, their comparison. Pure. */
+ *  capture counters (netns), errors and the targets. Pure. */
 export function markdown(run: RunResult): string {
   const t = table(run);
-  const pairs = pairRows(run);
-  const tg = (pairs.length ? pairs : ['mtun']).flatMap((n) => [
-    '',
-    `Targets (${n}, ratios in this run):`,
-    '',
-    ...targets(run, n).map((x) => `- ${x}`),
-  ]);
-  const engines = Object.entries(run.configs)
-    .filter(([, c]) => c.engine)
-    .map(([n, c]) => `${n}: ${ENGINE_LABEL[c.engine!]}`);
-  const versus = engineComparison(run);
+  const tg = targets(run);
   const miss = Object.entries(run.missing).map(([k, v]) => `- ${k}: MISSING (${v})`);
   const cap = Object.entries(run.configs)
     .filter(([, c]) => c.captured)
@@ -376,7 +306,6 @@ export function markdown(run: RunResult): string {
         .join('; '),
     '',
     ...(run.build ? [`Build: ${run.build}.`, ''] : []),
-    ...(engines.length ? [`HBONE engine: ${engines.join('; ')}.`, ''] : []),
     `Parameters: ${JSON.stringify(run.params)}. ${run.setup ?? 'Loopback.'} Medians of the rounds. Each cell: value (ratio to direct TCP "d", ratio to the best C peer for that figure "C").`,
     '',
     t,
@@ -392,15 +321,10 @@ export function markdown(run: RunResult): string {
     ...Object.entries(run.configs).flatMap(([n, c]) =>
       (c.errors ?? []).map((e) => `- ${n} ERROR ${e}`),
     ),
-    ...tg,
-    ...(versus.length
-      ? [
-          '',
-          'HBONE engines against each other (the same run; each cell: value (ratio to the best C peer "C")):',
-          '',
-          ...versus,
-        ]
-      : []),
+    '',
+    'Targets (mtun, ratios in this run):',
+    '',
+    ...tg.map((x) => `- ${x}`),
     '',
   ].join('\n');
 }

@@ -3,8 +3,6 @@
 // round trips, new connections with 1 and 8 clients), configurations interleaved within a
 // round, proxy CPU and RSS read by pid from /proc around each block. A failed workload is an
 // error in the results, never a silent gap.
-import { join } from 'node:path';
-import type { HboneEngine } from '../../hbone/engine.js';
 import { cpuSeconds, type Proc, peakRssKiB, rssKiB } from '../lib/procs.js';
 import type { Progress } from '../lib/progress.js';
 import type { Driver } from './driver.js';
@@ -19,12 +17,6 @@ export interface Params {
   readonly idleSeconds: number;
 }
 
-/** A row of the single-process mtun pair: its name in the report and its HBONE engine. */
-export interface MtunRow {
-  readonly name: string;
-  readonly engine: HboneEngine;
-}
-
 /** One run of the suite: what main.ts hands down to every step that starts or measures
  *  something, by name. */
 export interface RunContext {
@@ -33,12 +25,6 @@ export interface RunContext {
   readonly params: Params;
   /** Whether a configuration takes part (--configs). */
   want(name: string): boolean;
-  /** The mtun pair once per HBONE engine (--engines), in this order; without --engines one
-   *  row, `mtun`, on the default engine. */
-  readonly mtunRows: readonly MtunRow[];
-  /** The HBONE engine of the other mtun configurations (mtun-w2): the default one
-   *  (MTUN_HBONE_ENGINE, else own). */
-  readonly defaultEngine: HboneEngine;
   /** --profile: where the single-process agents write V8 CPU profiles. */
   readonly profileDir: string | undefined;
   /** The build snapshot the CA and agents run from (bench/lib/build-snapshot.ts); undefined:
@@ -54,8 +40,6 @@ export interface RunContext {
 export interface Config {
   readonly name: string;
   readonly kind: 'direct' | 'mtun' | 'c';
-  /** mtun: its agents' HBONE engine. */
-  readonly engine?: HboneEngine;
   readonly driver: Driver;
   /** The proxy processes measured for CPU and memory (both sides), as they are now. */
   procs(): readonly Proc[];
@@ -75,12 +59,9 @@ export interface Hooks {
   verify?(run: RunResult): void;
 }
 
-/** `--cpu-prof` node flags for the single-process agents on `engine` (--profile), each
- *  engine's profiles in a directory of their own when the run compares engines. */
-export function profileArgs(ctx: RunContext, engine: HboneEngine): string[] {
-  if (!ctx.profileDir) return [];
-  const dir = ctx.mtunRows.length > 1 ? join(ctx.profileDir, engine) : ctx.profileDir;
-  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+/** `--cpu-prof` node flags for the single-process agents (--profile); none without it. */
+export function profileArgs(ctx: RunContext): string[] {
+  return ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] : [];
 }
 
 const cpuOf = (c: Config) => c.procs().reduce((a, p) => a + cpuSeconds(p.child.pid!), 0);
@@ -144,13 +125,7 @@ export async function runConfigs(
       configs.splice(configs.indexOf(c), 1);
       continue;
     }
-    result.configs[c.name] = {
-      kind: c.kind,
-      ...(c.engine ? { engine: c.engine } : {}),
-      rounds: [],
-      idleRssKiB: rssOf(c),
-      peakRssKiB: 0,
-    };
+    result.configs[c.name] = { kind: c.kind, rounds: [], idleRssKiB: rssOf(c), peakRssKiB: 0 };
   }
   // Idle connections first, on fresh processes (bulk buffers would hide in the baseline).
   for (const c of configs) {

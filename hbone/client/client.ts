@@ -3,14 +3,12 @@
 // A stream the server refused without processing (REFUSED_STREAM, e.g. beyond a GOAWAY's
 // last stream id) is retried once on another connection, which RFC 9113 §8.7 makes safe;
 // nothing else is retried (as ztunnel).
-import { type ClientHttp2Stream, constants as h2 } from 'node:http2';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import { errorMessage } from '../../lib/errors.js';
 import { ignoreError } from '../../lib/ignore.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
-import { defaultEngine, type HboneEngine } from '../engine.js';
 import {
   ConnectFailedError,
   errorForStatus,
@@ -18,6 +16,8 @@ import {
   OpenAbortedError,
   TimeoutError,
 } from '../errors.js';
+import { ErrorCode } from '../h2/frame.js';
+import type { H2Stream } from '../h2/stream.js';
 import { metadataHeaders, type TunnelMetadata } from '../headers.js';
 import { DEFAULT_HTTP2, type Http2Tuning } from '../settings.js';
 import { sniForDestination } from '../sni.js';
@@ -40,8 +40,6 @@ export interface HboneClientOptions {
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveTimeoutMs?: number;
   readonly http2?: Partial<Http2Tuning>;
-  /** The HTTP/2 implementation (engine.ts); default: defaultEngine(). */
-  readonly engine?: HboneEngine;
 }
 
 export interface OpenRequest {
@@ -59,7 +57,7 @@ export interface OpenRequest {
 
 export interface Tunnel {
   /** The tunnel's bytes; `end()` is a TCP FIN to the far side, `close(CONNECT_ERROR)` a reset. */
-  readonly stream: ClientHttp2Stream;
+  readonly stream: H2Stream;
   readonly sourceIdentity: SpiffeId;
   readonly peerIdentity: SpiffeId;
   readonly destination: SocketAddr;
@@ -85,7 +83,6 @@ export class HboneClient {
         keepaliveIntervalMs: opts.keepaliveIntervalMs ?? 10_000,
         keepaliveTimeoutMs: opts.keepaliveTimeoutMs ?? 20_000,
         http2: { ...DEFAULT_HTTP2, ...opts.http2 },
-        engine: opts.engine ?? defaultEngine(),
       },
       opts.logger,
     );
@@ -94,8 +91,8 @@ export class HboneClient {
   async open(req: OpenRequest): Promise<Tunnel> {
     if (req.expectedIdentities.length === 0) throw new TypeError('expectedIdentities is empty');
     const headers = {
-      [h2.HTTP2_HEADER_METHOD]: 'CONNECT',
-      [h2.HTTP2_HEADER_AUTHORITY]: formatSocketAddr(req.destination),
+      ':method': 'CONNECT',
+      ':authority': formatSocketAddr(req.destination),
       ...metadataHeaders(req.metadata ?? {}),
     };
     for (let attempt = 0; ; attempt++) {
@@ -188,9 +185,9 @@ export class HboneClient {
     conn: PooledConnection,
     headers: Record<string, string>,
     req: OpenRequest,
-  ): Promise<ClientHttp2Stream> {
-    const target = headers[h2.HTTP2_HEADER_AUTHORITY]!;
-    let stream: ClientHttp2Stream;
+  ): Promise<H2Stream> {
+    const target = headers[':authority']!;
+    let stream: H2Stream;
     try {
       stream = conn.request(headers);
     } catch (err) {
@@ -218,7 +215,7 @@ export class HboneClient {
       };
       const cancel = (err: Error) => {
         cleanup();
-        resetTunnel(stream, h2.NGHTTP2_CANCEL);
+        resetTunnel(stream, ErrorCode.CANCEL);
         fail(err);
       };
       const timer = setTimeout(
@@ -234,7 +231,7 @@ export class HboneClient {
       req.signal?.addEventListener('abort', onAbort, { once: true });
       const onResponse = (h: Record<string, unknown>) => {
         cleanup();
-        const status = Number(h[h2.HTTP2_HEADER_STATUS]);
+        const status = Number(h[':status']);
         if (status === 200) {
           // From here until the caller attaches (and after), a session error must never
           // be an unhandled 'error' event: the agent may hold an answered stream while its
@@ -260,7 +257,7 @@ export class HboneClient {
           `CONNECT ${target}: stream closed before an answer (RST_STREAM ${stream.rstCode})`,
           { cause: streamError },
         );
-        fail(stream.rstCode === h2.NGHTTP2_REFUSED_STREAM ? new RefusedStream(err) : err);
+        fail(stream.rstCode === ErrorCode.REFUSED_STREAM ? new RefusedStream(err) : err);
       };
       stream.once('response', onResponse);
       stream.once('close', onClose);

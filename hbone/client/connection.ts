@@ -9,7 +9,7 @@
 // - streams are only opened in `ready`; `reserved` counts streams opened or promised to a
 //   waiter and never exceeds `capacity` (= min(maxStreams, peer's MAX_CONCURRENT_STREAMS)),
 //   except that a peer limit below maxStreams is only learned at `ready`: streams promised
-//   before that beyond the limit wait in nghttp2's queue until others finish;
+//   before that beyond the limit are refused by the peer (REFUSED_STREAM, retried once);
 // - in `ready`, the idle timer is armed exactly when reserved === 0;
 // - every timer is unref()ed and cleared on the way to `closed`;
 // - `ready` (the promise) settles exactly once: resolved on reaching `ready`, rejected with a
@@ -18,19 +18,11 @@
 // finishes its handshake before the server has judged the client certificate, and a
 // refusing server simply closes. Waiting turns that into a clear error instead of streams
 // dying one by one.
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  constants as h2,
-  connect as h2connect,
-  type OutgoingHttpHeaders,
-} from 'node:http2';
-import type { SecureContext, TLSSocket } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr } from '../address.js';
 import type { WorkloadCertificate } from '../certificates.js';
-import type { HboneEngine } from '../engine.js';
 import {
   ClientClosedError,
   ConnectFailedError,
@@ -38,11 +30,12 @@ import {
   TimeoutError,
   TlsFailureError,
 } from '../errors.js';
-import { H2Session } from '../h2/session.js';
+import { ErrorCode } from '../h2/frame.js';
+import { H2Session, type RemoteSettings } from '../h2/session.js';
+import type { H2Stream } from '../h2/stream.js';
 import { keepalive } from '../keepalive.js';
-import { type Http2Tuning, sessionOptions, transportLimitBytes } from '../settings.js';
+import type { Http2Tuning } from '../settings.js';
 import { StateMachine } from '../state-machine.js';
-import { EagerTransport } from '../transport.js';
 import { dialTls } from './dial.js';
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
@@ -64,7 +57,6 @@ export interface ConnectionSettings {
   readonly keepaliveIntervalMs: number;
   readonly keepaliveTimeoutMs: number;
   readonly http2: Http2Tuning;
-  readonly engine: HboneEngine;
 }
 
 let nextId = 1;
@@ -73,7 +65,7 @@ export class PooledConnection {
   readonly id = nextId++;
   readonly ready: Promise<void>;
   private readonly sm: StateMachine<ConnectionState>;
-  private session: ClientHttp2Session | undefined;
+  private session: H2Session | undefined;
   private reserved = 0;
   private capacity: number;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -132,14 +124,14 @@ export class PooledConnection {
   readonly releaseOne = (): void => this.release();
 
   /** Opens a CONNECT stream; only valid on a ready connection with a reserved slot. */
-  request(headers: OutgoingHttpHeaders): ClientHttp2Stream {
+  request(headers: Record<string, string>): H2Stream {
     if (!this.sm.is('ready') || !this.session) {
       throw new ConnectFailedError(`hbone connection ${this.id} is ${this.sm.state}`);
     }
-    return this.session.request(headers, { endStream: false });
+    return this.session.request(headers);
   }
 
-  /** No new streams; existing ones finish, then the session closes (Node sends GOAWAY). */
+  /** No new streams; existing ones finish, then the session closes (GOAWAY(NO_ERROR)). */
   drain(reason: string): void {
     if (!this.sm.is('ready')) return;
     this.log.debug({ conn: this.id, reason }, 'hbone connection draining');
@@ -151,13 +143,12 @@ export class PooledConnection {
   destroy(err?: Error): void {
     if (this.sm.is('closed')) return;
     this.closeReason ??= err;
-    // Node resets every open stream with the session's destroy code, NO_ERROR by default,
-    // which a server reads as a clean end of data (ztunnel's h2.rs does too). These
-    // tunnels are being cut: CONNECT_ERROR, the image of a TCP reset (RFC 9113 §8.5).
+    // Every open stream is reset with CONNECT_ERROR, the image of a TCP reset (RFC 9113
+    // §8.5): these tunnels are being cut, never ended cleanly. GOAWAY says so too.
     if (this.session)
       this.session.destroy(
         this.closeReason ?? new ClientClosedError('connection destroyed'),
-        h2.NGHTTP2_CONNECT_ERROR,
+        ErrorCode.CONNECT_ERROR,
       );
     else this.dialing.abort(this.closeReason ?? new ClientClosedError('connection destroyed'));
   }
@@ -179,28 +170,31 @@ export class PooledConnection {
         return;
       }
       this.peerIdentity = dialed.peerIdentity;
-      const session =
-        this.settings.engine === 'own'
-          ? this.ownSession(dialed.socket)
-          : h2connect(`https://${formatSocketAddr(t.via)}`, {
-              ...sessionOptions(this.settings.http2, {
-                maxConcurrentStreams: this.settings.maxStreams,
-                maxHeaderListBytes: 16 * 1024,
-              }),
-              // Never stops reading, which rules out the mutual-write deadlock (transport.ts).
-              createConnection: () =>
-                new EagerTransport(dialed.socket, transportLimitBytes(this.settings.http2)),
-            });
+      const h = this.settings.http2;
+      // The session never stops reading while its writes wait, so two busy peers cannot
+      // deadlock on each other's full windows (h2/session.ts, "output").
+      const session = new H2Session(dialed.socket, {
+        role: 'client',
+        local: {
+          streamWindowBytes: h.streamWindowBytes,
+          connectionWindowBytes: h.connectionWindowBytes,
+          maxFrameBytes: h.maxFrameBytes,
+          maxConcurrentStreams: this.settings.maxStreams,
+          maxHeaderListBytes: 16 * 1024,
+        },
+      });
       this.session = session;
-      session.setLocalWindowSize(this.settings.http2.connectionWindowBytes);
-      session.on('error', (err) => {
+      session.on('error', (err: Error) => {
         this.closeReason ??= err;
         logSessionError(this.log, err);
       });
-      if (this.settings.engine === 'node') keepStreamsOnGoaway(session);
-      session.on('goaway', (code, lastStreamId) => {
+      // A GOAWAY, whatever its code, lets the streams up to its last stream id finish
+      // (RFC 9113 §6.8; the h2 crate under ztunnel's pool does the same): an nghttp2 server
+      // sends GOAWAY(INTERNAL_ERROR) past its RST_STREAM rate, which a busy pool of
+      // applications that end with resets reaches by itself (issue 12).
+      session.on('goaway', (code: number, lastStreamId: number) => {
         this.closeReason ??= new ConnectFailedError(`server sent GOAWAY (code ${code})`);
-        if (code !== h2.NGHTTP2_NO_ERROR) {
+        if (code !== ErrorCode.NO_ERROR) {
           this.log.warn(
             { conn: this.id, peer: formatSocketAddr(t.via), code, lastStreamId },
             'hbone: server sent GOAWAY with an error; open tunnels continue, new ones use another connection',
@@ -217,10 +211,10 @@ export class PooledConnection {
         Math.max(0, deadline - Date.now()),
       );
       timer.unref();
-      session.once('remoteSettings', (remote) => {
+      session.once('remoteSettings', (remote: RemoteSettings) => {
         clearTimeout(timer);
         if (!this.sm.is('connecting')) return;
-        this.capacity = Math.min(this.settings.maxStreams, remote.maxConcurrentStreams ?? Infinity);
+        this.capacity = Math.min(this.settings.maxStreams, remote.maxConcurrentStreams);
         this.sm.transition(['connecting'], 'ready');
         this.startKeepalive(session);
         if (this.reserved === 0) this.armIdle();
@@ -231,24 +225,6 @@ export class PooledConnection {
       this.closeReason ??= err as Error;
       this.toClosed();
     }
-  }
-
-  /** The own engine (hbone/h2/) on the verified socket. It offers the part of
-   *  ClientHttp2Session this class uses; the cast goes when node:http2 does. It never stops
-   *  reading while writing, so it needs no EagerTransport. */
-  private ownSession(socket: TLSSocket): ClientHttp2Session {
-    const h = this.settings.http2;
-    const session = new H2Session(socket, {
-      role: 'client',
-      local: {
-        streamWindowBytes: h.streamWindowBytes,
-        connectionWindowBytes: h.connectionWindowBytes,
-        maxFrameBytes: h.maxFrameBytes,
-        maxConcurrentStreams: this.settings.maxStreams,
-        maxHeaderListBytes: 16 * 1024,
-      },
-    });
-    return session as unknown as ClientHttp2Session;
   }
 
   private toClosed(): void {
@@ -297,7 +273,7 @@ export class PooledConnection {
     this.idleTimer = undefined;
   }
 
-  private startKeepalive(session: ClientHttp2Session): void {
+  private startKeepalive(session: H2Session): void {
     this.stopKeepalive = keepalive(
       session,
       this.settings.keepaliveIntervalMs,
@@ -308,36 +284,4 @@ export class PooledConnection {
       },
     );
   }
-}
-
-/**
- * A GOAWAY says which streams the server will still finish (those up to its last stream
- * id, RFC 9113 §6.8), whatever its error code. Node ignores that for a client: on a GOAWAY
- * with an error code it destroys the session at once (onGoawayData in
- * lib/internal/http2/core.js), killing every tunnel on it with ERR_HTTP2_SESSION_ERROR.
- * nghttp2 servers send exactly such a GOAWAY (INTERNAL_ERROR, last stream id = the last
- * one received) when more than 1,000 RST_STREAMs arrive faster than 33/s, which a busy pool
- * of applications that end with a TCP reset reaches by itself (issue 12). The h2 crate under
- * ztunnel's pool keeps the streams the GOAWAY covers; so do we: the destroy that follows the
- * 'goaway' event in the same tick is turned into close(), which sends nothing new, lets the
- * open streams run and ends the session when the last one closes (or the server closes the
- * connection, which still ends everything, as it must).
- */
-function keepStreamsOnGoaway(session: ClientHttp2Session): void {
-  let gracefulOnce = false;
-  const destroy = session.destroy.bind(session);
-  session.prependListener('goaway', (code) => {
-    gracefulOnce = code !== h2.NGHTTP2_NO_ERROR;
-    queueMicrotask(() => {
-      gracefulOnce = false; // only the destroy Node calls in the same tick
-    });
-  });
-  session.destroy = (err?: Error, code?: number) => {
-    if (gracefulOnce) {
-      gracefulOnce = false;
-      session.close();
-      return session;
-    }
-    return destroy(err, code);
-  };
 }

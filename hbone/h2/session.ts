@@ -1,8 +1,8 @@
-// One HTTP/2 connection of the own HBONE engine (RFC 9113, the subset HBONE needs: CONNECT
-// streams, no push, no priorities), client or server, over a verified TLS socket. It offers
-// the part of node:http2's Http2Session that hbone/ uses (request, ping, close, destroy,
-// setLocalWindowSize; 'stream', 'remoteSettings', 'goaway', 'error', 'close'), so both
-// engines run behind the same client and server code while both exist.
+// One HTTP/2 connection of the HBONE engine (RFC 9113, the subset HBONE needs: CONNECT
+// streams, no push, no priorities), client or server, over a verified TLS socket. Its API
+// keeps node:http2's names where it has the same thing (request, ping, close, destroy,
+// setLocalWindowSize; 'stream', 'remoteSettings', 'goaway', 'error', 'close'): the engine
+// that replaced node:http2 under hbone/ (issue 16) kept its callers' code.
 //
 // What it enforces (each violation answered with its RFC 9113 code: a stream error resets
 // that stream, a connection error sends GOAWAY and ends the connection):
@@ -18,8 +18,8 @@
 //   CONTINUATIONs; HPACK's own limits are in hpack.ts;
 // - rapid reset (streams the client cancels before our answer) is the server's budget
 //   (server/server.ts), which tells it apart from resets of answered tunnels;
-// - output: we never stop reading while our writes wait (that deadlocks two busy peers,
-//   transport.ts), except past `outputLimitBytes` queued, which legitimate traffic never
+// - output: we never stop reading while our writes wait (node:http2 does, and two busy
+//   peers with windows larger than the kernel's socket buffers then deadlock), except past `outputLimitBytes` queued, which legitimate traffic never
 //   reaches (DATA is bounded by the windows): a peer that floods without reading stalls.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';

@@ -1,8 +1,7 @@
-// One HTTP/2 stream of the own engine: a Duplex whose writes become DATA frames under flow
-// control and whose readable side receives the peer's DATA, with END_STREAM as EOF. It
-// offers the part of node:http2's Http2Stream that hbone/ uses (respond, close(code),
-// rstCode, headersSent, 'response'), so both engines run behind the same code while both
-// exist. Protocol state and every frame are the session's; this file only keeps the
+// One HTTP/2 stream of the HBONE engine: a Duplex whose writes become DATA frames under flow
+// control and whose readable side receives the peer's DATA, with END_STREAM as EOF. Its API
+// keeps node:http2's Http2Stream names where it has the same thing (respond, close(code),
+// rstCode, headersSent, 'response'). Protocol state and every frame are the session's; this file only keeps the
 // stream's own counters and turns Duplex calls into session calls.
 //
 // Flow control, receiving: the peer may send up to our window; what it sent is handed back

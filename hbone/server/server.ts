@@ -9,24 +9,19 @@
 //   with no stream for idleTimeoutMs is closed gracefully (GOAWAY);
 // - streams cancelled by the client before our answer draw on a per-session budget; a
 //   session that overdraws it (HTTP/2 rapid reset, CVE-2023-44487) is closed with
-//   ENHANCE_YOUR_CALM. nghttp2's own RST_STREAM rate limit stays on underneath;
+//   ENHANCE_YOUR_CALM (the engine's own flood limits stay on underneath, h2/session.ts);
 // - close() stops accepting, sends GOAWAY, lets tunnels finish for graceMs, then destroys.
-import {
-  createServer as createH2Server,
-  constants as h2,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { formatSocketAddr, type SocketAddr, socketAddr } from '../address.js';
 import type { CertificateSource } from '../certificates.js';
-import { defaultEngine, type HboneEngine } from '../engine.js';
 import { logSessionError } from '../errors.js';
+import { ErrorCode } from '../h2/frame.js';
 import { H2Session } from '../h2/session.js';
+import type { H2Stream } from '../h2/stream.js';
 import { keepalive } from '../keepalive.js';
-import { DEFAULT_HTTP2, type Http2Tuning, sessionOptions } from '../settings.js';
+import { DEFAULT_HTTP2, type Http2Tuning } from '../settings.js';
 import { resetTunnel } from '../splice.js';
 import { Admission, type SelectIdentity } from './admission.js';
 import { handleConnect, type PeerInfo, type StreamContext, type TunnelSink } from './connect.js';
@@ -62,8 +57,6 @@ export interface HboneServerOptions {
   readonly earlyResetBurst?: number;
   readonly earlyResetPerSecond?: number;
   readonly http2?: Partial<Http2Tuning>;
-  /** The HTTP/2 implementation (engine.ts); default: defaultEngine(). */
-  readonly engine?: HboneEngine;
 }
 
 export interface ServerStats {
@@ -76,22 +69,18 @@ export interface ServerStats {
 
 export class HboneServer {
   private readonly net: NetServer;
-  private readonly h2: ReturnType<typeof createH2Server>;
   private readonly admission: Admission;
   /** Each admitted session with its open streams (to reset them when it is cut). */
-  private readonly sessions = new Map<ServerHttp2Session, Set<ServerHttp2Stream>>();
+  private readonly sessions = new Map<H2Session, Set<H2Stream>>();
   private readonly streamContext: StreamContext;
   private readonly tuning: Http2Tuning;
   private readonly log: Logger;
   private readonly refusals: Refusals;
   private tunnels = 0;
-  private nextSession: PeerInfo | undefined;
-  private readonly engine: HboneEngine;
 
   private constructor(private readonly opts: HboneServerOptions) {
     this.log = opts.logger;
     this.tuning = { ...DEFAULT_HTTP2, ...opts.http2 };
-    this.engine = opts.engine ?? defaultEngine();
     this.refusals = new Refusals(this.log);
     this.admission = new Admission({
       certificates: opts.certificates,
@@ -121,8 +110,6 @@ export class HboneServer {
         this.tunnels--;
       },
     };
-    this.h2 = createH2Server(this.sessionOptions());
-    this.h2.on('session', (session: ServerHttp2Session) => this.onSession(session));
   }
 
   /** Binds and listens; rejects with the bind error (EADDRINUSE, EACCES, ...). */
@@ -174,53 +161,24 @@ export class HboneServer {
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1_100).unref())]);
   }
 
-  private sessionOptions() {
-    return sessionOptions(this.tuning, {
-      maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 200,
-      maxHeaderListBytes: this.opts.maxHeaderListBytes ?? 16 * 1024,
-    });
-  }
-
+  /** An admitted connection becomes a session. Its socket's end is the session's end (a
+   *  peer that finishes TLS and then half-closes does not hold the connection), and it
+   *  never stops reading while its writes wait (h2/session.ts). */
   private admit(socket: TLSSocket, peer: PeerInfo): void {
-    this.nextSession = peer;
-    // A peer that finishes TLS and then half-closes (or never speaks HTTP/2) must not hold
-    // the connection: node:http2 does not end a session on its socket's FIN by itself, so
-    // the socket would sit in CLOSE-WAIT until the idle timer (issue 12). HTTP/2 has no use
-    // for a half-closed connection: its end is the session's end.
-    socket.once('end', () => {
-      if (!socket.destroyed) socket.destroy();
+    const session = new H2Session(socket, {
+      role: 'server',
+      local: {
+        ...this.tuning,
+        maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 200,
+        maxHeaderListBytes: this.opts.maxHeaderListBytes ?? 16 * 1024,
+      },
     });
-    if (this.engine === 'own') {
-      // The own engine offers the part of ServerHttp2Session this class uses; the cast goes
-      // when node:http2 does.
-      const session = new H2Session(socket, {
-        role: 'server',
-        local: {
-          ...this.tuning,
-          maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 200,
-          maxHeaderListBytes: this.opts.maxHeaderListBytes ?? 16 * 1024,
-        },
-      });
-      this.onSession(session as unknown as ServerHttp2Session);
-      this.nextSession = undefined;
-      return;
-    }
-    // Creates the session and emits 'session' synchronously. The native TLS socket: the
-    // server keeps Node's stop-reading-while-writing backpressure against abusive clients;
-    // our clients never stop reading (transport.ts), so no deadlock between the two.
-    this.h2.emit('connection', socket);
-    this.nextSession = undefined;
+    this.onSession(session, peer);
   }
 
-  private onSession(session: ServerHttp2Session): void {
-    const peer = this.nextSession;
-    if (!peer) {
-      session.destroy();
-      return;
-    }
-    const open = new Set<ServerHttp2Stream>();
+  private onSession(session: H2Session, peer: PeerInfo): void {
+    const open = new Set<H2Stream>();
     this.sessions.set(session, open);
-    session.setLocalWindowSize(this.tuning.connectionWindowBytes);
     const budget = new ResetBudget(
       this.opts.earlyResetBurst ?? 200,
       this.opts.earlyResetPerSecond ?? 50,
@@ -260,22 +218,22 @@ export class HboneServer {
           { peer: peer.peerIdentity.toString(), from: formatSocketAddr(peer.peerAddress) },
           'hbone: too many streams reset before an answer (rapid reset), closing the connection',
         );
-        session.destroy(new Error('rapid reset'), h2.NGHTTP2_ENHANCE_YOUR_CALM);
+        session.destroy(new Error('rapid reset'), ErrorCode.ENHANCE_YOUR_CALM);
       },
     };
     // One listener per session for its streams' ends (`this` is the stream), not a closure
     // per stream: it would live as long as the tunnel.
-    const streamClosed = function (this: ServerHttp2Stream): void {
+    const streamClosed = function (this: H2Stream): void {
       open.delete(this);
       if (open.size === 0 && !session.closed) armIdle();
     };
-    session.on('stream', (stream, headers) => {
+    session.on('stream', (stream: H2Stream, headers: Record<string, string>) => {
       open.add(stream);
       clearTimeout(idle);
       stream.on('close', streamClosed);
       handleConnect(stream, headers, peer, ctx);
     });
-    session.on('error', (err) => logSessionError(this.log, err));
+    session.on('error', (err: Error) => logSessionError(this.log, err));
     session.once('close', () => {
       clearTimeout(idle);
       clearTimeout(preface);
@@ -285,18 +243,15 @@ export class HboneServer {
   }
 }
 
-/** Ends a session with tunnels still open. Node's plain destroy() resets each open stream
- *  with RST_STREAM(NO_ERROR), which ztunnel (and a peer that reads NO_ERROR as an end)
- *  takes for a complete transfer; and a destroy with a code closes the socket before the
- *  peer has read the resets (seen: one of five arrived). Each cut tunnel is reset with
- *  CONNECT_ERROR, the image of a TCP reset (RFC 9113 §8.5), and the session is then closed
- *  gracefully, which flushes those frames before the socket ends; it is destroyed a second
- *  later if it has not gone by then. */
-function cut(session: ServerHttp2Session, open: Set<ServerHttp2Stream>, why: string): void {
+/** Ends a session with tunnels still open: each cut tunnel is reset with CONNECT_ERROR, the
+ *  image of a TCP reset (RFC 9113 §8.5; never NO_ERROR, which ztunnel reads as a complete
+ *  transfer), and the session is then closed gracefully, which flushes those frames before
+ *  the socket ends; it is destroyed a second later if it has not gone by then. */
+function cut(session: H2Session, open: Set<H2Stream>, why: string): void {
   if (session.destroyed) return;
   for (const stream of open) resetTunnel(stream);
   session.close();
   setTimeout(() => {
-    if (!session.destroyed) session.destroy(new Error(why), h2.NGHTTP2_CONNECT_ERROR);
+    if (!session.destroyed) session.destroy(new Error(why), ErrorCode.CONNECT_ERROR);
   }, 1_000).unref();
 }

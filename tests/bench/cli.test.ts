@@ -9,7 +9,7 @@ const bench = (...args: string[]) =>
 t.test('--help lists the options and every configuration, exit 0', async (t) => {
   const res = await bench('--help');
   t.equal(res.code, 0);
-  for (const opt of ['--full', '--netns', '--configs', '--engines', '--profile', '--out'])
+  for (const opt of ['--full', '--netns', '--configs', '--profile', '--out'])
     t.match(res.stdout, opt);
   for (const c of ['direct', 'mtun', 'mtun-w2', 'stunnel', 'haproxy', 'nginx'])
     t.match(res.stdout, c);
@@ -27,16 +27,6 @@ t.test('an unknown configuration is named, exit 2', async (t) => {
   t.equal(res.code, 2);
   t.match(res.stderr, /--configs: unknown envoy\b/);
   t.notMatch(res.stderr, /snapshot of the build/, 'nothing started');
-});
-
-t.test('--engines: an unknown or repeated engine is refused, exit 2', async (t) => {
-  const unknown = await bench('--engines', 'node,nghttp2');
-  t.equal(unknown.code, 2);
-  t.match(unknown.stderr, /--engines: expected some of node, own, got "node,nghttp2"/);
-  t.notMatch(unknown.stderr, /snapshot of the build/, 'nothing started');
-  const twice = await bench('--engines', 'own,own');
-  t.equal(twice.code, 2);
-  t.match(twice.stderr, /--engines: an engine is named twice/);
 });
 
 // The single-purpose scripts share bench/lib/args.ts: --help from the option table, and a
@@ -78,16 +68,3 @@ t.test(
     t.match(empty.stderr, /^tests\/bench: no \.cpuprofile files/);
   },
 );
-
-// Issue 16: the scripts that start agents measure either HBONE engine, or both in one run.
-for (const script of ['agent-pair', 'tunnel-heap']) {
-  t.test(`bench/${script}.ts: --engine node|own|both, another word refused`, async (t) => {
-    const runScript = (...args: string[]) =>
-      run(process.execPath, ['--import', 'tsx', `bench/${script}.ts`, ...args]);
-    const help = await runScript('--help');
-    t.match(help.stdout, /--engine +node\|own\|both: /);
-    const refused = await runScript('--engine', 'nghttp2');
-    t.equal(refused.code, 2);
-    t.match(refused.stderr, /^--engine: expected node, own or both, got 'nghttp2'/);
-  });
-}

@@ -6,11 +6,8 @@ import t from 'tap';
 import { svg } from '../../bench/suite/chart.js';
 import {
   type ConfigResult,
-  engineComparison,
   METRICS,
   markdown,
-  pairRowName,
-  pairRows,
   type Round,
   type RunResult,
   table,
@@ -182,76 +179,3 @@ t.test('the chart names the mode and draws no bar for a missing figure', async (
 t.test('every metric says which way is better', async (t) => {
   for (const m of METRICS) t.ok(m.better === 'higher' || m.better === 'lower', m.key);
 });
-
-// Issue 16: the mtun pair once per HBONE engine, in the same run.
-const engines = () => {
-  const { mtun: _one, ...rest } = base();
-  return {
-    ...rest,
-    [pairRowName('node')]: {
-      ...config('mtun', { bulk: 2, rrP50: 60, conns: 1500, kibPerConn: 16 }),
-      engine: 'node' as const,
-    },
-    [pairRowName('own')]: {
-      ...config('mtun', { bulk: 3, rrP50: 45, conns: 1500, kibPerConn: 12 }),
-      engine: 'own' as const,
-    },
-    'mtun-w2': { ...config('mtun', { bulk: 2, rrP50: 60, conns: 1500 }), engine: 'node' as const },
-  };
-};
-
-t.test('engines: a row per engine, each with its ratios and its own targets', async (t) => {
-  const r = run(engines());
-  t.same(pairRows(r), ['mtun (node:http2)', 'mtun (own h2)'], 'mtun-w2 is no pair row');
-  t.equal(cell(r, 'bulk, 1 stream', 'mtun (own h2)'), '3.00 (0.30× d, 0.75× C)');
-  t.equal(cell(r, 'bulk, 1 stream', 'mtun (node:http2)'), '2.00 (0.20× d, 0.50× C)');
-  t.equal(
-    targets(r, 'mtun (own h2)')[5],
-    'MET    ≤ 10 KiB per idle tunnel per agent: 6.0 KiB per agent (12.0 both)',
-  );
-  t.same(targets(r), ['mtun not in this run']);
-  const md = markdown(r);
-  t.match(md, /Targets \(mtun \(node:http2\), ratios in this run\):\n\n- MISSED bulk/);
-  t.match(md, /Targets \(mtun \(own h2\), ratios in this run\):\n\n- MISSED bulk/);
-  t.match(
-    md,
-    /HBONE engine: mtun \(node:http2\): node:http2; mtun \(own h2\): own h2; mtun-w2: node:http2\./,
-  );
-  t.notMatch(md, /Targets \(mtun-w2/);
-});
-
-t.test(
-  'engines: own against node, figure by figure, with the ratio to the best C peer',
-  async (t) => {
-    const lines = engineComparison(run(engines()));
-    t.equal(lines[0], '| figure | mtun (node:http2) | mtun (own h2) | own/node |');
-    const row = (label: string) => lines.find((l) => l.startsWith(`| ${label}`));
-    // C: 10 KiB per connection both sides = 5 per side; node 16 / 2 = 8, own 12 / 2 = 6.
-    t.equal(
-      row('memory per idle tunnel per agent'),
-      '| memory per idle tunnel per agent (KiB), lower is better | 8.0 (1.60× C) | 6.0 (1.20× C) | 0.75× |',
-    );
-    t.equal(
-      row('bulk, 1 stream'),
-      '| bulk, 1 stream (Gb/s), higher is better | 2.00 (0.50× C) | 3.00 (0.75× C) | 1.50× |',
-    );
-    t.equal(
-      row('64 B round trip p99'),
-      '| 64 B round trip p99 (µs), lower is better | 180 (2.00× C) | 135 (1.50× C) | 0.75× |',
-    );
-    for (const label of [
-      'new conns/s, 1 client',
-      'new conns/s, 8 clients',
-      'proxy CPU per 1,000 conns',
-      'setup→reply p50, 1 client',
-      'proxy CPU per GB',
-      '64 B round trip p50',
-    ])
-      t.ok(row(label), label);
-    t.match(markdown(run(engines())), /HBONE engines against each other/);
-    t.same(engineComparison(run(base())), [], 'nothing to compare with one engine');
-    t.notMatch(markdown(run(base())), /HBONE engines against each other|HBONE engine:/);
-    t.notMatch(svg(run(engines())), /NaN|Infinity/);
-    t.match(svg(run(engines())), /mtun \(own h2\)/);
-  },
-);

@@ -6,7 +6,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createRoot } from '../../ca/pki.js';
-import { defaultEngine } from '../../hbone/index.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
 import { run } from '../../testkit/exec.js';
 import { MTUN_CLI, startMtun, terminate, track } from '../../testkit/process.js';
@@ -118,7 +117,6 @@ t.test('agent flags: --help tells the truth, bad values exit 2 naming the flag',
     '--metrics',
     '--readiness',
     '--cluster-id',
-    '--hbone-engine',
     '--workers',
     '--drain-period',
   ]) {
@@ -251,10 +249,8 @@ t.test(
     t.match(text, /process_open_fds \d/, "open file descriptors, as ztunnel's dashboard reads");
     const dump = (await (await fetch(`http://127.0.0.1:${admin}/config_dump`)).json()) as {
       workers: unknown[];
-      config: { hboneEngine: string };
     };
     t.equal(dump.workers.length, 2);
-    t.equal(dump.config.hboneEngine, defaultEngine(), 'the HBONE engine in the config dump');
     const started = Date.now();
     t.equal(await terminate(agent.child), 0, 'exit 0');
     t.ok(Date.now() - started < 15_000, 'within the drain period and some');

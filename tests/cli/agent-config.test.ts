@@ -1,5 +1,5 @@
 // `mtun agent` flags → the one config tree, parsed by the real command definition: log level,
-// redirect mode, mesh source and HBONE engine inside it, frozen all the way down, a worker's
+// redirect mode and mesh source inside it, frozen all the way down, a worker's
 // derived from it; every problem reported in one go, the Kubernetes access among them.
 import { Command } from 'commander';
 import t from 'tap';
@@ -64,85 +64,6 @@ t.test('log level, redirect mode and mesh source are in the config', async (t) =
   t.equal(kube.redirect, 'iptables');
   t.equal(kube.hboneDial, 'pod', 'the default with --redirect iptables');
   t.equal(kube.clusterDomain, 'corp.example');
-});
-
-/** Runs `fn` with MTUN_HBONE_ENGINE set to `value` (deleted when undefined), then restores it. */
-function withEngineEnv<T>(value: string | undefined, fn: () => T): T {
-  const saved = process.env['MTUN_HBONE_ENGINE'];
-  if (value === undefined) delete process.env['MTUN_HBONE_ENGINE'];
-  else process.env['MTUN_HBONE_ENGINE'] = value;
-  try {
-    return fn();
-  } finally {
-    if (saved === undefined) delete process.env['MTUN_HBONE_ENGINE'];
-    else process.env['MTUN_HBONE_ENGINE'] = saved;
-  }
-}
-
-t.test(
-  '--hbone-engine: in the config, the environment its default, node without either',
-  async (t) => {
-    const mesh = ['--mesh', 'a.yaml'];
-    t.equal(withEngineEnv(undefined, () => configFor(mesh)).hboneEngine, 'own');
-    t.equal(withEngineEnv('node', () => configFor(mesh)).hboneEngine, 'node', 'MTUN_HBONE_ENGINE');
-    t.equal(
-      withEngineEnv('own', () => configFor([...mesh, '--hbone-engine', 'node'])).hboneEngine,
-      'node',
-      'the flag wins over the environment',
-    );
-    const own = withEngineEnv(undefined, () => configFor([...mesh, '--hbone-engine', 'own']));
-    t.equal(own.hboneEngine, 'own');
-    t.equal(workerConfig(own).hboneEngine, 'own', "a worker's too");
-  },
-);
-
-t.test(
-  '--hbone-engine: a bad value names the flag and the allowed values, with the others',
-  async (t) => {
-    t.throws(
-      () =>
-        withEngineEnv(undefined, () =>
-          configFor(['--mesh', 'a.yaml', '--hbone-engine', 'nghttp2']),
-        ),
-      {
-        name: 'ConfigError',
-        message: '--hbone-engine: expected node or own, got "nghttp2"',
-      },
-    );
-    t.throws(
-      () =>
-        withEngineEnv(undefined, () =>
-          configFor(['--mesh', 'a.yaml', '--hbone-engine', 'Own', '--workers', '0']),
-        ),
-      {
-        name: 'ConfigError',
-        message: /--workers: expected 1-64[\s\S]*--hbone-engine: expected node or own, got "Own"/,
-      },
-      'reported together with the other problems',
-    );
-    t.throws(() => withEngineEnv('h2', () => configFor(['--mesh', 'a.yaml'])), {
-      name: 'ConfigError',
-      message: 'MTUN_HBONE_ENGINE: expected node or own, got "h2" (--hbone-engine overrides it)',
-    });
-    t.equal(
-      withEngineEnv('h2', () => configFor(['--mesh', 'a.yaml', '--hbone-engine', 'own']))
-        .hboneEngine,
-      'own',
-      'a bad environment does not matter when the flag is given',
-    );
-  },
-);
-
-t.test('--help names --hbone-engine, its values and its default', async (t) => {
-  const program = new Command();
-  registerAgent(program);
-  // Commander wraps the descriptions: read it as one line.
-  const help = program.commands
-    .find((c) => c.name() === 'agent')!
-    .helpInformation()
-    .replace(/\s+/g, ' ');
-  t.match(help, /--hbone-engine <node\|own>/);
-  t.match(help, /default: \$MTUN_HBONE_ENGINE, else own/);
 });
 
 t.test('frozen all the way down: assignments throw, nothing changes', async (t) => {

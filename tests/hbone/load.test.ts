@@ -161,8 +161,9 @@ async function exchange(t: Test, TUNNELS: number, BYTES: number): Promise<void> 
   );
 }
 
-// Regression: a Node HTTP/2 session stops reading while its own write is pending, so with
-// large windows two ends busy in both directions used to deadlock (see hbone/transport.ts).
+// Regression: a node:http2 session stops reading while its own write is pending, so with
+// large windows two ends busy in both directions used to deadlock; our engine never stops
+// reading while its writes wait (hbone/h2/session.ts, "output").
 t.test(
   '10 tunnels x 4 MiB each way at full windows finish (no mutual-write deadlock)',
   { timeout: 20_000 },

@@ -8,7 +8,6 @@ import type { Duplex } from 'node:stream';
 import type { Test } from 'tap';
 import { socketAddr } from '../../hbone/address.js';
 import { HboneClient } from '../../hbone/client/client.js';
-import type { HboneEngine } from '../../hbone/engine.js';
 import { TunnelDeniedError } from '../../hbone/errors.js';
 import { type ForwardResult, forwardTunnel } from '../../hbone/server/forward.js';
 import { HboneServer } from '../../hbone/server/server.js';
@@ -180,11 +179,10 @@ export function checkTls(t: Test, tls: readonly TlsReport[], peer: string): void
   for (const s of tls) t.same(s, { version: 'TLSv1.3', alpn: 'h2', peer }, 'TLS 1.3, h2, verified');
 }
 
-export function ourClient(t: Test, pki: Pki, engine: HboneEngine): HboneClient {
+export function ourClient(t: Test, pki: Pki): HboneClient {
   const client = new HboneClient({
     certificates: pki.certs,
     logger: captureLogger().logger,
-    engine,
     connectTimeoutMs: 5_000,
     responseTimeoutMs: 5_000,
   });
@@ -248,12 +246,7 @@ export type OurServer = Awaited<ReturnType<typeof ourServer>>;
 
 /** Our server (the default gateway, forwardTunnel; 401 for DENY_PORT; 400 for any IP but
  *  127.0.0.1) in front of an exchangeBackend. */
-export async function ourServer(
-  t: Test,
-  pki: Pki,
-  engine: HboneEngine,
-  backend: { send: number; afterEof: boolean },
-) {
+export async function ourServer(t: Test, pki: Pki, backend: { send: number; afterEof: boolean }) {
   const be = await exchangeBackend(t, backend);
   const log = captureLogger();
   const forwarded: ForwardResult[] = [];
@@ -261,7 +254,6 @@ export async function ourServer(
     {
       certificates: pki.certs,
       logger: log.logger,
-      engine,
       selectIdentity: () => ({ identity: SERVER_ID, destinationIp: LOOPBACK }),
       onTunnel: (tun) =>
         tun.target.port === DENY_PORT

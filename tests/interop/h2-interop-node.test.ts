@@ -1,9 +1,7 @@
-// Interop with node:http2 used directly (issue 16), for both HBONE engines: a CONNECT
-// client (http2.connect over tls.connect with our client certificate, no SNI) and server
-// (http2.createSecureServer, requestCert, TLS 1.3 only) written here the way a Node user
-// would, with none of hbone's code, run the cases of h2-suite.ts. For the own engine this
-// is an independent stack; for the node engine it is the same nghttp2 inside Node, driven
-// by other code.
+// Interop with node:http2 used directly (issue 16): a CONNECT client (http2.connect over
+// tls.connect with our client certificate, no SNI) and server (http2.createSecureServer,
+// requestCert, TLS 1.3 only) written here the way a Node user would, with none of hbone's
+// code, run the cases of h2-suite.ts: nghttp2 inside Node, an independent stack.
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';

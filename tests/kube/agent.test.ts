@@ -8,7 +8,6 @@ import { Agent } from '../../agent/agent.js';
 import type { AgentConfig } from '../../agent/config.js';
 import { CaClient } from '../../ca/client.js';
 import { type RunningCa, startCa } from '../../ca/service.js';
-import { defaultEngine } from '../../hbone/index.js';
 import { deepFreeze } from '../../lib/freeze.js';
 import { createLogger } from '../../lib/logger.js';
 import { Socks5Refused, socks5Connect } from '../../lib/socks5-client.js';
@@ -134,7 +133,6 @@ async function startKubeWorld(t: Test): Promise<KubeWorld> {
       inboundPlaintextPort: 0,
       hbonePort,
       hboneDial: 'node',
-      hboneEngine: defaultEngine(),
       socks5: { host: addr, port: 0 },
       socks5Workload: undefined,
       socks5AllowNonPodClients: false,
