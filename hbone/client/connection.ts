@@ -30,8 +30,9 @@ import {
   TimeoutError,
   TlsFailureError,
 } from '../errors.js';
+import type { RemoteSettings } from '../h2/config.js';
 import { ErrorCode } from '../h2/frame.js';
-import { H2Session, type RemoteSettings } from '../h2/session.js';
+import { H2Session } from '../h2/session.js';
 import type { H2Stream } from '../h2/stream.js';
 import { keepalive } from '../keepalive.js';
 import type { Http2Tuning } from '../settings.js';

@@ -19,14 +19,23 @@
 // - rapid reset (streams the client cancels before our answer) is the server's budget
 //   (server/server.ts), which tells it apart from resets of answered tunnels;
 // - output: we never stop reading while our writes wait (node:http2 does, and two busy
-//   peers with windows larger than the kernel's socket buffers then deadlock), except past `outputLimitBytes` queued, which legitimate traffic never
-//   reaches (DATA is bounded by the windows): a peer that floods without reading stalls.
+//   peers with windows larger than the kernel's socket buffers then deadlock), except past
+//   `outputLimitBytes` queued, which legitimate traffic never reaches (DATA is bounded by
+//   the windows): a peer that floods without reading stalls.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TokenBucket } from '../../lib/token-bucket.js';
+import { ClosedStreams } from './closed-streams.js';
+import {
+  DEFAULT_LIMITS,
+  type H2Limits,
+  type H2LocalSettings,
+  initialRemoteSettings,
+  type RemoteSettings,
+  readSettings,
+} from './config.js';
 import { requestHeaders, responseHeaders } from './fields.js';
 import {
-  DEFAULT_MAX_FRAME,
   DEFAULT_WINDOW,
   dataFrame,
   ErrorCode,
@@ -37,7 +46,6 @@ import {
   goawayFrame,
   H2Error,
   headersFrames,
-  MAX_FRAME_LIMIT,
   MAX_WINDOW,
   PREFACE,
   pingFrame,
@@ -47,48 +55,9 @@ import {
   settingsFrame,
   windowUpdateFrame,
 } from './frame.js';
+import { HeaderBlock } from './header-block.js';
 import { CompressionError, Decoder, Encoder, type HeaderField } from './hpack.js';
 import { H2Stream, type StreamOwner, StreamResetError } from './stream.js';
-
-export interface H2LocalSettings {
-  /** SETTINGS_INITIAL_WINDOW_SIZE we announce. */
-  readonly streamWindowBytes: number;
-  /** The connection receive window we open with WINDOW_UPDATE. */
-  readonly connectionWindowBytes: number;
-  readonly maxFrameBytes: number;
-  readonly maxConcurrentStreams: number;
-  readonly maxHeaderListBytes: number;
-}
-
-export interface H2Limits {
-  readonly settingsAckTimeoutMs: number;
-  readonly answeredControlBurst: number;
-  readonly answeredControlPerSecond: number;
-  readonly emptyFrameBurst: number;
-  readonly emptyFramePerSecond: number;
-  readonly maxContinuations: number;
-  readonly outputLimitBytes: number;
-}
-
-export const DEFAULT_LIMITS: H2Limits = Object.freeze({
-  settingsAckTimeoutMs: 10_000,
-  answeredControlBurst: 100,
-  answeredControlPerSecond: 10,
-  emptyFrameBurst: 1_000,
-  emptyFramePerSecond: 100,
-  maxContinuations: 32,
-  outputLimitBytes: 33 * 1024 * 1024,
-});
-
-/** What the peer announced (node:http2's names, for the code that reads them). */
-export interface RemoteSettings {
-  headerTableSize: number;
-  enablePush: boolean;
-  maxConcurrentStreams: number;
-  initialWindowSize: number;
-  maxFrameSize: number;
-  maxHeaderListSize: number;
-}
 
 type PingCallback = (err: Error | null, durationMs: number, payload: Buffer) => void;
 
@@ -106,14 +75,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
   readonly #pings = new Map<string, [number, PingCallback]>();
   readonly #answered: TokenBucket;
   readonly #empty: TokenBucket;
-  readonly remoteSettings: RemoteSettings = {
-    headerTableSize: 4096,
-    enablePush: true,
-    maxConcurrentStreams: 2 ** 32 - 1,
-    initialWindowSize: DEFAULT_WINDOW,
-    maxFrameSize: DEFAULT_MAX_FRAME,
-    maxHeaderListSize: 2 ** 32 - 1,
-  };
+  readonly remoteSettings: RemoteSettings = initialRemoteSettings();
   #settingsSeen = false;
   #settingsTimer: NodeJS.Timeout | undefined;
   /** Connection windows: what the peer may still send us, what we may still send. */
@@ -125,8 +87,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
   /** Client: the next stream id we open. Server: the highest the peer opened. */
   #nextStreamId = 1;
   #lastPeerStream = 0;
-  /** A header block in progress: stream id, flags of its HEADERS, fragments. */
-  #block: { id: number; flags: number; parts: Buffer[]; bytes: number; frames: number } | undefined;
+  /** A header block in progress (HEADERS without END_HEADERS yet). */
+  #block: HeaderBlock | undefined;
   /** The current DATA frame's stream (undefined: discarded) and its flow-controlled size. */
   #dataStream: H2Stream | undefined;
   #dataLength = 0;
@@ -140,12 +102,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
   #destroyed = false;
   #pausedForOutput = false;
   #pingSeq = 0;
-  /** Streams closed lately and whether we reset them, oldest first (bounded): frames on a
-   *  stream we reset are ignored (§5.1), DATA or HEADERS on one closed otherwise is
-   *  STREAM_CLOSED (§6.1, §5.1), and HEADERS with an id the peer never used is an unexpected
-   *  stream id (§5.1.1). */
-  readonly #closedLately = new Map<number, boolean>();
-  #forgottenUpTo = 0;
+  readonly #closed = new ClosedStreams();
 
   constructor(
     socket: Duplex,
@@ -292,7 +249,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
   resetStream(stream: H2Stream, code: number, err?: Error): void {
     if (stream.closed) return;
-    this.#rememberClosed(stream.id, true);
+    this.#closed.remember(stream.id, true);
     if (!this.#destroyed) this.#write(rstStreamFrame(stream.id, code));
     this.#closeStream(stream, code, err);
   }
@@ -416,49 +373,14 @@ export class H2Session extends EventEmitter implements StreamOwner {
       throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length not a multiple of 6');
     if (this.#settingsSeen) this.#answeredControl('SETTINGS');
     const r = this.remoteSettings;
-    for (let at = 0; at < payload.length; at += 6) {
-      const key = payload.readUInt16BE(at);
-      const value = payload.readUInt32BE(at + 2);
-      switch (key) {
-        case Setting.HEADER_TABLE_SIZE:
-          r.headerTableSize = value;
-          this.#encoder.peerTableSize(value);
-          break;
-        case Setting.ENABLE_PUSH:
-          if (value > 1 || (this.#isClient && value !== 0))
-            throw new H2Error(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
-          r.enablePush = value === 1;
-          break;
-        case Setting.MAX_CONCURRENT_STREAMS:
-          r.maxConcurrentStreams = value;
-          break;
-        case Setting.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW)
-            throw new H2Error(
-              ErrorCode.FLOW_CONTROL_ERROR,
-              `SETTINGS_INITIAL_WINDOW_SIZE ${value}`,
-            );
-          const delta = value - r.initialWindowSize;
-          r.initialWindowSize = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW)
-              throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'a stream window above 2^31-1');
-          }
-          break;
-        }
-        case Setting.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME || value > MAX_FRAME_LIMIT)
-            throw new H2Error(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-          r.maxFrameSize = value;
-          break;
-        case Setting.MAX_HEADER_LIST_SIZE:
-          r.maxHeaderListSize = value;
-          break;
-        default:
-          break; // unknown settings are ignored (§6.5.2)
+    const { windowDelta, tableSizeSet } = readSettings(r, payload, this.#isClient);
+    if (tableSizeSet) this.#encoder.peerTableSize(r.headerTableSize);
+    if (windowDelta !== 0)
+      for (const s of this.#streams.values()) {
+        s.sendWindow += windowDelta;
+        if (s.sendWindow > MAX_WINDOW)
+          throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'a stream window above 2^31-1');
       }
-    }
     this.#write(SETTINGS_ACK);
     const first = !this.#settingsSeen;
     this.#settingsSeen = true;
@@ -544,25 +466,15 @@ export class H2Session extends EventEmitter implements StreamOwner {
   }
 
   #headers(flags: number, id: number, payload: Buffer): void {
-    if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    let at = 0;
-    let end = payload.length;
-    if (flags & Flag.PADDED) {
-      if (payload.length < 1)
-        throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'padded HEADERS without pad length');
-      const pad = payload[0]!;
-      at = 1;
-      end -= pad;
-    }
-    if (flags & Flag.PRIORITY) at += 5;
-    if (at > payload.length)
-      throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS shorter than its priority fields');
-    if (end < at)
-      throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
-    const fragment = payload.subarray(at, end);
-    this.#block = { id, flags, parts: [], bytes: 0, frames: 0 };
-    this.#addFragment(fragment);
-    if (flags & Flag.END_HEADERS) this.#endBlock();
+    const block = new HeaderBlock(
+      id,
+      flags,
+      payload,
+      4 * this.#local.maxHeaderListBytes,
+      this.#limits.maxContinuations,
+    );
+    if (block.ended) this.#endBlock(block);
+    else this.#block = block;
   }
 
   #continuation(flags: number, id: number, payload: Buffer): void {
@@ -572,33 +484,17 @@ export class H2Session extends EventEmitter implements StreamOwner {
         ErrorCode.PROTOCOL_ERROR,
         'CONTINUATION without a header block on its stream',
       );
-    if (++block.frames > this.#limits.maxContinuations)
-      throw new H2Error(
-        ErrorCode.ENHANCE_YOUR_CALM,
-        `more than ${this.#limits.maxContinuations} CONTINUATION frames`,
-      );
+    const ended = block.continuation(flags, payload);
     if (payload.length === 0) this.#junk('empty CONTINUATION');
-    this.#addFragment(payload);
-    if (flags & Flag.END_HEADERS) this.#endBlock();
-  }
-
-  #addFragment(fragment: Buffer): void {
-    const block = this.#block!;
-    block.bytes += fragment.length;
-    if (block.bytes > 4 * this.#local.maxHeaderListBytes)
-      throw new H2Error(
-        ErrorCode.ENHANCE_YOUR_CALM,
-        `header block above ${4 * this.#local.maxHeaderListBytes} bytes`,
-      );
-    // Copied: a fragment is a slice of a TLS chunk that the next read may reuse.
-    if (fragment.length > 0) block.parts.push(Buffer.from(fragment));
-  }
-
-  #endBlock(): void {
-    const { id, flags, parts } = this.#block!;
+    if (!ended) return;
     this.#block = undefined;
+    this.#endBlock(block);
+  }
+
+  #endBlock(block: HeaderBlock): void {
+    const { id, flags } = block;
     // Decoded even for a stream we ignore: the HPACK table must follow the peer's.
-    const fields = this.#decoder.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    const fields = this.#decoder.decode(block.bytes());
     const endStream = (flags & Flag.END_STREAM) !== 0;
     const stream = this.#streams.get(id);
     if (this.#isClient) {
@@ -611,7 +507,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
     }
     if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
     if (id <= this.#lastPeerStream) {
-      const resetByUs = this.#resetByUs(id);
+      const resetByUs = this.#closed.resetByUs(id);
       if (resetByUs) return; // trailers the peer sent before it saw our RST_STREAM
       if (resetByUs === false)
         throw new H2Error(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
@@ -710,7 +606,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
     if (!stream) {
       this.#returnConnection(length);
       // Closed without our RST_STREAM: STREAM_CLOSED, once (then it is one we reset).
-      if (this.#resetByUs(id) === false) this.#streamError(id, ErrorCode.STREAM_CLOSED);
+      if (this.#closed.resetByUs(id) === false) this.#streamError(id, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (stream.remoteEnded) {
@@ -776,7 +672,7 @@ export class H2Session extends EventEmitter implements StreamOwner {
 
   #closeStream(stream: H2Stream, code: number, err: Error | undefined): void {
     if (stream.closed) return;
-    this.#rememberClosed(stream.id, false);
+    this.#closed.remember(stream.id, false);
     this.#streams.delete(stream.id);
     this.#blocked.delete(stream);
     // What the reader has not taken goes back to the connection window now, and so does
@@ -796,26 +692,8 @@ export class H2Session extends EventEmitter implements StreamOwner {
       this.resetStream(stream, code, new StreamResetError(code));
       return;
     }
-    this.#rememberClosed(id, true);
+    this.#closed.remember(id, true);
     if (!this.#destroyed) this.#write(rstStreamFrame(id, code));
-  }
-
-  /** A stream closed: remembered as reset by us once we sent RST_STREAM for it (then
-   *  frames on it are ignored, so a peer that keeps sending gets one answer, not one per
-   *  frame). The oldest are forgotten past 256; ids up to the highest forgotten one count
-   *  as reset by us (late frames ignored rather than the connection failed). */
-  #rememberClosed(id: number, resetByUs: boolean): void {
-    if (resetByUs || !this.#closedLately.has(id)) this.#closedLately.set(id, resetByUs);
-    if (this.#closedLately.size > 256) {
-      const oldest = this.#closedLately.keys().next().value as number;
-      this.#closedLately.delete(oldest);
-      if (oldest > this.#forgottenUpTo) this.#forgottenUpTo = oldest;
-    }
-  }
-
-  /** Whether we reset stream `id` (true), it closed otherwise (false), or we do not know. */
-  #resetByUs(id: number): boolean | undefined {
-    return this.#closedLately.get(id) ?? (id <= this.#forgottenUpTo ? true : undefined);
   }
 
   // --- sending --------------------------------------------------------------------------

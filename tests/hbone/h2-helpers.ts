@@ -6,6 +6,7 @@
 // violation-table runner the h2-conformance-*.test.ts files share.
 import { Duplex } from 'node:stream';
 import type { Test } from 'tap';
+import type { H2Limits, H2LocalSettings } from '../../hbone/h2/config.js';
 import {
   dataFrame,
   ErrorCode,
@@ -22,7 +23,7 @@ import {
   settingsFrame,
 } from '../../hbone/h2/frame.js';
 import { Encoder, type HeaderField } from '../../hbone/h2/hpack.js';
-import { type H2Limits, type H2LocalSettings, H2Session } from '../../hbone/h2/session.js';
+import { H2Session } from '../../hbone/h2/session.js';
 import type { H2Stream } from '../../hbone/h2/stream.js';
 
 export interface WireFrame {
