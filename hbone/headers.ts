@@ -64,21 +64,16 @@ export function metadataHeaders(meta: TunnelMetadata): Record<string, string> {
   return headers;
 }
 
-type HeaderValue = string | string[] | undefined;
-
-function single(v: HeaderValue): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Reads the metadata headers of a received CONNECT; malformed ones are left out. */
-export function parseMetadata(headers: Record<string, HeaderValue>): TunnelMetadata {
+/** Reads the metadata headers of a received CONNECT (the engine's header map: one string
+ *  per name, repeated names joined with ", "); malformed ones are left out. */
+export function parseMetadata(headers: Readonly<Record<string, string>>): TunnelMetadata {
   const meta: {
     forwardedFor?: SocketAddr;
     forwardedHost?: string;
     traceparent?: string;
     baggage?: Record<string, string>;
   } = {};
-  const forwarded = single(headers['forwarded']);
+  const forwarded = headers['forwarded'];
   if (forwarded) {
     // Only the first element (the hop that created the tunnel) matters here.
     for (const pair of forwarded.split(',')[0]!.split(';')) {
@@ -97,9 +92,9 @@ export function parseMetadata(headers: Record<string, HeaderValue>): TunnelMetad
       }
     }
   }
-  const traceparent = single(headers['traceparent']);
+  const traceparent = headers['traceparent'];
   if (traceparent && TRACEPARENT.test(traceparent)) meta.traceparent = traceparent;
-  const baggage = single(headers['baggage']);
+  const baggage = headers['baggage'];
   if (baggage) {
     const entries: Record<string, string> = {};
     for (const member of baggage.split(',')) {
