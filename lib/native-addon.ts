@@ -29,10 +29,18 @@ export type LoadedAddon =
   | { readonly addon: NativeAddon; readonly addonPath: string }
   | { readonly reason: string };
 
+let fromHere: LoadedAddon | undefined;
+
 /** The built addon, or why there is none. `searchFrom`: where to start looking for build/
- *  (default: this module's folder, lib/ in the sources and dist/lib/ when compiled). */
+ *  (default: this module's folder, lib/ in the sources and dist/lib/ when compiled; that
+ *  search is done once per process, for all of the addon's users). */
 export function loadNativeAddon(opts: { searchFrom?: string } = {}): LoadedAddon {
-  const start = opts.searchFrom ?? dirname(fileURLToPath(import.meta.url));
+  if (opts.searchFrom !== undefined) return load(opts.searchFrom);
+  fromHere ??= load(dirname(fileURLToPath(import.meta.url)));
+  return fromHere;
+}
+
+function load(start: string): LoadedAddon {
   const root = findPackageRoot(start);
   if (!root) return { reason: `no mtun package root above ${start}` };
   const addonPath = join(root, ADDON);

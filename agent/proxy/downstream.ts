@@ -21,7 +21,6 @@ import {
   type ByteSource,
   type ConnectionRecord,
   HANDED_OFF,
-  type PathResult,
 } from '../observe/record.js';
 import { ConnectionFailure, tunnelRefusalOf } from '../outcome.js';
 import { joinSockets } from './pipe.js';
@@ -33,13 +32,9 @@ export interface Downstream {
   refuse(failure: ConnectionFailure): void;
   /** Answers success and joins the client to `upstream` until both are closed, then
    *  releases `done`. Throws CONNECTION_RESET (after closing `upstream` and releasing
-   *  `done`) when the client has already gone. The Transfer, or HANDED_OFF when the record
-   *  is told by the join itself. */
-  carry(
-    record: ConnectionRecord,
-    upstream: Socket,
-    done?: Releasable,
-  ): PathResult | Promise<PathResult>;
+   *  `done`) when the client has already gone. The join reports the Transfer to the record
+   *  itself, so the result is always HANDED_OFF. */
+  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): typeof HANDED_OFF;
 }
 
 /** What a connection holds while it is carried, released when the carrying ends. */
@@ -72,7 +67,7 @@ export class TunnelDownstream implements Downstream {
     this.#tunnel.refuse(tunnelRefusalOf(failure, formatSocketAddr(this.#tunnel.target)));
   }
 
-  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): PathResult {
+  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): typeof HANDED_OFF {
     let stream: H2Stream;
     try {
       stream = this.#tunnel.accept();
@@ -139,7 +134,7 @@ export class ClientSocket implements Downstream {
 
   /** Joined to a plain TCP upstream (passthrough, a local pod). The join reports to the
    *  record itself (HANDED_OFF): no promise stays pending while the connection is open. */
-  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): PathResult {
+  carry(record: ConnectionRecord, upstream: Socket, done?: Releasable): typeof HANDED_OFF {
     const client = this.#socket;
     if (!this.#attach()) {
       upstream.resetAndDestroy();
@@ -171,7 +166,7 @@ export class ClientSocket implements Downstream {
   }
 
   /** Joined to an HBONE tunnel opened for it. */
-  carryTunnel(record: ConnectionRecord, stream: H2Stream): PathResult {
+  carryTunnel(record: ConnectionRecord, stream: H2Stream): typeof HANDED_OFF {
     const client = this.#socket;
     if (!this.#attach()) {
       resetTunnel(stream);

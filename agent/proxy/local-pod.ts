@@ -56,7 +56,7 @@ class PodConnection implements Live, Releasable {
     this.ctx.live.delete(this);
   }
 
-  dialed(socket: Socket, down: Downstream): PathResult | Promise<PathResult> {
+  dialed(socket: Socket, down: Downstream): PathResult {
     this.#upstream = socket;
     if (this.#cut) {
       this.release();
